@@ -1,0 +1,265 @@
+//! Drives one analysis: every capture file in order through decode, the flow table, the
+//! dissectors and classification, into flow rows and a run summary. Files given together are
+//! one analysis: a flow continuing from one file into the next stays one flow.
+
+use std::path::PathBuf;
+
+use crate::capture::{self, FileSource, LinkType};
+use crate::catalog::Catalog;
+use crate::classify::{classify, Signals};
+use crate::dissect::{DissectBudget, FlowDissect};
+use crate::flow::table::PacketMeta;
+use crate::flow::{EndReason, Endpoint, FlowEntry, FlowTable, TableLimits};
+use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
+use crate::time::Precision;
+use crate::wire::{decode, DecodeError, Decoded};
+
+#[derive(Clone, Debug)]
+pub struct AnalysisConfig {
+    pub limits: TableLimits,
+    /// Largest ClientHello read per flow, in bytes.
+    pub max_handshake: usize,
+    /// Bytes all flows together may hold in handshake buffers.
+    pub max_handshake_total: usize,
+}
+
+impl Default for AnalysisConfig {
+    fn default() -> Self {
+        let budget = DissectBudget::default();
+        AnalysisConfig {
+            limits: TableLimits::default(),
+            max_handshake: budget.max_handshake,
+            max_handshake_total: budget.max_total,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Analysis {
+    /// One row per flow, ordered by first packet time.
+    pub flows: Vec<FlowRow>,
+    pub summary: RunSummary,
+}
+
+/// Per-capture facts the flow-ending code needs.
+struct CaptureRef {
+    name: String,
+    precision: Precision,
+}
+
+struct Finisher<'a> {
+    catalog: &'a Catalog,
+    captures: Vec<CaptureRef>,
+    rows: Vec<FlowRow>,
+    budget: DissectBudget,
+}
+
+impl Finisher<'_> {
+    fn end(&mut self, mut entry: FlowEntry<FlowDissect>, _reason: EndReason) {
+        entry.state.finish(&mut self.budget);
+        let record = &entry.record;
+        let sni = entry
+            .state
+            .client_hello
+            .as_deref()
+            .and_then(|h| h.sni.as_deref());
+        let classification = classify(
+            self.catalog,
+            &Signals {
+                sni,
+                server_ip: record.server.ip,
+                transport: record.transport,
+                server_port: record.server.port,
+            },
+        );
+        let (name, precision) = self
+            .captures
+            .get(record.capture as usize)
+            .map(|c| (c.name.as_str(), c.precision))
+            .unwrap_or(("", Precision::Micro));
+        self.rows.push(FlowRow::build(
+            record,
+            &entry.state,
+            &classification,
+            name,
+            precision,
+        ));
+    }
+}
+
+/// Analyses the inputs (files or directories) as one run. Never fails as a whole: problems
+/// become warnings in the summary, and everything read before a problem is kept.
+pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -> Analysis {
+    let (files, errors) = capture::expand_inputs(inputs);
+    let mut summary = RunSummary {
+        catalog: catalog.name().to_owned(),
+        warnings: errors.into_iter().map(Warning::Capture).collect(),
+        ..RunSummary::default()
+    };
+    let mut table: FlowTable<FlowDissect> = FlowTable::new(config.limits);
+    let mut fin = Finisher {
+        catalog,
+        captures: Vec::new(),
+        rows: Vec::new(),
+        budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
+    };
+
+    for path in files {
+        let mut source = match FileSource::open(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                summary.warnings.push(Warning::Capture(e));
+                continue;
+            }
+        };
+        let capture_index = u32::try_from(fin.captures.len()).unwrap_or(u32::MAX);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        fin.captures.push(CaptureRef {
+            name: name.clone(),
+            precision: source.precision(),
+        });
+        let mut cap = CaptureSummary {
+            path: path.clone(),
+            name,
+            link_type: source.link_type(),
+            precision: source.precision(),
+            packets: 0,
+            bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            truncated_packets: 0,
+            read_error: false,
+        };
+        let link = source.link_type();
+        let mut malformed: Option<(u64, u64, String)> = None;
+        loop {
+            let packet = match source.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    cap.read_error = true;
+                    summary.warnings.push(Warning::Capture(e));
+                    break;
+                }
+            };
+            let wire_len = packet
+                .wire_len
+                .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
+            cap.packets += 1;
+            cap.bytes += u64::from(wire_len);
+            cap.first_ts = Some(cap.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
+            cap.last_ts = Some(cap.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
+            if packet.is_truncated() {
+                cap.truncated_packets += 1;
+            }
+            if let LinkType::Unsupported(_) = link {
+                continue;
+            }
+            let mut bad = |reason: String| {
+                let m = malformed.get_or_insert((0, packet.number, reason));
+                m.0 += 1;
+            };
+            match decode(link, packet.data) {
+                Ok(Decoded::Ip(ip)) => {
+                    summary.ip_packets += 1;
+                    if ip.ip_incomplete && !packet.is_truncated() {
+                        bad("IP length exceeds the captured packet".into());
+                    }
+                    let meta = PacketMeta {
+                        src: Endpoint {
+                            ip: ip.src,
+                            port: ip.src_port,
+                        },
+                        dst: Endpoint {
+                            ip: ip.dst,
+                            port: ip.dst_port,
+                        },
+                        transport: ip.transport,
+                        tcp_flags: ip.tcp.map(|t| t.flags),
+                        ts: packet.ts,
+                        wire_len,
+                    };
+                    let (entry, side) =
+                        table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));
+                    entry
+                        .state
+                        .on_packet(ip.transport, side, ip.tcp, ip.payload, &mut fin.budget);
+                }
+                Ok(Decoded::Fragment) => summary.fragments += 1,
+                Ok(Decoded::NotIp) => summary.non_ip_packets += 1,
+                Err(DecodeError::Truncated(_)) if packet.is_truncated() => {
+                    summary.undecodable_truncated += 1
+                }
+                Err(e) => bad(e.to_string()),
+            }
+        }
+        summary.packets += cap.packets;
+        summary.bytes += cap.bytes;
+        if let LinkType::Unsupported(_) = link {
+            summary.skipped_link_packets += cap.packets;
+            summary.warnings.push(Warning::SkippedLinkType {
+                path: path.clone(),
+                link,
+                packets: cap.packets,
+            });
+        }
+        if let Some((count, first_packet, first_reason)) = malformed {
+            summary.malformed += count;
+            summary.warnings.push(Warning::Malformed {
+                path: path.clone(),
+                count,
+                first_packet,
+                first_reason,
+            });
+        }
+        summary.captures.push(cap);
+    }
+
+    table.drain(&mut |e, r| fin.end(e, r));
+    summary.table = table.stats();
+    if summary.table.evicted > 0 {
+        summary.warnings.push(Warning::Evictions {
+            count: summary.table.evicted,
+            max_flows: config.limits.max_flows,
+        });
+    }
+    if fin.budget.refused > 0 {
+        summary.warnings.push(Warning::HandshakeBuffers {
+            refused: fin.budget.refused,
+            overflowed: fin.budget.overflowed,
+        });
+    }
+    let mut rows = fin.rows;
+    rows.sort_by(|a, b| {
+        (
+            a.first_seen,
+            &a.capture,
+            a.client_ip,
+            a.client_port,
+            a.server_ip,
+            a.server_port,
+        )
+            .cmp(&(
+                b.first_seen,
+                &b.capture,
+                b.client_ip,
+                b.client_port,
+                b.server_ip,
+                b.server_port,
+            ))
+    });
+    Analysis {
+        flows: rows,
+        summary,
+    }
+}
+
+impl Analysis {
+    /// Warnings or not, did anything get read? (Exit code 2 when not.)
+    pub fn read_anything(&self) -> bool {
+        self.summary.any_input_read()
+    }
+}

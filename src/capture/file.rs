@@ -1,0 +1,272 @@
+//! Capture files (pcap and pcapng) read through libpcap.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use super::{CaptureError, LinkType};
+use crate::time::{Precision, Timestamp};
+
+/// One frame as the capture stored it; `data` borrows libpcap's buffer until the next read.
+#[derive(Debug, Clone, Copy)]
+pub struct RawPacket<'a> {
+    /// 1-based position in the file.
+    pub number: u64,
+    pub ts: Timestamp,
+    /// Length on the wire (the record's `len`); never less than `data.len()`.
+    pub wire_len: u32,
+    pub data: &'a [u8],
+}
+
+impl RawPacket<'_> {
+    /// True when the capture kept fewer bytes than were on the wire (snaplen).
+    pub fn is_truncated(&self) -> bool {
+        (self.wire_len as usize) > self.data.len()
+    }
+}
+
+pub struct FileSource {
+    path: PathBuf,
+    capture: pcap::Capture<pcap::Offline>,
+    link: LinkType,
+    precision: Precision,
+    read: u64,
+    finished: bool,
+}
+
+impl FileSource {
+    pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        // Checked first so an empty or unreadable file gets a plain message, not libpcap's.
+        let precision = match native_precision(path) {
+            Ok(p) => p,
+            Err(reason) => {
+                return Err(CaptureError::Open {
+                    path: path.to_path_buf(),
+                    reason,
+                })
+            }
+        };
+        let capture = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
+            .map_err(|e| CaptureError::Open {
+                path: path.to_path_buf(),
+                reason: pcap_reason(&e),
+            })?;
+        let link = LinkType::from_dlt(capture.get_datalink().0);
+        Ok(FileSource {
+            path: path.to_path_buf(),
+            capture,
+            link,
+            precision,
+            read: 0,
+            finished: false,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
+    }
+
+    /// Packets returned so far.
+    pub fn packets_read(&self) -> u64 {
+        self.read
+    }
+
+    /// The next frame, `Ok(None)` at the end, or an error naming the packet that could not be
+    /// read; after an error the source is finished.
+    pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
+        if self.finished {
+            return Ok(None);
+        }
+        match self.capture.next_packet() {
+            Ok(packet) => {
+                self.read += 1;
+                let header = packet.header;
+                let ts = Timestamp::from_secs_nanos(header.ts.tv_sec, header.ts.tv_usec);
+                let data = packet.data;
+                // A record whose wire length is below its captured length lies; trust the bytes.
+                let wire_len = header
+                    .len
+                    .max(u32::try_from(data.len()).unwrap_or(u32::MAX));
+                Ok(Some(RawPacket {
+                    number: self.read,
+                    ts,
+                    wire_len,
+                    data,
+                }))
+            }
+            Err(pcap::Error::NoMorePackets) => {
+                self.finished = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.finished = true;
+                Err(CaptureError::Packet {
+                    path: self.path.clone(),
+                    packet: self.read + 1,
+                    last_good: self.read,
+                    reason: pcap_reason(&e),
+                })
+            }
+        }
+    }
+}
+
+fn pcap_reason(e: &pcap::Error) -> String {
+    match e {
+        pcap::Error::PcapError(msg) => msg.clone(),
+        other => other.to_string(),
+    }
+}
+
+const PCAP_MICRO: u32 = 0xa1b2_c3d4;
+const PCAP_NANO: u32 = 0xa1b2_3c4d;
+const PCAPNG_SHB: u32 = 0x0a0d_0d0a;
+const PCAPNG_IDB: u32 = 1;
+const PCAPNG_BYTE_ORDER: u32 = 0x1a2b_3c4d;
+const IF_TSRESOL: u16 = 9;
+/// Enough for the section header and the first interface descriptions of any sane file.
+const HEAD_BYTES: u64 = 64 * 1024;
+
+/// The timestamp resolution the file records. libpcap scales every timestamp to the precision
+/// asked for and does not expose the file's own, so the header is read here (bounded, checked).
+fn native_precision(path: &Path) -> Result<Precision, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut head = Vec::new();
+    file.take(HEAD_BYTES)
+        .read_to_end(&mut head)
+        .map_err(|e| e.to_string())?;
+    if head.is_empty() {
+        return Err("empty file".into());
+    }
+    let Some(magic_bytes) = head.get(..4) else {
+        return Err(format!(
+            "{} bytes, shorter than any capture header",
+            head.len()
+        ));
+    };
+    let magic_le = u32::from_le_bytes(magic_bytes.try_into().map_err(|_| "short header")?);
+    let magic_be = magic_le.swap_bytes();
+    Ok(match (magic_le, magic_be) {
+        (PCAP_NANO, _) | (_, PCAP_NANO) => Precision::Nano,
+        (PCAP_MICRO, _) | (_, PCAP_MICRO) => Precision::Micro,
+        (PCAPNG_SHB, _) => pcapng_precision(&head),
+        // Let libpcap name other formats (or refuse them) in its own words.
+        _ => Precision::Micro,
+    })
+}
+
+/// Walks pcapng blocks to the first Interface Description Block and reads `if_tsresol`.
+fn pcapng_precision(head: &[u8]) -> Precision {
+    let read_u32 = |at: usize, big: bool| -> Option<u32> {
+        let b: [u8; 4] = head.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let read_u16 = |at: usize, big: bool| -> Option<u16> {
+        let b: [u8; 2] = head.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let big = read_u32(8, false) != Some(PCAPNG_BYTE_ORDER);
+    let mut at = 0usize;
+    // Each block is at least 12 bytes, so the walk is bounded by the head's length.
+    while let (Some(kind), Some(len)) = (read_u32(at, big), read_u32(at + 4, big)) {
+        let len = len as usize;
+        if len < 12 {
+            break;
+        }
+        if kind == PCAPNG_IDB {
+            // type, length, linktype(2), reserved(2), snaplen(4), then options.
+            let end = at.saturating_add(len).saturating_sub(4);
+            let mut opt = at + 16;
+            while opt + 4 <= end {
+                let (Some(code), Some(olen)) = (read_u16(opt, big), read_u16(opt + 2, big)) else {
+                    break;
+                };
+                if code == 0 {
+                    break;
+                }
+                if code == IF_TSRESOL {
+                    let value = head.get(opt + 4).copied().unwrap_or(6);
+                    // High bit set: negative power of two, else negative power of ten.
+                    let finer_than_micro = if value & 0x80 != 0 {
+                        (value & 0x7f) > 20
+                    } else {
+                        value > 6
+                    };
+                    return if finer_than_micro {
+                        Precision::Nano
+                    } else {
+                        Precision::Micro
+                    };
+                }
+                opt += 4 + (olen as usize).div_ceil(4) * 4;
+            }
+            return Precision::Micro;
+        }
+        at = match at.checked_add(len) {
+            Some(next) => next,
+            None => break,
+        };
+    }
+    Precision::Micro
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idb_with_tsresol(value: u8) -> Vec<u8> {
+        let mut shb = Vec::new();
+        shb.extend_from_slice(&PCAPNG_SHB.to_le_bytes());
+        shb.extend_from_slice(&28u32.to_le_bytes());
+        shb.extend_from_slice(&PCAPNG_BYTE_ORDER.to_le_bytes());
+        shb.extend_from_slice(&1u16.to_le_bytes());
+        shb.extend_from_slice(&0u16.to_le_bytes());
+        shb.extend_from_slice(&(-1i64).to_le_bytes());
+        shb.extend_from_slice(&28u32.to_le_bytes());
+        let mut idb = Vec::new();
+        idb.extend_from_slice(&PCAPNG_IDB.to_le_bytes());
+        idb.extend_from_slice(&32u32.to_le_bytes());
+        idb.extend_from_slice(&1u16.to_le_bytes());
+        idb.extend_from_slice(&0u16.to_le_bytes());
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        idb.extend_from_slice(&IF_TSRESOL.to_le_bytes());
+        idb.extend_from_slice(&1u16.to_le_bytes());
+        idb.extend_from_slice(&[value, 0, 0, 0]);
+        idb.extend_from_slice(&0u32.to_le_bytes());
+        idb.extend_from_slice(&32u32.to_le_bytes());
+        shb.extend_from_slice(&idb);
+        shb
+    }
+
+    #[test]
+    fn pcapng_tsresol_nano_and_micro() {
+        assert_eq!(pcapng_precision(&idb_with_tsresol(9)), Precision::Nano);
+        assert_eq!(pcapng_precision(&idb_with_tsresol(6)), Precision::Micro);
+    }
+
+    #[test]
+    fn pcapng_walk_survives_garbage() {
+        let mut bytes = idb_with_tsresol(9);
+        bytes.truncate(30);
+        assert_eq!(pcapng_precision(&bytes), Precision::Micro);
+        assert_eq!(
+            pcapng_precision(&[0x0a, 0x0d, 0x0d, 0x0a, 0, 0, 0, 0]),
+            Precision::Micro
+        );
+    }
+}

@@ -1,0 +1,84 @@
+//! Capture sources: find capture files, open them with libpcap and hand out raw frames with their
+//! timestamps and link type. No decoding happens here.
+
+pub mod file;
+pub mod link;
+
+use std::path::{Path, PathBuf};
+
+pub use file::{FileSource, RawPacket};
+pub use link::LinkType;
+
+/// Failures while finding or reading captures. Each names the file, and the packet number
+/// (1-based, as Wireshark counts) when it happened inside the file.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum CaptureError {
+    #[error("{path}: no such file or directory")]
+    Missing { path: PathBuf },
+    #[error("{path}: directory holds no .pcap, .pcapng or .cap files")]
+    EmptyDirectory { path: PathBuf },
+    #[error("{path}: cannot read: {reason}")]
+    Unreadable { path: PathBuf, reason: String },
+    #[error("{path}: not a capture libpcap can read: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("{path}: packet {packet}: {reason}; results up to packet {last_good} kept")]
+    Packet {
+        path: PathBuf,
+        packet: u64,
+        last_good: u64,
+        reason: String,
+    },
+}
+
+const CAPTURE_EXTENSIONS: [&str; 3] = ["pcap", "pcapng", "cap"];
+
+/// Expands the command line's inputs into the list of capture files, in order: files as given,
+/// directories recursively with their capture files sorted by path. Errors are per input so the
+/// other inputs still run.
+pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CaptureError>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for input in inputs {
+        match std::fs::metadata(input) {
+            Err(_) => errors.push(CaptureError::Missing {
+                path: input.clone(),
+            }),
+            Ok(meta) if meta.is_dir() => {
+                let mut found = Vec::new();
+                if let Err(e) = collect_captures(input, &mut found) {
+                    errors.push(CaptureError::Unreadable {
+                        path: input.clone(),
+                        reason: e.to_string(),
+                    });
+                }
+                if found.is_empty() {
+                    errors.push(CaptureError::EmptyDirectory {
+                        path: input.clone(),
+                    });
+                }
+                found.sort();
+                files.extend(found);
+            }
+            Ok(_) => files.push(input.clone()),
+        }
+    }
+    (files, errors)
+}
+
+fn collect_captures(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_captures(&path, out)?;
+        } else if is_capture_name(&path) {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+fn is_capture_name(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| CAPTURE_EXTENSIONS.iter().any(|c| c.eq_ignore_ascii_case(e)))
+}

@@ -1,0 +1,309 @@
+//! Domain patterns of the catalog and their matcher.
+//!
+//! Forms: exact names, `*` as a whole label (one or more whole labels: `*.office.com` matches
+//! `a.b.office.com`, not `office.com`; `autodiscover.*.onmicrosoft.com` likewise), and `*` inside
+//! a label (`*cdn.onenote.net`: one or more characters within that one label). Label boundaries
+//! always hold. Names are compared case-insensitively, trailing dot ignored.
+
+use std::collections::HashMap;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Label {
+    Literal(String),
+    /// `*` alone: one or more whole labels.
+    AnyLabels,
+    /// `*` inside a label: the literal pieces around each `*`, each `*` one or more characters.
+    Glob(Vec<String>),
+}
+
+/// How specific a pattern is; a larger value wins. Exact names beat every wildcard; among
+/// wildcards, more fixed labels win, then more fixed characters in partly fixed labels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Specificity {
+    pub exact: bool,
+    pub fixed_labels: u16,
+    pub fixed_chars: u16,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainPattern {
+    text: String,
+    labels: Vec<Label>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    #[error("empty name")]
+    Empty,
+    #[error("empty label")]
+    EmptyLabel,
+    #[error("name longer than 253 characters")]
+    TooLong,
+}
+
+impl DomainPattern {
+    pub fn parse(text: &str) -> Result<Self, PatternError> {
+        let norm = normalize(text);
+        if norm.is_empty() {
+            return Err(PatternError::Empty);
+        }
+        if norm.len() > 253 {
+            return Err(PatternError::TooLong);
+        }
+        let mut labels = Vec::new();
+        for part in norm.split('.') {
+            labels.push(match part {
+                "" => return Err(PatternError::EmptyLabel),
+                "*" => Label::AnyLabels,
+                p if p.contains('*') => Label::Glob(p.split('*').map(str::to_owned).collect()),
+                p => Label::Literal(p.to_owned()),
+            });
+        }
+        Ok(DomainPattern { text: norm, labels })
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    pub fn specificity(&self) -> Specificity {
+        let mut s = Specificity {
+            exact: true,
+            fixed_labels: 0,
+            fixed_chars: 0,
+        };
+        for label in &self.labels {
+            match label {
+                Label::Literal(_) => s.fixed_labels += 1,
+                Label::AnyLabels => s.exact = false,
+                Label::Glob(parts) => {
+                    s.exact = false;
+                    let chars: usize = parts.iter().map(String::len).sum();
+                    s.fixed_chars = s.fixed_chars.saturating_add(chars as u16);
+                }
+            }
+        }
+        s
+    }
+
+    /// The literal labels right of the last wildcard label: the index key.
+    fn fixed_suffix(&self) -> String {
+        let fixed: Vec<&str> = self
+            .labels
+            .iter()
+            .rev()
+            .map_while(|l| match l {
+                Label::Literal(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect();
+        fixed.into_iter().rev().collect::<Vec<_>>().join(".")
+    }
+
+    /// Does the (already normalized) name match?
+    pub fn matches(&self, name: &str) -> bool {
+        let labels: Vec<&str> = name.split('.').collect();
+        match_labels(&self.labels, &labels)
+    }
+}
+
+fn match_labels(pattern: &[Label], name: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((Label::AnyLabels, rest)) => {
+            // One or more whole labels; leave at least as many labels as `rest` needs.
+            (1..=name.len()).any(|k| name.get(k..).is_some_and(|tail| match_labels(rest, tail)))
+        }
+        Some((label, rest)) => match name.split_first() {
+            Some((first, tail)) => label_matches(label, first) && match_labels(rest, tail),
+            None => false,
+        },
+    }
+}
+
+fn label_matches(label: &Label, name_label: &str) -> bool {
+    match label {
+        Label::Literal(l) => l == name_label,
+        Label::AnyLabels => true,
+        Label::Glob(parts) => glob_label(parts, name_label),
+    }
+}
+
+/// `parts` are the literal pieces between `*`s; each `*` covers at least one character.
+fn glob_label(parts: &[String], label: &str) -> bool {
+    let Some((first, rest)) = parts.split_first() else {
+        return false;
+    };
+    let Some(mut remaining) = label.strip_prefix(first.as_str()) else {
+        return false;
+    };
+    let Some((last, middle)) = rest.split_last() else {
+        return remaining == first.as_str();
+    };
+    for piece in middle {
+        // Skip at least one character for the `*` before this piece.
+        let Some(after_star) = remaining.get(1..) else {
+            return false;
+        };
+        let Some(at) = after_star.find(piece.as_str()) else {
+            return false;
+        };
+        remaining = after_star.get(at + piece.len()..).unwrap_or_default();
+    }
+    remaining.len() > last.len() && remaining.ends_with(last.as_str())
+}
+
+/// Lower-case ASCII and drop one trailing dot.
+pub fn normalize(name: &str) -> String {
+    let trimmed = name.trim();
+    let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
+    trimmed.to_ascii_lowercase()
+}
+
+/// All patterns, indexed by their fixed suffix so a lookup only tries patterns that can match.
+#[derive(Clone, Debug, Default)]
+pub struct DomainIndex<T> {
+    patterns: Vec<(DomainPattern, Vec<T>)>,
+    by_text: HashMap<String, usize>,
+    by_suffix: HashMap<String, Vec<usize>>,
+}
+
+impl<T: Clone + PartialEq> DomainIndex<T> {
+    pub fn insert(&mut self, pattern: DomainPattern, value: T) {
+        if let Some(&i) = self.by_text.get(pattern.as_str()) {
+            if let Some((_, values)) = self.patterns.get_mut(i) {
+                if !values.contains(&value) {
+                    values.push(value);
+                }
+            }
+            return;
+        }
+        let i = self.patterns.len();
+        self.by_text.insert(pattern.as_str().to_owned(), i);
+        self.by_suffix
+            .entry(pattern.fixed_suffix())
+            .or_default()
+            .push(i);
+        self.patterns.push((pattern, vec![value]));
+    }
+
+    pub fn len(&self) -> usize {
+        self.patterns.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.patterns.is_empty()
+    }
+
+    /// The most specific matching patterns (several when tied) with their values.
+    pub fn lookup(&self, name: &str) -> Vec<(&DomainPattern, &[T])> {
+        let name = normalize(name);
+        if name.is_empty() {
+            return Vec::new();
+        }
+        let mut best: Vec<(&DomainPattern, &[T])> = Vec::new();
+        let mut best_spec = None;
+        let mut consider = |i: &usize| {
+            let Some((pattern, values)) = self.patterns.get(*i) else {
+                return;
+            };
+            if !pattern.matches(&name) {
+                return;
+            }
+            let spec = pattern.specificity();
+            match best_spec {
+                Some(b) if spec < b => {}
+                Some(b) if spec == b => best.push((pattern, values.as_slice())),
+                _ => {
+                    best_spec = Some(spec);
+                    best.clear();
+                    best.push((pattern, values.as_slice()));
+                }
+            }
+        };
+        // Every suffix at a label boundary, the whole name included, and the empty suffix.
+        let mut suffix: &str = &name;
+        loop {
+            if let Some(candidates) = self.by_suffix.get(suffix) {
+                candidates.iter().for_each(&mut consider);
+            }
+            match suffix.split_once('.') {
+                Some((_, rest)) => suffix = rest,
+                None => break,
+            }
+        }
+        if let Some(candidates) = self.by_suffix.get("") {
+            candidates.iter().for_each(&mut consider);
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, n: &str) -> bool {
+        DomainPattern::parse(p).unwrap().matches(&normalize(n))
+    }
+
+    #[test]
+    fn wildcard_forms_and_boundaries() {
+        assert!(m("*.office.com", "a.office.com"));
+        assert!(m("*.office.com", "a.b.office.com"));
+        assert!(!m("*.office.com", "office.com"));
+        assert!(!m("*.office365.com", "notoffice365.com"));
+        assert!(!m("*.office365.com", "x.notoffice365.com"));
+        assert!(m(
+            "autodiscover.*.onmicrosoft.com",
+            "autodiscover.contoso.onmicrosoft.com"
+        ));
+        assert!(m(
+            "autodiscover.*.onmicrosoft.com",
+            "autodiscover.a.b.onmicrosoft.com"
+        ));
+        assert!(!m(
+            "autodiscover.*.onmicrosoft.com",
+            "autodiscover.onmicrosoft.com"
+        ));
+        assert!(m("*cdn.onenote.net", "xyzcdn.onenote.net"));
+        assert!(!m("*cdn.onenote.net", "cdn.onenote.net"));
+        assert!(!m("*cdn.onenote.net", "a.bcdn.onenote.net"));
+        assert!(m("*-files.sharepoint.com", "contoso-files.sharepoint.com"));
+        assert!(m("outlook.office365.com", "OUTLOOK.Office365.com."));
+        assert!(!m(
+            "outlook.office365.com",
+            "outlook.office365.com.evil.net"
+        ));
+        assert!(m("a*b*c.x", "a1b2c.x"));
+        assert!(!m("a*b*c.x", "abc.x"));
+    }
+
+    #[test]
+    fn specificity_order() {
+        let s = |p: &str| DomainPattern::parse(p).unwrap().specificity();
+        assert!(s("x.office.com") > s("*.x.office.com"));
+        assert!(s("*.trouter.teams.microsoft.com") > s("*.teams.microsoft.com"));
+        assert!(s("*cdn.onenote.net") > s("*.onenote.net"));
+    }
+
+    #[test]
+    fn index_returns_most_specific() {
+        let mut idx = DomainIndex::default();
+        idx.insert(DomainPattern::parse("*.microsoft.com").unwrap(), 78);
+        idx.insert(DomainPattern::parse("*.teams.microsoft.com").unwrap(), 12);
+        idx.insert(DomainPattern::parse("teams.microsoft.com").unwrap(), 12);
+        idx.insert(DomainPattern::parse("*.teams.microsoft.com").unwrap(), 13);
+        let hit = idx.lookup("x.trouter.teams.microsoft.com");
+        assert_eq!(hit.len(), 1);
+        assert_eq!(hit[0].0.as_str(), "*.teams.microsoft.com");
+        assert_eq!(hit[0].1, &[12, 13]);
+        assert_eq!(
+            idx.lookup("teams.microsoft.com")[0].0.as_str(),
+            "teams.microsoft.com"
+        );
+        assert_eq!(idx.lookup("www.microsoft.com")[0].1, &[78]);
+        assert!(idx.lookup("microsoft.com").is_empty());
+        assert!(idx.lookup("").is_empty());
+    }
+}

@@ -1,0 +1,390 @@
+//! The Office 365 endpoint catalog: Microsoft's endpoint sets, compiled into a domain matcher
+//! and a longest-prefix matcher, and the tie-break that picks one set for a flow.
+//!
+//! Matching rules (fixed for every signal that later feeds them):
+//! - the most specific domain pattern wins (see `domain`), the longest prefix wins;
+//! - among sets tied on specificity, prefer the set whose ports include the flow's transport
+//!   and server port, then Optimize > Allow > Default, then the lowest id.
+
+pub mod domain;
+pub mod prefix;
+pub mod raw;
+
+use std::fmt;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+
+pub use domain::{DomainIndex, DomainPattern, Specificity};
+pub use prefix::PrefixIndex;
+
+use crate::wire::Transport;
+
+/// The catalog compiled into the binary (see `src/catalog/data/SOURCE.md`).
+pub const EMBEDDED_JSON: &str = include_str!("data/m365-worldwide-endpoints.json");
+pub const EMBEDDED_NAME: &str = "embedded worldwide 2025-12-01";
+
+/// Immutable id of an endpoint set, stable across catalog versions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct EndpointId(pub u32);
+
+impl fmt::Display for EndpointId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceArea {
+    Exchange,
+    SharePoint,
+    /// Teams and Skype for Business (the catalog keeps the code `Skype`).
+    Skype,
+    Common,
+    /// Microsoft Endpoint Manager / Intune.
+    Mem,
+    /// A service area code this build does not know yet, kept verbatim.
+    Other(Box<str>),
+}
+
+impl ServiceArea {
+    pub fn from_code(code: &str) -> Self {
+        match code {
+            "Exchange" => ServiceArea::Exchange,
+            "SharePoint" => ServiceArea::SharePoint,
+            "Skype" => ServiceArea::Skype,
+            "Common" => ServiceArea::Common,
+            "MEM" => ServiceArea::Mem,
+            other => ServiceArea::Other(other.into()),
+        }
+    }
+
+    /// The catalog's own code.
+    pub fn as_str(&self) -> &str {
+        match self {
+            ServiceArea::Exchange => "Exchange",
+            ServiceArea::SharePoint => "SharePoint",
+            ServiceArea::Skype => "Skype",
+            ServiceArea::Common => "Common",
+            ServiceArea::Mem => "MEM",
+            ServiceArea::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for ServiceArea {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Microsoft's network categories; the derived order is the priority (Optimize first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Optimize,
+    Allow,
+    Default,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Optimize => "Optimize",
+            Category::Allow => "Allow",
+            Category::Default => "Default",
+        }
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Ports of one transport as inclusive ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortSet(Vec<(u16, u16)>);
+
+impl PortSet {
+    /// Parses `"80,443"`, `"143, 587, 993, 995"` or `"3478-3481"`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let mut ranges = Vec::new();
+        for part in text.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (lo, hi) = match part.split_once('-') {
+                Some((a, b)) => (a.trim(), b.trim()),
+                None => (part, part),
+            };
+            let lo: u16 = lo.parse().map_err(|_| format!("bad port {part:?}"))?;
+            let hi: u16 = hi.parse().map_err(|_| format!("bad port {part:?}"))?;
+            if lo > hi {
+                return Err(format!("bad port range {part:?}"));
+            }
+            ranges.push((lo, hi));
+        }
+        Ok(PortSet(ranges))
+    }
+
+    pub fn contains(&self, port: u16) -> bool {
+        self.0.iter().any(|(lo, hi)| (*lo..=*hi).contains(&port))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Display for PortSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (lo, hi)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            if lo == hi {
+                write!(f, "{lo}")?;
+            } else {
+                write!(f, "{lo}-{hi}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EndpointSet {
+    pub id: EndpointId,
+    pub service_area: ServiceArea,
+    pub category: Category,
+    pub required: bool,
+    pub express_route: bool,
+    pub tcp_ports: PortSet,
+    pub udp_ports: PortSet,
+    pub urls: Vec<String>,
+    pub ips: Vec<IpNet>,
+}
+
+impl EndpointSet {
+    /// Does this set list the flow's transport and server port?
+    pub fn lists_port(&self, transport: Transport, port: u16) -> bool {
+        match transport {
+            Transport::Tcp => self.tcp_ports.contains(port),
+            Transport::Udp => self.udp_ports.contains(port),
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{path}: cannot read catalog: {reason}")]
+    Read { path: PathBuf, reason: String },
+    #[error("{source_name}: not Microsoft endpoint JSON: {reason}")]
+    Json { source_name: String, reason: String },
+    #[error("{source_name}: endpoint set {id}: field {field}: {reason}")]
+    Field {
+        source_name: String,
+        id: i64,
+        field: &'static str,
+        reason: String,
+    },
+}
+
+/// Index of a set inside one `Catalog`.
+type SetIndex = u32;
+
+#[derive(Clone, Debug)]
+pub struct Catalog {
+    name: String,
+    sets: Vec<EndpointSet>,
+    names: DomainIndex<SetIndex>,
+    prefixes: PrefixIndex<SetIndex>,
+}
+
+/// A pattern or prefix that matched, and the set chosen among those it belongs to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CatalogMatch<'c> {
+    pub set: &'c EndpointSet,
+    /// The catalog entry that matched: a domain pattern or a prefix.
+    pub matched: String,
+    /// Whether the chosen set lists the flow's transport and server port.
+    pub port_listed: bool,
+}
+
+impl Catalog {
+    pub fn embedded() -> Result<Self, CatalogError> {
+        Catalog::from_json(EMBEDDED_JSON, EMBEDDED_NAME)
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Catalog::from_json(&text, &path.display().to_string())
+    }
+
+    pub fn from_json(text: &str, source_name: &str) -> Result<Self, CatalogError> {
+        let raw: Vec<raw::RawEndpointSet> =
+            serde_json::from_str(text).map_err(|e| CatalogError::Json {
+                source_name: source_name.to_owned(),
+                reason: e.to_string(),
+            })?;
+        let mut catalog = Catalog {
+            name: source_name.to_owned(),
+            sets: Vec::with_capacity(raw.len()),
+            names: DomainIndex::default(),
+            prefixes: PrefixIndex::default(),
+        };
+        for r in raw {
+            let field = |field: &'static str, reason: String| CatalogError::Field {
+                source_name: source_name.to_owned(),
+                id: r.id,
+                field,
+                reason,
+            };
+            let id = u32::try_from(r.id).map_err(|_| field("id", "not a positive id".into()))?;
+            let service_area = match r.service_area.as_deref() {
+                Some(code) if !code.trim().is_empty() => ServiceArea::from_code(code.trim()),
+                _ => return Err(field("serviceArea", "missing".into())),
+            };
+            let category = match r.category.as_deref() {
+                Some("Optimize") => Category::Optimize,
+                Some("Allow") => Category::Allow,
+                Some("Default") => Category::Default,
+                Some(other) => return Err(field("category", format!("unknown value {other:?}"))),
+                None => return Err(field("category", "missing".into())),
+            };
+            let tcp_ports = PortSet::parse(r.tcp_ports.as_deref().unwrap_or(""))
+                .map_err(|e| field("tcpPorts", e))?;
+            let udp_ports = PortSet::parse(r.udp_ports.as_deref().unwrap_or(""))
+                .map_err(|e| field("udpPorts", e))?;
+            let mut ips = Vec::with_capacity(r.ips.len());
+            for ip in &r.ips {
+                ips.push(
+                    ip.trim()
+                        .parse::<IpNet>()
+                        .map_err(|e| field("ips", format!("{ip:?}: {e}")))?,
+                );
+            }
+            let index = SetIndex::try_from(catalog.sets.len())
+                .map_err(|_| field("id", "too many endpoint sets".into()))?;
+            for url in &r.urls {
+                let pattern = DomainPattern::parse(url)
+                    .map_err(|e| field("urls", format!("{url:?}: {e}")))?;
+                catalog.names.insert(pattern, index);
+            }
+            for net in &ips {
+                catalog.prefixes.insert(*net, index);
+            }
+            catalog.sets.push(EndpointSet {
+                id: EndpointId(id),
+                service_area,
+                category,
+                required: r.required.unwrap_or(true),
+                express_route: r.express_route.unwrap_or(false),
+                tcp_ports,
+                udp_ports,
+                urls: r.urls,
+                ips,
+            });
+        }
+        Ok(catalog)
+    }
+
+    /// Where the catalog came from: the embedded snapshot or a file path.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn sets(&self) -> &[EndpointSet] {
+        &self.sets
+    }
+
+    pub fn set(&self, id: EndpointId) -> Option<&EndpointSet> {
+        self.sets.iter().find(|s| s.id == id)
+    }
+
+    /// Best set for a server name (most specific pattern, then the tie-break).
+    pub fn match_name(
+        &self,
+        name: &str,
+        transport: Transport,
+        port: u16,
+    ) -> Option<CatalogMatch<'_>> {
+        let hits = self.names.lookup(name);
+        let matched = hits.first()?.0.as_str().to_owned();
+        let candidates = hits.iter().flat_map(|(_, sets)| sets.iter().copied());
+        self.choose(candidates, matched, transport, port)
+    }
+
+    /// Best set for a server address (longest prefix, then the tie-break).
+    pub fn match_addr(
+        &self,
+        addr: IpAddr,
+        transport: Transport,
+        port: u16,
+    ) -> Option<CatalogMatch<'_>> {
+        let (net, sets) = self.prefixes.lookup(addr)?;
+        self.choose(sets.iter().copied(), net.to_string(), transport, port)
+    }
+
+    fn choose(
+        &self,
+        candidates: impl Iterator<Item = SetIndex>,
+        matched: String,
+        transport: Transport,
+        port: u16,
+    ) -> Option<CatalogMatch<'_>> {
+        let set = candidates
+            .filter_map(|i| self.sets.get(i as usize))
+            .min_by_key(|s| (!s.lists_port(transport, port), s.category, s.id))?;
+        Some(CatalogMatch {
+            set,
+            matched,
+            port_listed: set.lists_port(transport, port),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_catalog_compiles_with_every_set() {
+        let c = Catalog::embedded().unwrap();
+        assert_eq!(c.sets().len(), 79);
+        assert_eq!(
+            c.set(EndpointId(11)).unwrap().udp_ports.to_string(),
+            "3478,3479,3480,3481"
+        );
+    }
+
+    #[test]
+    fn field_errors_name_the_set_and_field() {
+        let bad =
+            r#"[{"id": 7, "serviceArea": "Exchange", "category": "Optimize", "tcpPorts": "80,x"}]"#;
+        let err = Catalog::from_json(bad, "t.json").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "t.json: endpoint set 7: field tcpPorts: bad port \"x\""
+        );
+        let bad = r#"[{"id": 9, "serviceArea": "Exchange", "category": "Fast"}]"#;
+        let err = Catalog::from_json(bad, "t.json").unwrap_err().to_string();
+        assert!(err.contains("endpoint set 9: field category"), "{err}");
+        let bad =
+            r#"[{"id": 3, "serviceArea": "Skype", "category": "Allow", "ips": ["1.2.3.0/33"]}]"#;
+        let err = Catalog::from_json(bad, "t.json").unwrap_err().to_string();
+        assert!(err.contains("endpoint set 3: field ips"), "{err}");
+    }
+
+    #[test]
+    fn port_sets() {
+        let p = PortSet::parse("143, 587, 993, 995").unwrap();
+        assert!(p.contains(993) && !p.contains(443));
+        let r = PortSet::parse("3478-3481").unwrap();
+        assert!(r.contains(3480) && !r.contains(3482));
+        assert!(PortSet::parse("5-1").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! Office 365 service classification and port verdicts for finished flows.
+//!
+//! A name match beats an address match; both are kept as evidence. The catalog decides which
+//! set a name or address belongs to (see `catalog` for the matching rules).
+
+use std::fmt;
+use std::net::IpAddr;
+
+use crate::catalog::{Catalog, CatalogMatch, Category, EndpointId, ServiceArea};
+use crate::dissect::AppProtocol;
+use crate::wire::Transport;
+
+/// Which signal chose the flow's endpoint set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MatchedBy {
+    Sni,
+    Ip,
+    QuicSni,
+    Dns,
+    HttpHost,
+    Cert,
+    User,
+}
+
+impl MatchedBy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchedBy::Sni => "sni",
+            MatchedBy::Ip => "ip",
+            MatchedBy::QuicSni => "quic-sni",
+            MatchedBy::Dns => "dns",
+            MatchedBy::HttpHost => "http-host",
+            MatchedBy::Cert => "cert",
+            MatchedBy::User => "user",
+        }
+    }
+}
+
+impl fmt::Display for MatchedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a flow reaches its server, as the audit groups it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PortVerdict {
+    /// TLS on TCP 443.
+    Tunneled443,
+    /// QUIC on UDP 443.
+    Quic443,
+    /// Anything else on TCP or UDP 443.
+    NonTls443,
+    /// TCP 80.
+    Web80,
+    /// Every other server port (and transports without ports).
+    Exotic,
+}
+
+impl PortVerdict {
+    pub fn of(transport: Transport, server_port: u16, app: AppProtocol) -> Self {
+        match (transport, server_port, app) {
+            (Transport::Tcp, 443, AppProtocol::Tls) => PortVerdict::Tunneled443,
+            (Transport::Udp, 443, AppProtocol::Quic) => PortVerdict::Quic443,
+            (Transport::Tcp | Transport::Udp, 443, _) => PortVerdict::NonTls443,
+            (Transport::Tcp, 80, _) => PortVerdict::Web80,
+            _ => PortVerdict::Exotic,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PortVerdict::Tunneled443 => "tunneled-443",
+            PortVerdict::Quic443 => "quic-443",
+            PortVerdict::NonTls443 => "non-tls-443",
+            PortVerdict::Web80 => "web-80",
+            PortVerdict::Exotic => "exotic",
+        }
+    }
+
+    pub const ALL: [PortVerdict; 5] = [
+        PortVerdict::Tunneled443,
+        PortVerdict::Quic443,
+        PortVerdict::NonTls443,
+        PortVerdict::Web80,
+        PortVerdict::Exotic,
+    ];
+}
+
+impl fmt::Display for PortVerdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What the flow told us that can identify its service.
+#[derive(Clone, Copy, Debug)]
+pub struct Signals<'a> {
+    pub sni: Option<&'a str>,
+    pub server_ip: IpAddr,
+    pub transport: Transport,
+    pub server_port: u16,
+}
+
+/// One catalog hit, kept whether or not it decided the flow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Evidence {
+    pub by: MatchedBy,
+    /// The pattern or prefix that matched.
+    pub matched: String,
+    pub endpoint_id: EndpointId,
+}
+
+impl fmt::Display for Evidence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}#{}", self.by, self.matched, self.endpoint_id)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceMatch {
+    pub service_area: ServiceArea,
+    pub endpoint_id: EndpointId,
+    pub category: Category,
+    pub matched_by: MatchedBy,
+    pub port_listed: bool,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Classification {
+    pub service: Option<ServiceMatch>,
+    /// Every signal that hit the catalog, strongest first.
+    pub evidence: Vec<Evidence>,
+}
+
+pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
+    let by_name = signals
+        .sni
+        .filter(|n| !n.is_empty())
+        .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
+        .map(|m| (MatchedBy::Sni, m));
+    let by_addr = catalog
+        .match_addr(signals.server_ip, signals.transport, signals.server_port)
+        .map(|m| (MatchedBy::Ip, m));
+    let evidence: Vec<Evidence> = [&by_name, &by_addr]
+        .into_iter()
+        .flatten()
+        .map(|(by, m)| Evidence {
+            by: *by,
+            matched: m.matched.clone(),
+            endpoint_id: m.set.id,
+        })
+        .collect();
+    let service = by_name
+        .or(by_addr)
+        .map(|(by, m): (MatchedBy, CatalogMatch<'_>)| ServiceMatch {
+            service_area: m.set.service_area.clone(),
+            endpoint_id: m.set.id,
+            category: m.set.category,
+            matched_by: by,
+            port_listed: m.port_listed,
+        });
+    Classification { service, evidence }
+}

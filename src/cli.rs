@@ -1,0 +1,127 @@
+//! Command-line types (clap derive) and the glue that turns them into library calls.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use o365flow::catalog::Catalog;
+use o365flow::flow::TableLimits;
+use o365flow::report::{terminal, write_flows};
+use o365flow::time::Duration;
+use o365flow::{analyze, AnalysisConfig};
+
+/// Office 365 flow analyzer: reads packet captures, finds what each flow is (TLS server names,
+/// ports, protocol) and which Office 365 service it belongs to.
+#[derive(Debug, Parser)]
+#[command(name = "o365flow", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Analyze capture files (pcap, pcapng) and directories of them as one run.
+    Analyze(AnalyzeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AnalyzeArgs {
+    /// Capture files and directories (searched recursively for .pcap, .pcapng, .cap, in name
+    /// order). Files given together are one analysis: a flow continuing into the next file
+    /// stays one flow.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+
+    /// Write every flow to FILE; the format follows the extension: .csv, .parquet or .jsonl.
+    #[arg(long, value_name = "FILE")]
+    pub flows: Option<PathBuf>,
+
+    /// Office 365 endpoint catalog (Microsoft's endpoint web-service JSON) to use instead of the
+    /// embedded one.
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// Most flows tracked at once; when full, the least recently active flows are ended early
+    /// (counted and reported as evictions).
+    #[arg(long, value_name = "N", default_value_t = 1_000_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_flows: u64,
+
+    /// A flow idle for this many seconds of capture time ends; a later packet starts a new flow.
+    #[arg(long, value_name = "SECONDS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=86_400 * 365))]
+    pub idle_timeout: u64,
+
+    /// Largest TLS ClientHello read per flow, in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 32 * 1024,
+          value_parser = clap::value_parser!(u64).range(512..=1 << 20))]
+    pub max_handshake: u64,
+
+    /// Print warnings only, no summary.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// 0 = clean, 1 = finished with warnings, 2 = could not run.
+pub const EXIT_CLEAN: u8 = 0;
+pub const EXIT_WARNINGS: u8 = 1;
+pub const EXIT_FAILED: u8 = 2;
+
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Analyze(args) => run_analyze(args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("o365flow: error: {e:#}");
+            ExitCode::from(EXIT_FAILED)
+        }
+    }
+}
+
+fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
+    let catalog = match &args.catalog {
+        Some(path) => Catalog::from_file(path)?,
+        None => Catalog::embedded().context("embedded catalog")?,
+    };
+    let config = AnalysisConfig {
+        limits: TableLimits {
+            max_flows: usize::try_from(args.max_flows).unwrap_or(usize::MAX),
+            idle_timeout: Duration::from_secs(i64::try_from(args.idle_timeout).unwrap_or(i64::MAX)),
+        },
+        max_handshake: usize::try_from(args.max_handshake).unwrap_or(32 * 1024),
+        ..AnalysisConfig::default()
+    };
+    let analysis = analyze(&args.inputs, &catalog, &config);
+    // Results first, whatever went wrong with some inputs: nothing read is lost.
+    let write_result = match &args.flows {
+        Some(path) if analysis.read_anything() => {
+            write_flows(&analysis.flows, path).map_err(anyhow::Error::from)
+        }
+        _ => Ok(()),
+    };
+    if args.quiet {
+        for w in &analysis.summary.warnings {
+            eprintln!("o365flow: warning: {w}");
+        }
+    } else {
+        print!("{}", terminal::render(&analysis.summary, &analysis.flows));
+        for w in &analysis.summary.warnings {
+            eprintln!("o365flow: warning: {w}");
+        }
+    }
+    write_result?;
+    if !analysis.read_anything() {
+        eprintln!("o365flow: error: no readable capture among the inputs");
+        return Ok(EXIT_FAILED);
+    }
+    Ok(if analysis.summary.warnings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_WARNINGS
+    })
+}

@@ -1,0 +1,355 @@
+//! The bounded flow table. Expiry runs on capture time: a flow ends when the newest packet is
+//! more than the idle timeout past the flow's last packet. When timestamps go backwards (merged
+//! or misordered captures) a flow's last packet lies "in the future" and nothing expires early.
+//! When the table is full, the least recently active flows are evicted in a batch and counted.
+
+use std::collections::HashMap;
+
+use super::{Endpoint, FlowKey, FlowRecord, Side};
+use crate::time::{Duration, Timestamp};
+use crate::wire::{TcpFlags, Transport};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TableLimits {
+    pub max_flows: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for TableLimits {
+    fn default() -> Self {
+        TableLimits {
+            max_flows: 1_000_000,
+            idle_timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TableStats {
+    pub created: u64,
+    pub expired: u64,
+    /// Flows ended early because the table was full.
+    pub evicted: u64,
+    /// TCP flows ended because a new SYN reused a closed conversation's ports.
+    pub port_reuse: u64,
+    pub peak_flows: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    Idle,
+    Evicted,
+    PortReuse,
+    EndOfCapture,
+}
+
+#[derive(Debug)]
+pub struct FlowEntry<S> {
+    pub record: FlowRecord,
+    pub state: S,
+}
+
+/// The parts of a decoded packet the table needs.
+#[derive(Clone, Copy, Debug)]
+pub struct PacketMeta {
+    pub src: Endpoint,
+    pub dst: Endpoint,
+    pub transport: Transport,
+    pub tcp_flags: Option<TcpFlags>,
+    pub ts: Timestamp,
+    pub wire_len: u32,
+}
+
+pub struct FlowTable<S> {
+    flows: HashMap<FlowKey, FlowEntry<S>>,
+    limits: TableLimits,
+    last_sweep: Option<Timestamp>,
+    stats: TableStats,
+}
+
+impl<S: Default> FlowTable<S> {
+    pub fn new(limits: TableLimits) -> Self {
+        FlowTable {
+            flows: HashMap::new(),
+            limits: TableLimits {
+                max_flows: limits.max_flows.max(1),
+                ..limits
+            },
+            last_sweep: None,
+            stats: TableStats::default(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.is_empty()
+    }
+
+    pub fn stats(&self) -> TableStats {
+        self.stats
+    }
+
+    /// Places one packet in its flow (creating it if needed), counts it and returns the flow
+    /// and the sender's side. Flows that end meanwhile are handed to `on_end`.
+    pub fn packet(
+        &mut self,
+        pkt: &PacketMeta,
+        capture: u32,
+        on_end: &mut impl FnMut(FlowEntry<S>, EndReason),
+    ) -> (&mut FlowEntry<S>, Side) {
+        self.maybe_sweep(pkt.ts, on_end);
+        let (key, _) = FlowKey::new(pkt.src, pkt.dst, pkt.transport.ip_number());
+        let starts_conversation = pkt
+            .tcp_flags
+            .is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
+        let reused =
+            starts_conversation && self.flows.get(&key).is_some_and(|e| e.record.tcp_closed());
+        if reused {
+            if let Some(old) = self.flows.remove(&key) {
+                self.stats.port_reuse += 1;
+                on_end(old, EndReason::PortReuse);
+            }
+        }
+        if !self.flows.contains_key(&key) && self.flows.len() >= self.limits.max_flows {
+            self.evict_batch(on_end);
+        }
+        let len_before = self.flows.len();
+        let stats = &mut self.stats;
+        let entry = self.flows.entry(key).or_insert_with(|| {
+            stats.created += 1;
+            stats.peak_flows = stats.peak_flows.max(len_before + 1);
+            let (client, server) = orient(pkt);
+            FlowEntry {
+                record: FlowRecord::new(key, pkt.transport, client, server, capture, pkt.ts),
+                state: S::default(),
+            }
+        });
+        let side = if entry.record.client == pkt.src && entry.record.server == pkt.dst {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        entry
+            .record
+            .count(side, pkt.ts, pkt.wire_len, pkt.tcp_flags);
+        (entry, side)
+    }
+
+    /// Ends every remaining flow, oldest first, so output order does not depend on hashing.
+    pub fn drain(&mut self, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+        let mut rest: Vec<FlowEntry<S>> = self.flows.drain().map(|(_, e)| e).collect();
+        rest.sort_by_key(|e| (e.record.first_seen, e.record.key));
+        for entry in rest {
+            on_end(entry, EndReason::EndOfCapture);
+        }
+    }
+
+    fn maybe_sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+        // Sweeping every half timeout bounds how long an idle flow lingers (1.5x the timeout).
+        let interval = Duration((self.limits.idle_timeout.0 / 2).max(1_000_000_000));
+        let last = match self.last_sweep {
+            None => {
+                self.last_sweep = Some(now);
+                return;
+            }
+            Some(last) if now < last => {
+                // Time went backwards: restart the interval from here, expire nothing now.
+                self.last_sweep = Some(now);
+                return;
+            }
+            Some(last) => last,
+        };
+        if now.saturating_since(last) < interval {
+            return;
+        }
+        self.last_sweep = Some(now);
+        let timeout = self.limits.idle_timeout;
+        let mut idle: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, e)| now.saturating_since(e.record.last_seen) > timeout)
+            .map(|(k, _)| *k)
+            .collect();
+        idle.sort_by_key(|k| self.flows.get(k).map(|e| (e.record.first_seen, *k)));
+        for key in idle {
+            if let Some(entry) = self.flows.remove(&key) {
+                self.stats.expired += 1;
+                on_end(entry, EndReason::Idle);
+            }
+        }
+    }
+
+    fn evict_batch(&mut self, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+        // Evicting 1/16 of the table at once keeps the cost per new flow constant on average.
+        let batch = (self.flows.len() / 16).max(1);
+        let mut by_age: Vec<(Timestamp, FlowKey)> = self
+            .flows
+            .iter()
+            .map(|(k, e)| (e.record.last_seen, *k))
+            .collect();
+        if batch < by_age.len() {
+            by_age.select_nth_unstable(batch);
+            by_age.truncate(batch);
+        }
+        by_age.sort();
+        for (_, key) in by_age {
+            if let Some(entry) = self.flows.remove(&key) {
+                self.stats.evicted += 1;
+                on_end(entry, EndReason::Evicted);
+            }
+        }
+    }
+}
+
+/// Decides client and server for a flow's first packet: the sender of a SYN is the client, the
+/// sender of a SYN+ACK the server; otherwise the side with the higher port is the client (the
+/// server usually listens on the lower, well-known port); equal ports: the sender.
+fn orient(pkt: &PacketMeta) -> (Endpoint, Endpoint) {
+    if let Some(flags) = pkt.tcp_flags {
+        if flags.has(TcpFlags::SYN) {
+            return if flags.has(TcpFlags::ACK) {
+                (pkt.dst, pkt.src)
+            } else {
+                (pkt.src, pkt.dst)
+            };
+        }
+    }
+    if pkt.dst.port > pkt.src.port {
+        (pkt.dst, pkt.src)
+    } else {
+        (pkt.src, pkt.dst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(src: (&str, u16), dst: (&str, u16), flags: Option<u8>, secs: i64) -> PacketMeta {
+        PacketMeta {
+            src: Endpoint {
+                ip: src.0.parse().unwrap(),
+                port: src.1,
+            },
+            dst: Endpoint {
+                ip: dst.0.parse().unwrap(),
+                port: dst.1,
+            },
+            transport: if flags.is_some() {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+            tcp_flags: flags.map(TcpFlags),
+            ts: Timestamp::from_secs_nanos(secs, 0),
+            wire_len: 100,
+        }
+    }
+
+    fn run(table: &mut FlowTable<()>, pkts: &[PacketMeta]) -> Vec<(FlowRecord, EndReason)> {
+        let mut ended = Vec::new();
+        for p in pkts {
+            table.packet(p, 0, &mut |e, r| ended.push((e.record, r)));
+        }
+        table.drain(&mut |e, r| ended.push((e.record, r)));
+        ended
+    }
+
+    const C: (&str, u16) = ("10.0.0.1", 50000);
+    const S: (&str, u16) = ("52.96.0.1", 443);
+
+    #[test]
+    fn syn_sender_is_client_even_from_high_to_low() {
+        let mut t = FlowTable::new(TableLimits::default());
+        let syn = TcpFlags::SYN;
+        let sa = TcpFlags::SYN | TcpFlags::ACK;
+        let ack = TcpFlags::ACK;
+        let out = run(
+            &mut t,
+            &[
+                meta(S, C, Some(syn), 0),
+                meta(C, S, Some(sa), 0),
+                meta(S, C, Some(ack), 0),
+            ],
+        );
+        assert_eq!(out.len(), 1);
+        let r = &out[0].0;
+        assert_eq!(r.client.port, 443);
+        assert!(r.handshake_completed && r.server_answered());
+        assert_eq!((r.packets(Side::Client), r.packets(Side::Server)), (2, 1));
+    }
+
+    #[test]
+    fn without_syn_higher_port_is_client() {
+        let mut t = FlowTable::new(TableLimits::default());
+        let out = run(&mut t, &[meta(S, C, None, 0)]);
+        assert_eq!(out[0].0.client.port, 50000);
+        assert!(!out[0].0.server_answered());
+    }
+
+    #[test]
+    fn idle_flows_expire_on_capture_time_but_not_backwards() {
+        let limits = TableLimits {
+            max_flows: 10,
+            idle_timeout: Duration::from_secs(60),
+        };
+        let mut t = FlowTable::new(limits);
+        // Second file starts 1000 s earlier: the first flow must not be split.
+        let out = run(
+            &mut t,
+            &[
+                meta(C, S, None, 1000),
+                meta(("10.0.0.2", 1234), S, None, 0),
+                meta(C, S, None, 30),
+                meta(C, S, None, 1010),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert!(out.iter().all(|(_, r)| *r == EndReason::EndOfCapture));
+        // Forward in time past the timeout: the flow ends and a new one begins.
+        let mut t = FlowTable::new(limits);
+        let out = run(&mut t, &[meta(C, S, None, 0), meta(C, S, None, 200)]);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].1, EndReason::Idle);
+    }
+
+    #[test]
+    fn cap_evicts_oldest_and_counts() {
+        let limits = TableLimits {
+            max_flows: 4,
+            idle_timeout: Duration::from_secs(10_000),
+        };
+        let mut t = FlowTable::new(limits);
+        let pkts: Vec<_> = (0..10)
+            .map(|i| meta(("10.0.0.1", 40000 + i), S, None, i64::from(i)))
+            .collect();
+        let out = run(&mut t, &pkts);
+        assert_eq!(out.len(), 10);
+        assert_eq!(t.stats().evicted, 6);
+        assert!(t.stats().peak_flows <= 4);
+        let evicted: Vec<u16> = out
+            .iter()
+            .filter(|(_, r)| *r == EndReason::Evicted)
+            .map(|(f, _)| f.client.port)
+            .collect();
+        assert_eq!(evicted, vec![40000, 40001, 40002, 40003, 40004, 40005]);
+    }
+
+    #[test]
+    fn syn_after_close_starts_new_flow() {
+        let mut t = FlowTable::new(TableLimits::default());
+        let out = run(
+            &mut t,
+            &[
+                meta(C, S, Some(TcpFlags::SYN), 0),
+                meta(S, C, Some(TcpFlags::RST | TcpFlags::ACK), 0),
+                meta(C, S, Some(TcpFlags::SYN), 1),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].1, EndReason::PortReuse);
+    }
+}

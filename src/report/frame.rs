@@ -1,0 +1,160 @@
+//! Flow rows as a polars DataFrame: typed for Parquet, flattened to text for CSV.
+
+use polars::prelude::*;
+
+use super::row::FlowRow;
+use super::write::csv_safe;
+
+/// How list and time columns are laid out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// Timestamps as UTC datetimes (ns), lists as lists: Parquet.
+    Typed,
+    /// Timestamps as RFC 3339 text, lists `|`-joined, cells formula-safe: CSV.
+    Text,
+}
+
+fn text_col<'a>(
+    name: &str,
+    rows: &'a [FlowRow],
+    layout: Layout,
+    f: impl Fn(&'a FlowRow) -> Option<String>,
+) -> Column {
+    let values: Vec<Option<String>> = rows
+        .iter()
+        .map(|r| {
+            f(r).map(|s| match layout {
+                Layout::Text => csv_safe(&s).into_owned(),
+                Layout::Typed => s,
+            })
+        })
+        .collect();
+    Column::new(name.into(), values)
+}
+
+fn list_col<'a>(
+    name: &str,
+    rows: &'a [FlowRow],
+    layout: Layout,
+    f: impl Fn(&'a FlowRow) -> &'a [String],
+) -> Column {
+    match layout {
+        Layout::Text => text_col(name, rows, layout, |r| Some(f(r).join("|"))),
+        Layout::Typed => {
+            let total: usize = rows.iter().map(|r| f(r).len()).sum();
+            let mut builder = ListStringChunkedBuilder::new(name.into(), rows.len(), total);
+            for r in rows {
+                builder.append_values_iter(f(r).iter().map(String::as_str));
+            }
+            builder.finish().into_series().into_column()
+        }
+    }
+}
+
+fn time_col(
+    name: &str,
+    rows: &[FlowRow],
+    layout: Layout,
+    pick: impl Fn(&FlowRow) -> (i64, String),
+) -> PolarsResult<Column> {
+    Ok(match layout {
+        Layout::Text => text_col(name, rows, layout, |r| Some(pick(r).1)),
+        Layout::Typed => {
+            let nanos: Vec<i64> = rows.iter().map(|r| pick(r).0).collect();
+            Series::new(name.into(), nanos)
+                .cast(&DataType::Datetime(
+                    TimeUnit::Nanoseconds,
+                    Some(TimeZone::UTC),
+                ))?
+                .into_column()
+        }
+    })
+}
+
+fn int_col<T: Copy + Into<i64>>(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> T) -> Column {
+    let v: Vec<i64> = rows.iter().map(|r| f(r).into()).collect();
+    Column::new(name.into(), v)
+}
+
+fn count_col(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> u64) -> Column {
+    // Signed 64-bit: every engine reads it (Spark has no unsigned types).
+    let v: Vec<i64> = rows
+        .iter()
+        .map(|r| i64::try_from(f(r)).unwrap_or(i64::MAX))
+        .collect();
+    Column::new(name.into(), v)
+}
+
+pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> {
+    let columns = vec![
+        text_col("capture", rows, layout, |r| Some(r.capture.clone())),
+        time_col("first_seen", rows, layout, |r| {
+            (r.first_seen.nanos(), r.first_seen_text())
+        })?,
+        time_col("last_seen", rows, layout, |r| {
+            (r.last_seen.nanos(), r.last_seen_text())
+        })?,
+        text_col("transport", rows, layout, |r| {
+            Some(r.transport.as_str().to_owned())
+        }),
+        text_col("client_ip", rows, layout, |r| Some(r.client_ip.to_string())),
+        int_col("client_port", rows, |r| i32::from(r.client_port)),
+        text_col("server_ip", rows, layout, |r| Some(r.server_ip.to_string())),
+        int_col("server_port", rows, |r| i32::from(r.server_port)),
+        count_col("packets_c2s", rows, |r| r.packets_c2s),
+        count_col("packets_s2c", rows, |r| r.packets_s2c),
+        count_col("bytes_c2s", rows, |r| r.bytes_c2s),
+        count_col("bytes_s2c", rows, |r| r.bytes_s2c),
+        text_col("app_protocol", rows, layout, |r| {
+            Some(r.app_protocol.as_str().to_owned())
+        }),
+        text_col("sni", rows, layout, |r| r.sni.clone()),
+        list_col("alpn", rows, layout, |r| &r.alpn),
+        list_col("tls_offered", rows, layout, |r| &r.tls_offered),
+        text_col("service_area", rows, layout, |r| {
+            r.service_area.as_ref().map(|s| s.as_str().to_owned())
+        }),
+        Column::new(
+            "endpoint_id".into(),
+            rows.iter()
+                .map(|r| r.endpoint_id.map(|e| i64::from(e.0)))
+                .collect::<Vec<_>>(),
+        ),
+        text_col("category", rows, layout, |r| {
+            r.category.map(|c| c.as_str().to_owned())
+        }),
+        text_col("matched_by", rows, layout, |r| {
+            r.matched_by.map(|m| m.as_str().to_owned())
+        }),
+        Column::new(
+            "port_listed".into(),
+            rows.iter().map(|r| r.port_listed).collect::<Vec<_>>(),
+        ),
+        text_col("port_verdict", rows, layout, |r| {
+            Some(r.port_verdict.as_str().to_owned())
+        }),
+        text_col("tcp_flags_c2s", rows, layout, |r| {
+            Some(r.tcp_flags_c2s.clone())
+        }),
+        text_col("tcp_flags_s2c", rows, layout, |r| {
+            Some(r.tcp_flags_s2c.clone())
+        }),
+        Column::new(
+            "handshake_completed".into(),
+            rows.iter()
+                .map(|r| r.handshake_completed)
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "server_answered".into(),
+            rows.iter().map(|r| r.server_answered).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "tls_incomplete".into(),
+            rows.iter().map(|r| r.tls_incomplete).collect::<Vec<_>>(),
+        ),
+        list_col("evidence", rows, layout, |r| &r.evidence),
+        int_col("ip_protocol", rows, |r| i32::from(r.ip_protocol)),
+    ];
+    DataFrame::new(rows.len(), columns)
+}

@@ -1,0 +1,149 @@
+//! The flow row: the one schema every writer follows. Columns are added over time, never
+//! renamed; `COLUMNS` lists them in output order.
+
+use std::net::IpAddr;
+
+use crate::catalog::{Category, EndpointId, ServiceArea};
+use crate::classify::{Classification, MatchedBy, PortVerdict};
+use crate::dissect::{AppProtocol, FlowDissect};
+use crate::flow::{FlowRecord, Side};
+use crate::time::{Precision, Timestamp};
+use crate::wire::Transport;
+
+/// Output column names in order.
+pub const COLUMNS: [&str; 29] = [
+    "capture",
+    "first_seen",
+    "last_seen",
+    "transport",
+    "client_ip",
+    "client_port",
+    "server_ip",
+    "server_port",
+    "packets_c2s",
+    "packets_s2c",
+    "bytes_c2s",
+    "bytes_s2c",
+    "app_protocol",
+    "sni",
+    "alpn",
+    "tls_offered",
+    "service_area",
+    "endpoint_id",
+    "category",
+    "matched_by",
+    "port_listed",
+    "port_verdict",
+    "tcp_flags_c2s",
+    "tcp_flags_s2c",
+    "handshake_completed",
+    "server_answered",
+    "tls_incomplete",
+    "evidence",
+    "ip_protocol",
+];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRow {
+    pub capture: String,
+    pub first_seen: Timestamp,
+    pub last_seen: Timestamp,
+    /// Resolution of the capture the flow was first seen in.
+    pub precision: Precision,
+    pub transport: Transport,
+    pub client_ip: IpAddr,
+    pub client_port: u16,
+    pub server_ip: IpAddr,
+    pub server_port: u16,
+    pub packets_c2s: u64,
+    pub packets_s2c: u64,
+    pub bytes_c2s: u64,
+    pub bytes_s2c: u64,
+    pub app_protocol: AppProtocol,
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    pub tls_offered: Vec<String>,
+    pub service_area: Option<ServiceArea>,
+    pub endpoint_id: Option<EndpointId>,
+    pub category: Option<Category>,
+    pub matched_by: Option<MatchedBy>,
+    pub port_listed: Option<bool>,
+    pub port_verdict: PortVerdict,
+    pub tcp_flags_c2s: String,
+    pub tcp_flags_s2c: String,
+    pub handshake_completed: bool,
+    pub server_answered: bool,
+    /// A ClientHello started but could not be read completely.
+    pub tls_incomplete: bool,
+    /// Every catalog hit, e.g. `sni:*.teams.microsoft.com#12|ip:52.112.0.0/14#11`.
+    pub evidence: Vec<String>,
+    /// IP protocol number (useful when `transport` is `other`).
+    pub ip_protocol: u8,
+}
+
+impl FlowRow {
+    pub fn build(
+        record: &FlowRecord,
+        dissect: &FlowDissect,
+        classification: &Classification,
+        capture: &str,
+        precision: Precision,
+    ) -> Self {
+        let hello = dissect.client_hello.as_deref();
+        let service = classification.service.as_ref();
+        let is_tcp = record.transport == Transport::Tcp;
+        let flags = |side| {
+            if is_tcp {
+                record.tcp_flags(side).letters()
+            } else {
+                String::new()
+            }
+        };
+        FlowRow {
+            capture: capture.to_owned(),
+            first_seen: record.first_seen,
+            last_seen: record.last_seen,
+            precision,
+            transport: record.transport,
+            client_ip: record.client.ip,
+            client_port: record.client.port,
+            server_ip: record.server.ip,
+            server_port: record.server.port,
+            packets_c2s: record.packets(Side::Client),
+            packets_s2c: record.packets(Side::Server),
+            bytes_c2s: record.bytes(Side::Client),
+            bytes_s2c: record.bytes(Side::Server),
+            app_protocol: dissect.app,
+            sni: hello.and_then(|h| h.sni.clone()),
+            alpn: hello.map(|h| h.alpn.clone()).unwrap_or_default(),
+            tls_offered: hello
+                .map(|h| h.offered_versions.iter().map(|v| v.to_string()).collect())
+                .unwrap_or_default(),
+            service_area: service.map(|s| s.service_area.clone()),
+            endpoint_id: service.map(|s| s.endpoint_id),
+            category: service.map(|s| s.category),
+            matched_by: service.map(|s| s.matched_by),
+            port_listed: service.map(|s| s.port_listed),
+            port_verdict: PortVerdict::of(record.transport, record.server.port, dissect.app),
+            tcp_flags_c2s: flags(Side::Client),
+            tcp_flags_s2c: flags(Side::Server),
+            handshake_completed: record.handshake_completed,
+            server_answered: record.server_answered(),
+            tls_incomplete: dissect.incomplete_handshake,
+            evidence: classification
+                .evidence
+                .iter()
+                .map(|e| e.to_string())
+                .collect(),
+            ip_protocol: record.transport.ip_number(),
+        }
+    }
+
+    pub fn first_seen_text(&self) -> String {
+        self.first_seen.rfc3339(self.precision)
+    }
+
+    pub fn last_seen_text(&self) -> String {
+        self.last_seen.rfc3339(self.precision)
+    }
+}

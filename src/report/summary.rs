@@ -1,0 +1,105 @@
+//! Run-level facts: what was read, what was counted, and every warning, for the terminal
+//! summary, the exit code and (later) summary.json.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::capture::{CaptureError, LinkType};
+use crate::flow::TableStats;
+use crate::time::{Precision, Timestamp};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CaptureSummary {
+    pub path: PathBuf,
+    /// File name as shown in the `capture` column.
+    pub name: String,
+    pub link_type: LinkType,
+    pub precision: Precision,
+    pub packets: u64,
+    pub bytes: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    /// Packets kept shorter than sent (snaplen).
+    pub truncated_packets: u64,
+    /// Reading stopped early at an error (the error is among the warnings).
+    pub read_error: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Warning {
+    /// An input could not be found, opened or read to the end.
+    Capture(CaptureError),
+    /// A capture of a link type this build does not decode: its packets were skipped.
+    SkippedLinkType {
+        path: PathBuf,
+        link: LinkType,
+        packets: u64,
+    },
+    /// Packets whose bytes contradict their headers (beyond snaplen truncation).
+    Malformed {
+        path: PathBuf,
+        count: u64,
+        first_packet: u64,
+        first_reason: String,
+    },
+    /// The flow table was full: flows were ended early.
+    Evictions { count: u64, max_flows: usize },
+    /// Handshake buffers hit their limits: some server names may be missing.
+    HandshakeBuffers { refused: u64, overflowed: u64 },
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Warning::Capture(e) => write!(f, "{e}"),
+            Warning::SkippedLinkType { path, link, packets } => write!(
+                f,
+                "{}: link type {link} is not supported: {packets} packets skipped",
+                path.display()
+            ),
+            Warning::Malformed {
+                path,
+                count,
+                first_packet,
+                first_reason,
+            } => write!(
+                f,
+                "{}: {count} malformed packet(s), first at packet {first_packet}: {first_reason}",
+                path.display()
+            ),
+            Warning::Evictions { count, max_flows } => write!(
+                f,
+                "flow table full ({max_flows} flows): {count} flows evicted early (raise --max-flows)"
+            ),
+            Warning::HandshakeBuffers { refused, overflowed } => write!(
+                f,
+                "handshake buffers: {refused} flows refused (memory budget), {overflowed} too large or gapped"
+            ),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunSummary {
+    pub captures: Vec<CaptureSummary>,
+    pub packets: u64,
+    pub bytes: u64,
+    pub ip_packets: u64,
+    pub non_ip_packets: u64,
+    /// Non-first IP fragments (no transport header to place them by).
+    pub fragments: u64,
+    /// Packets too short to reach their transport header because of snaplen.
+    pub undecodable_truncated: u64,
+    pub malformed: u64,
+    pub skipped_link_packets: u64,
+    pub table: TableStats,
+    pub catalog: String,
+    pub warnings: Vec<Warning>,
+}
+
+impl RunSummary {
+    /// At least one capture was opened and read.
+    pub fn any_input_read(&self) -> bool {
+        !self.captures.is_empty()
+    }
+}

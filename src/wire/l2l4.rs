@@ -1,0 +1,431 @@
+//! Link layer to transport layer: strips the link header of each supported link type, then
+//! slices IP and TCP/UDP/ICMP with etherparse's lax slicing so snaplen-truncated packets still
+//! yield their addresses, ports and whatever payload was kept.
+//!
+//! etherparse covers Ethernet (with 802.1Q/QinQ), raw IP and Linux SLL v1 only; the few bytes of
+//! BSD NULL/LOOP, PPP and SLL v2 headers are read here because no crate offers them as a slice.
+
+use std::net::IpAddr;
+
+use etherparse::{
+    err::packet::SliceError, EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice,
+};
+
+use crate::capture::LinkType;
+
+/// Transport as the output names it; `Other` keeps the IP protocol number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Transport {
+    Tcp,
+    Udp,
+    Icmp,
+    Icmpv6,
+    Esp,
+    Ah,
+    Gre,
+    Other(u8),
+}
+
+impl Transport {
+    pub fn from_ip_number(n: u8) -> Self {
+        match n {
+            6 => Transport::Tcp,
+            17 => Transport::Udp,
+            1 => Transport::Icmp,
+            58 => Transport::Icmpv6,
+            50 => Transport::Esp,
+            51 => Transport::Ah,
+            47 => Transport::Gre,
+            other => Transport::Other(other),
+        }
+    }
+
+    pub fn ip_number(self) -> u8 {
+        match self {
+            Transport::Tcp => 6,
+            Transport::Udp => 17,
+            Transport::Icmp => 1,
+            Transport::Icmpv6 => 58,
+            Transport::Esp => 50,
+            Transport::Ah => 51,
+            Transport::Gre => 47,
+            Transport::Other(n) => n,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Udp => "udp",
+            Transport::Icmp => "icmp",
+            Transport::Icmpv6 => "icmpv6",
+            Transport::Esp => "esp",
+            Transport::Ah => "ah",
+            Transport::Gre => "gre",
+            Transport::Other(_) => "other",
+        }
+    }
+
+    /// Transports whose flows are told apart by ports.
+    pub fn has_ports(self) -> bool {
+        matches!(self, Transport::Tcp | Transport::Udp)
+    }
+}
+
+/// TCP flag bits as on the wire (FIN=0x01 ... CWR=0x80).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TcpFlags(pub u8);
+
+impl TcpFlags {
+    pub const FIN: u8 = 0x01;
+    pub const SYN: u8 = 0x02;
+    pub const RST: u8 = 0x04;
+    pub const PSH: u8 = 0x08;
+    pub const ACK: u8 = 0x10;
+    pub const URG: u8 = 0x20;
+    pub const ECE: u8 = 0x40;
+    pub const CWR: u8 = 0x80;
+
+    pub fn has(self, bit: u8) -> bool {
+        self.0 & bit != 0
+    }
+
+    /// Flag letters in tcpdump's order, e.g. `SAFR`; empty when none.
+    pub fn letters(self) -> String {
+        const NAMES: [(u8, char); 8] = [
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::ACK, 'A'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::URG, 'U'),
+            (TcpFlags::ECE, 'E'),
+            (TcpFlags::CWR, 'C'),
+        ];
+        NAMES
+            .iter()
+            .filter(|(bit, _)| self.has(*bit))
+            .map(|(_, c)| *c)
+            .collect()
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpHeader {
+    pub seq: u32,
+    pub ack: u32,
+    pub flags: TcpFlags,
+}
+
+/// An IP packet with its transport header decoded as far as the bytes allow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IpPacket<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub transport: Transport,
+    /// Zero for transports without ports.
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub tcp: Option<TcpHeader>,
+    /// Transport payload (TCP/UDP data) as captured; may be shorter than sent.
+    pub payload: &'a [u8],
+    /// The IP header claims more bytes than the frame holds (snaplen, or a lying length).
+    pub ip_incomplete: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    Ip(IpPacket<'a>),
+    /// A non-first IP fragment: no transport header to key a flow on.
+    Fragment,
+    /// ARP, LLDP, other ethertypes or PPP protocols: not IP, counted only.
+    NotIp,
+}
+
+/// Why a frame could not be decoded. `Truncated` means the bytes ran out (snaplen or a lying
+/// length); `Malformed` means the bytes contradict the protocol.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("unsupported link type")]
+    UnsupportedLink,
+    #[error("truncated {0} header")]
+    Truncated(&'static str),
+    #[error("malformed {0} header")]
+    Malformed(&'static str),
+}
+
+const ETHERTYPE_IPV4: u16 = 0x0800;
+const ETHERTYPE_IPV6: u16 = 0x86dd;
+
+/// Decodes one frame of the given link type down to the transport payload.
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    let sliced = match link {
+        LinkType::Ethernet => {
+            LaxSlicedPacket::from_ethernet(frame).map_err(|_| DecodeError::Truncated("ethernet"))?
+        }
+        LinkType::Raw | LinkType::Ipv4 | LinkType::Ipv6 => from_ip(frame)?,
+        LinkType::Null | LinkType::Loop => {
+            let family = frame.get(..4).ok_or(DecodeError::Truncated("loopback"))?;
+            let family: [u8; 4] = family
+                .try_into()
+                .map_err(|_| DecodeError::Truncated("loopback"))?;
+            // NULL uses the capturing host's byte order: take whichever reading is small.
+            let be = u32::from_be_bytes(family);
+            let value = if link == LinkType::Loop || be < 256 {
+                be
+            } else {
+                u32::from_le_bytes(family)
+            };
+            match value {
+                // AF_INET everywhere; AF_INET6 is 10 (Linux), 24, 28 or 30 (BSDs, macOS).
+                2 | 10 | 24 | 28 | 30 => from_ip(frame.get(4..).unwrap_or_default())?,
+                _ => return Ok(Decoded::NotIp),
+            }
+        }
+        LinkType::Ppp | LinkType::PppSerial => {
+            let mut rest = frame;
+            if rest.starts_with(&[0xff, 0x03]) {
+                rest = rest.get(2..).unwrap_or_default();
+            }
+            // Protocol-field compression (RFC 1661 6.5): an odd first byte is a 1-byte protocol.
+            let (protocol, body) = match rest.first() {
+                Some(b) if b & 1 == 1 => (u16::from(*b), rest.get(1..).unwrap_or_default()),
+                Some(_) => {
+                    let p = rest.get(..2).ok_or(DecodeError::Truncated("ppp"))?;
+                    (
+                        u16::from_be_bytes([
+                            p.first().copied().unwrap_or(0),
+                            p.get(1).copied().unwrap_or(0),
+                        ]),
+                        rest.get(2..).unwrap_or_default(),
+                    )
+                }
+                None => return Err(DecodeError::Truncated("ppp")),
+            };
+            match protocol {
+                0x0021 | 0x0057 => from_ip(body)?,
+                _ => return Ok(Decoded::NotIp),
+            }
+        }
+        LinkType::LinuxSll => {
+            let ether_type = be16(frame, 14).ok_or(DecodeError::Truncated("linux-sll"))?;
+            from_ether_type(ether_type, frame.get(16..).unwrap_or_default())
+        }
+        LinkType::LinuxSll2 => {
+            let ether_type = be16(frame, 0).ok_or(DecodeError::Truncated("linux-sll2"))?;
+            if frame.len() < 20 {
+                return Err(DecodeError::Truncated("linux-sll2"));
+            }
+            from_ether_type(ether_type, frame.get(20..).unwrap_or_default())
+        }
+        LinkType::Unsupported(_) => return Err(DecodeError::UnsupportedLink),
+    };
+    finish(&sliced)
+}
+
+fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+    let b = bytes.get(at..at.checked_add(2)?)?;
+    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
+}
+
+fn from_ether_type(ether_type: u16, body: &[u8]) -> LaxSlicedPacket<'_> {
+    LaxSlicedPacket::from_ether_type(EtherType(ether_type), body)
+}
+
+fn from_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeError> {
+    match bytes.first().map(|b| b >> 4) {
+        None => Err(DecodeError::Truncated("ip")),
+        Some(4) => Ok(from_ether_type(ETHERTYPE_IPV4, bytes)),
+        Some(6) => Ok(from_ether_type(ETHERTYPE_IPV6, bytes)),
+        Some(_) => Err(DecodeError::Malformed("ip version")),
+    }
+}
+
+fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> {
+    let (src, dst, payload) = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            if v4.payload().fragmented && h.fragments_offset().value() != 0 {
+                return Ok(Decoded::Fragment);
+            }
+            (
+                IpAddr::V4(h.source_addr()),
+                IpAddr::V4(h.destination_addr()),
+                v4.payload(),
+            )
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            if v6.payload().fragmented && !ipv6_first_fragment(v6) {
+                return Ok(Decoded::Fragment);
+            }
+            (
+                IpAddr::V6(h.source_addr()),
+                IpAddr::V6(h.destination_addr()),
+                v6.payload(),
+            )
+        }
+        Some(LaxNetSlice::Arp(_)) => return Ok(Decoded::NotIp),
+        None => {
+            return match &sliced.stop_err {
+                Some((err, _)) => Err(classify_stop(err, "ip")),
+                None => Ok(Decoded::NotIp),
+            }
+        }
+    };
+    let transport = Transport::from_ip_number(payload.ip_number.0);
+    let mut packet = IpPacket {
+        src,
+        dst,
+        transport,
+        src_port: 0,
+        dst_port: 0,
+        tcp: None,
+        payload: &[],
+        ip_incomplete: payload.incomplete,
+    };
+    match &sliced.transport {
+        Some(TransportSlice::Tcp(tcp)) => {
+            fill_tcp(&mut packet, tcp);
+        }
+        Some(TransportSlice::Udp(udp)) => {
+            packet.src_port = udp.source_port();
+            packet.dst_port = udp.destination_port();
+            packet.payload = udp.payload();
+        }
+        Some(_) => {}
+        None if payload.fragmented => {
+            // First fragment: etherparse stops at fragmented payloads, the header is still here.
+            match payload.ip_number {
+                IpNumber::TCP => {
+                    if let Ok(tcp) = etherparse::TcpSlice::from_slice(payload.payload) {
+                        fill_tcp(&mut packet, &tcp);
+                    }
+                }
+                IpNumber::UDP => {
+                    if let Ok(udp) = etherparse::UdpSlice::from_slice_lax(payload.payload) {
+                        packet.src_port = udp.source_port();
+                        packet.dst_port = udp.destination_port();
+                        packet.payload = udp.payload();
+                    }
+                }
+                _ => {}
+            }
+        }
+        None => {
+            if transport.has_ports() {
+                // Ports are what key a TCP/UDP flow: without them the packet cannot be placed.
+                return Err(match &sliced.stop_err {
+                    Some((err, _)) => classify_stop(err, transport.as_str()),
+                    None => DecodeError::Truncated(transport.as_str()),
+                });
+            }
+        }
+    }
+    Ok(Decoded::Ip(packet))
+}
+
+fn fill_tcp<'a>(packet: &mut IpPacket<'a>, tcp: &etherparse::TcpSlice<'a>) {
+    packet.src_port = tcp.source_port();
+    packet.dst_port = tcp.destination_port();
+    let flags = tcp.header_slice().get(13).copied().unwrap_or(0);
+    packet.tcp = Some(TcpHeader {
+        seq: tcp.sequence_number(),
+        ack: tcp.acknowledgment_number(),
+        flags: TcpFlags(flags),
+    });
+    packet.payload = tcp.payload();
+}
+
+fn ipv6_first_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
+    v6.extensions().clone().into_iter().all(|ext| match ext {
+        etherparse::Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
+        _ => true,
+    })
+}
+
+fn classify_stop(err: &SliceError, layer: &'static str) -> DecodeError {
+    match err {
+        SliceError::Len(_) => DecodeError::Truncated(layer),
+        _ => DecodeError::Malformed(layer),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use etherparse::PacketBuilder;
+
+    fn tcp_frame(payload: &[u8]) -> Vec<u8> {
+        let builder = PacketBuilder::ethernet2([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12])
+            .ipv4([192, 168, 1, 2], [52, 96, 1, 1], 64)
+            .tcp(50000, 443, 1000, 4096)
+            .syn();
+        let mut out = Vec::new();
+        builder.write(&mut out, payload).unwrap();
+        out
+    }
+
+    #[test]
+    fn ethernet_tcp_gives_ports_flags_payload() {
+        let frame = tcp_frame(b"hello");
+        let Decoded::Ip(p) = decode(LinkType::Ethernet, &frame).unwrap() else {
+            panic!("not ip")
+        };
+        assert_eq!(p.src, "192.168.1.2".parse::<IpAddr>().unwrap());
+        assert_eq!(p.dst_port, 443);
+        assert_eq!(p.transport, Transport::Tcp);
+        assert!(p.tcp.unwrap().flags.has(TcpFlags::SYN));
+        assert_eq!(p.tcp.unwrap().seq, 1000);
+        assert_eq!(p.payload, b"hello");
+    }
+
+    #[test]
+    fn snaplen_truncated_payload_still_decodes() {
+        let frame = tcp_frame(&[0x16; 100]);
+        let cut = &frame[..frame.len() - 60];
+        let Decoded::Ip(p) = decode(LinkType::Ethernet, cut).unwrap() else {
+            panic!("not ip")
+        };
+        assert_eq!(p.payload.len(), 40);
+    }
+
+    #[test]
+    fn truncated_tcp_header_is_an_error_not_a_panic() {
+        let frame = tcp_frame(b"");
+        for len in 0..frame.len() {
+            let _ = decode(LinkType::Ethernet, &frame[..len]);
+        }
+        assert_eq!(
+            decode(LinkType::Ethernet, &frame[..14 + 20 + 10]),
+            Err(DecodeError::Truncated("tcp"))
+        );
+    }
+
+    #[test]
+    fn null_and_ppp_and_sll2_headers() {
+        let frame = tcp_frame(b"x");
+        let ip = &frame[14..];
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(ip);
+        assert!(matches!(decode(LinkType::Null, &null), Ok(Decoded::Ip(_))));
+        let mut ppp = vec![0xff, 0x03, 0x00, 0x21];
+        ppp.extend_from_slice(ip);
+        assert!(matches!(decode(LinkType::Ppp, &ppp), Ok(Decoded::Ip(_))));
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0; 18]);
+        sll2.extend_from_slice(ip);
+        assert!(matches!(
+            decode(LinkType::LinuxSll2, &sll2),
+            Ok(Decoded::Ip(_))
+        ));
+        let mut lcp = vec![0xff, 0x03, 0xc0, 0x21, 1, 2];
+        lcp.extend_from_slice(&[0; 4]);
+        assert_eq!(decode(LinkType::Ppp, &lcp), Ok(Decoded::NotIp));
+    }
+
+    #[test]
+    fn flag_letters() {
+        assert_eq!(TcpFlags(TcpFlags::SYN | TcpFlags::ACK).letters(), "SA");
+    }
+}

@@ -1,0 +1,7 @@
+//! Pure parsers over byte slices: no I/O, no state, no allocation proportional to the input.
+//! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
+
+pub mod l2l4;
+pub mod tls;
+
+pub use l2l4::{decode, DecodeError, Decoded, IpPacket, TcpFlags, TcpHeader, Transport};

@@ -1,0 +1,297 @@
+//! TLS ClientHello: record-layer defragmentation (a ClientHello may span several records) and
+//! extraction of the server name, ALPN list and offered versions with `tls-parser`.
+//!
+//! The caller hands the start of the client's byte stream; the answer distinguishes "need more
+//! bytes" from "this is not TLS", so a split ClientHello waits and a non-TLS stream stops early.
+
+use std::fmt;
+
+use tls_parser::{
+    parse_tls_client_hello_extension, parse_tls_message_handshake, TlsExtension, TlsMessage,
+    TlsMessageHandshake,
+};
+
+const RECORD_HEADER: usize = 5;
+const CONTENT_HANDSHAKE: u8 = 0x16;
+const HANDSHAKE_CLIENT_HELLO: u8 = 1;
+/// RFC 8446 5.1: a plaintext record carries at most 2^14 bytes; allow the 2^14+2048 of TLS 1.2
+/// compressed records so odd stacks are not cut off.
+const MAX_RECORD: usize = (1 << 14) + 2048;
+
+/// A TLS protocol version as carried on the wire (0x0303 = TLS 1.2).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TlsVersion(pub u16);
+
+impl TlsVersion {
+    /// RFC 8701 GREASE values (0x?a?a) are noise, not versions.
+    pub fn is_grease(self) -> bool {
+        self.0 & 0x0f0f == 0x0a0a && (self.0 >> 8) == (self.0 & 0xff)
+    }
+}
+
+impl fmt::Display for TlsVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            0x0300 => f.write_str("ssl3"),
+            0x0301 => f.write_str("1.0"),
+            0x0302 => f.write_str("1.1"),
+            0x0303 => f.write_str("1.2"),
+            0x0304 => f.write_str("1.3"),
+            0x0002 => f.write_str("ssl2"),
+            v if v >> 8 == 0x7f => write!(f, "1.3-draft{}", v & 0xff),
+            v => write!(f, "0x{v:04x}"),
+        }
+    }
+}
+
+/// What a ClientHello revealed. Owned: it outlives the packet that completed it.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientHello {
+    pub sni: Option<String>,
+    pub alpn: Vec<String>,
+    /// supported_versions when present (GREASE removed), else the legacy version.
+    pub offered_versions: Vec<TlsVersion>,
+    pub legacy_version: TlsVersion,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// Looks like TLS so far; the ClientHello is not complete yet.
+    NeedMore,
+    /// The stream does not start with a TLS handshake record.
+    NotTls,
+    /// TLS, but the first handshake message is not a ClientHello (or it is malformed).
+    NotClientHello,
+    /// The ClientHello needs more bytes than the caller allows.
+    TooLarge,
+    ClientHello(ClientHello),
+}
+
+/// Examines the start of a client byte stream. `scratch` is reused between calls to collect
+/// handshake bytes spread over records; `max_handshake` bounds it.
+pub fn probe_client_hello(stream: &[u8], scratch: &mut Vec<u8>, max_handshake: usize) -> Probe {
+    match stream.first() {
+        None => return Probe::NeedMore,
+        Some(&CONTENT_HANDSHAKE) => {}
+        Some(_) => return Probe::NotTls,
+    }
+    // Record version: SSL 3.0 .. TLS 1.3 all use major 3 and a minor of at most 4.
+    if let (Some(&major), Some(&minor)) = (stream.get(1), stream.get(2)) {
+        if major != 3 || minor > 4 {
+            return Probe::NotTls;
+        }
+    }
+    scratch.clear();
+    let mut pos = 0usize;
+    loop {
+        let Some(header) = stream.get(pos..pos + RECORD_HEADER) else {
+            return Probe::NeedMore;
+        };
+        let (kind, len) = match header {
+            [kind, _, _, hi, lo] => (*kind, usize::from(u16::from_be_bytes([*hi, *lo]))),
+            _ => return Probe::NeedMore,
+        };
+        if kind != CONTENT_HANDSHAKE || len == 0 || len > MAX_RECORD {
+            return if pos == 0 && len > MAX_RECORD {
+                Probe::NotTls
+            } else {
+                Probe::NotClientHello
+            };
+        }
+        let body_start = pos + RECORD_HEADER;
+        let available = stream.get(body_start..).unwrap_or_default();
+        let take = available.len().min(len);
+        scratch.extend_from_slice(available.get(..take).unwrap_or_default());
+        if let Some(answer) = judge_handshake(scratch, max_handshake) {
+            return answer;
+        }
+        if take < len {
+            return Probe::NeedMore;
+        }
+        pos = body_start + len;
+    }
+}
+
+/// `Some` once the collected handshake bytes decide the question, `None` to read on.
+fn judge_handshake(handshake: &[u8], max_handshake: usize) -> Option<Probe> {
+    let msg_type = *handshake.first()?;
+    if msg_type != HANDSHAKE_CLIENT_HELLO {
+        return Some(Probe::NotClientHello);
+    }
+    let len_bytes = handshake.get(1..4)?;
+    let body_len = len_bytes
+        .iter()
+        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
+    let total = body_len + 4;
+    if total > max_handshake {
+        return Some(Probe::TooLarge);
+    }
+    let message = handshake.get(..total)?;
+    Some(match parse_client_hello(message) {
+        Some(hello) => Probe::ClientHello(hello),
+        None => Probe::NotClientHello,
+    })
+}
+
+/// Parses one complete handshake message that must be a ClientHello.
+pub fn parse_client_hello(message: &[u8]) -> Option<ClientHello> {
+    let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) =
+        parse_tls_message_handshake(message)
+    else {
+        return None;
+    };
+    let legacy_version = TlsVersion(ch.version.0);
+    let mut hello = ClientHello {
+        legacy_version,
+        ..ClientHello::default()
+    };
+    let mut supported = None;
+    let mut rest = ch.ext.unwrap_or_default();
+    // One extension at a time: a malformed late extension must not hide the SNI before it.
+    while !rest.is_empty() {
+        let Ok((next, ext)) = parse_tls_client_hello_extension(rest) else {
+            break;
+        };
+        rest = next;
+        match ext {
+            TlsExtension::SNI(names) => {
+                if let Some((_, name)) = names.first() {
+                    hello.sni = Some(String::from_utf8_lossy(name).into_owned());
+                }
+            }
+            TlsExtension::ALPN(protocols) => {
+                hello.alpn = protocols
+                    .iter()
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+            }
+            TlsExtension::SupportedVersions(versions) => {
+                supported = Some(
+                    versions
+                        .iter()
+                        .map(|v| TlsVersion(v.0))
+                        .filter(|v| !v.is_grease())
+                        .collect::<Vec<_>>(),
+                );
+            }
+            _ => {}
+        }
+    }
+    hello.offered_versions = supported.unwrap_or_else(|| vec![legacy_version]);
+    Some(hello)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A ClientHello for "outlook.office365.com" with ALPN h2,http/1.1 and
+    /// supported_versions 1.3,1.2, built field by field.
+    pub(crate) fn client_hello_record(sni: &str) -> Vec<u8> {
+        let mut ext = Vec::new();
+        // server_name
+        let name = sni.as_bytes();
+        let mut sn = Vec::new();
+        sn.extend_from_slice(&((name.len() + 3) as u16).to_be_bytes());
+        sn.push(0);
+        sn.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        sn.extend_from_slice(name);
+        ext.extend_from_slice(&[0, 0]);
+        ext.extend_from_slice(&(sn.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&sn);
+        // ALPN
+        let mut alpn = Vec::new();
+        for p in ["h2", "http/1.1"] {
+            alpn.push(p.len() as u8);
+            alpn.extend_from_slice(p.as_bytes());
+        }
+        ext.extend_from_slice(&[0, 16]);
+        ext.extend_from_slice(&((alpn.len() + 2) as u16).to_be_bytes());
+        ext.extend_from_slice(&(alpn.len() as u16).to_be_bytes());
+        ext.extend_from_slice(&alpn);
+        // supported_versions: GREASE, 1.3, 1.2
+        ext.extend_from_slice(&[0, 43, 0, 7, 6, 0x3a, 0x3a, 3, 4, 3, 3]);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[7; 32]);
+        body.push(0); // session id
+        body.extend_from_slice(&[0, 2, 0x13, 0x01]);
+        body.extend_from_slice(&[1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut hs = vec![1];
+        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        hs.extend_from_slice(&body);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&hs);
+        rec
+    }
+
+    #[test]
+    fn full_client_hello() {
+        let rec = client_hello_record("outlook.office365.com");
+        let mut scratch = Vec::new();
+        let Probe::ClientHello(ch) = probe_client_hello(&rec, &mut scratch, 65536) else {
+            panic!("no hello")
+        };
+        assert_eq!(ch.sni.as_deref(), Some("outlook.office365.com"));
+        assert_eq!(ch.alpn, vec!["h2", "http/1.1"]);
+        let v: Vec<String> = ch.offered_versions.iter().map(|v| v.to_string()).collect();
+        assert_eq!(v, vec!["1.3", "1.2"]);
+    }
+
+    #[test]
+    fn every_prefix_needs_more_and_never_panics() {
+        let rec = client_hello_record("a.example");
+        let mut scratch = Vec::new();
+        for cut in 0..rec.len() {
+            assert_eq!(
+                probe_client_hello(&rec[..cut], &mut scratch, 65536),
+                Probe::NeedMore,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn hello_split_over_two_records() {
+        let rec = client_hello_record("teams.microsoft.com");
+        let hs = &rec[5..];
+        let (a, b) = hs.split_at(30);
+        let mut two = vec![0x16, 3, 1];
+        two.extend_from_slice(&(a.len() as u16).to_be_bytes());
+        two.extend_from_slice(a);
+        two.extend_from_slice(&[0x16, 3, 1]);
+        two.extend_from_slice(&(b.len() as u16).to_be_bytes());
+        two.extend_from_slice(b);
+        let mut scratch = Vec::new();
+        let Probe::ClientHello(ch) = probe_client_hello(&two, &mut scratch, 65536) else {
+            panic!("no hello")
+        };
+        assert_eq!(ch.sni.as_deref(), Some("teams.microsoft.com"));
+    }
+
+    #[test]
+    fn non_tls_and_oversize() {
+        let mut scratch = Vec::new();
+        assert_eq!(
+            probe_client_hello(b"GET / HTTP/1.1\r\n", &mut scratch, 65536),
+            Probe::NotTls
+        );
+        let rec = client_hello_record("a.example");
+        assert_eq!(probe_client_hello(&rec, &mut scratch, 20), Probe::TooLarge);
+        // A handshake record whose first message is a ServerHello.
+        let mut sh = rec.clone();
+        sh[5] = 2;
+        assert_eq!(
+            probe_client_hello(&sh, &mut scratch, 65536),
+            Probe::NotClientHello
+        );
+    }
+
+    #[test]
+    fn grease_is_recognised() {
+        assert!(TlsVersion(0x1a1a).is_grease());
+        assert!(!TlsVersion(0x0303).is_grease());
+    }
+}
