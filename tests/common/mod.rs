@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use o365flow::catalog::Catalog;
+use o365flow::report::FlowRow;
+use o365flow::{analyze, Analysis, AnalysisConfig};
+
+/// `../shared` next to the checkout (or `O365FLOW_SHARED`), when present. Tests that need it
+/// print why they skip when it is absent, so a fresh clone still passes.
+pub fn shared_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("O365FLOW_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    if dir.join("corpus/MANIFEST.md").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIP {test}: {} not found (the shared capture corpus is not part of a user's clone)",
+            dir.display()
+        );
+        None
+    }
+}
+
+pub fn samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("samples")
+}
+
+pub fn analyze_one(path: &Path) -> Analysis {
+    let catalog = Catalog::embedded().expect("embedded catalog");
+    analyze(&[path.to_path_buf()], &catalog, &AnalysisConfig::default())
+}
+
+/// Minimal CSV reader for the corpus' truth files and committed tables (no quoted commas there).
+pub fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    let header: Vec<String> = lines
+        .next()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::to_owned)
+        .collect();
+    lines
+        .map(|l| {
+            header
+                .iter()
+                .cloned()
+                .zip(l.split(',').map(str::to_owned))
+                .collect()
+        })
+        .collect()
+}
+
+pub fn five_tuple(r: &FlowRow) -> (String, u16, String, u16) {
+    (
+        r.client_ip.to_string(),
+        r.client_port,
+        r.server_ip.to_string(),
+        r.server_port,
+    )
+}
+
+/// Rows of the corpus MANIFEST table: file -> (category, link type, tshark tcp conv, udp conv).
+pub fn manifest(shared: &Path) -> Vec<(String, String, String, usize, usize)> {
+    let text = std::fs::read_to_string(shared.join("corpus/MANIFEST.md")).expect("MANIFEST.md");
+    text.lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            if cells.len() < 12 || cells[1].is_empty() || cells[1] == "file" || cells[1].starts_with("---") {
+                return None;
+            }
+            Some((
+                cells[1].to_owned(),
+                cells[4].to_owned(),
+                cells[8].to_owned(),
+                cells[9].parse().ok()?,
+                cells[10].parse().ok()?,
+            ))
+        })
+        .collect()
+}
