@@ -1,0 +1,162 @@
+//! Hand-checked classification cases against the embedded catalog (2025-12-01 worldwide data),
+//! covering every matching rule: exact names, the three wildcard forms, label boundaries, case
+//! and trailing dot, specificity, ties broken by port, by category and by id, longest prefix,
+//! and name over address. Each expected set was read off the JSON by hand.
+
+use std::net::IpAddr;
+
+use o365flow::catalog::Catalog;
+use o365flow::classify::{classify, MatchedBy, Signals};
+use o365flow::wire::Transport;
+
+use Transport::{Tcp, Udp};
+
+/// A documentation address (RFC 5737) that no catalog prefix contains.
+const NOWHERE: &str = "192.0.2.1";
+
+struct Case {
+    name: Option<&'static str>,
+    ip: &'static str,
+    transport: Transport,
+    port: u16,
+    /// (service area, endpoint id, category, matched_by, port listed)
+    expect: Option<(&'static str, u32, &'static str, MatchedBy, bool)>,
+}
+
+const fn by_name(name: &'static str, transport: Transport, port: u16, area: &'static str, id: u32, category: &'static str, listed: bool) -> Case {
+    Case { name: Some(name), ip: NOWHERE, transport, port, expect: Some((area, id, category, MatchedBy::Sni, listed)) }
+}
+
+const fn unmatched(name: &'static str) -> Case {
+    Case { name: Some(name), ip: NOWHERE, transport: Tcp, port: 443, expect: None }
+}
+
+const fn by_ip(ip: &'static str, transport: Transport, port: u16, area: &'static str, id: u32, category: &'static str, listed: bool) -> Case {
+    Case { name: None, ip, transport, port, expect: Some((area, id, category, MatchedBy::Ip, listed)) }
+}
+
+#[rustfmt::skip]
+const CASES: &[Case] = &[
+    // Exact name in sets 1 (Optimize, tcp 80,443 udp 443) and 2 (Allow, tcp 143,587,993,995): the port decides.
+    by_name("outlook.office365.com", Tcp, 443, "Exchange", 1, "Optimize", true),
+    by_name("outlook.office365.com", Tcp, 993, "Exchange", 2, "Allow", true),
+    by_name("outlook.office365.com", Tcp, 587, "Exchange", 2, "Allow", true),
+    by_name("outlook.office365.com", Udp, 443, "Exchange", 1, "Optimize", true),
+    // Neither set lists tcp 25: category decides (Optimize > Allow), port not listed.
+    by_name("outlook.office365.com", Tcp, 25, "Exchange", 1, "Optimize", false),
+    // Case-insensitive, trailing dot ignored.
+    by_name("OUTLOOK.Office365.COM.", Tcp, 443, "Exchange", 1, "Optimize", true),
+    // Exact name beats *.office365.com (id 71) even when the exact set does not list the port.
+    by_name("smtp.office365.com", Tcp, 587, "Exchange", 2, "Allow", true),
+    by_name("smtp.office365.com", Tcp, 443, "Exchange", 2, "Allow", false),
+    by_name("foo.office365.com", Tcp, 443, "Common", 71, "Default", true),
+    // Specificity: *.trouter.teams.microsoft.com (id 181, 4 fixed labels) over *.teams.microsoft.com (id 12, 3).
+    by_name("x.trouter.teams.microsoft.com", Tcp, 443, "MEM", 181, "Default", true),
+    by_name("a.b.trouter.teams.microsoft.com", Tcp, 443, "MEM", 181, "Default", true),
+    by_name("presence.teams.microsoft.com", Tcp, 443, "Skype", 12, "Allow", true),
+    by_name("teams.microsoft.com", Tcp, 443, "Skype", 12, "Allow", true),
+    by_name("teams.cloud.microsoft", Tcp, 443, "Skype", 12, "Allow", true),
+    by_name("x.teams.cloud.microsoft", Udp, 443, "Skype", 12, "Allow", true),
+    by_name("x.cloud.microsoft", Tcp, 443, "Common", 184, "Default", true),
+    by_name("x.lync.com", Tcp, 443, "Skype", 12, "Allow", true),
+    by_name("contoso.sharepoint.com", Tcp, 443, "SharePoint", 31, "Optimize", true),
+    by_name("contoso-my.sharepoint.com", Udp, 443, "SharePoint", 31, "Optimize", true),
+    // Middle-label wildcard (3 fixed labels) beats *.onmicrosoft.com (2).
+    by_name("autodiscover.contoso.onmicrosoft.com", Tcp, 443, "Exchange", 8, "Default", true),
+    by_name("autodiscover.a.b.onmicrosoft.com", Tcp, 443, "Exchange", 8, "Default", true),
+    by_name("contoso.onmicrosoft.com", Tcp, 443, "Common", 78, "Default", true),
+    // Wildcard inside a label.
+    by_name("abccdn.onenote.net", Tcp, 443, "Common", 51, "Default", true),
+    // Longer fixed suffix wins among wildcards: *.mail.protection.outlook.com > *.protection.outlook.com > *.outlook.com.
+    by_name("contoso-com.mail.protection.outlook.com", Tcp, 25, "Exchange", 10, "Allow", true),
+    by_name("x.protection.outlook.com", Tcp, 443, "Exchange", 9, "Allow", true),
+    by_name("x.outlook.com", Tcp, 443, "Exchange", 8, "Default", true),
+    by_name("www.outlook.com", Tcp, 443, "Common", 121, "Default", true),
+    by_name("contoso.mx.microsoft", Tcp, 25, "Exchange", 10, "Allow", true),
+    // *.microsoft.com is in id 50 (tcp 443) and 78 (tcp 80,443): same pattern, tie by port, then id.
+    // (www.microsoft.com itself is an exact name in id 125.)
+    by_name("www.microsoft.com", Tcp, 443, "Common", 125, "Default", true),
+    by_name("foo.microsoft.com", Tcp, 443, "Common", 50, "Default", true),
+    by_name("foo.microsoft.com", Tcp, 80, "Common", 78, "Default", true),
+    by_name("account.live.com", Tcp, 443, "Common", 97, "Default", true),
+    by_name("account.live.com", Tcp, 80, "Common", 116, "Default", true),
+    by_name("ajax.aspnetcdn.com", Tcp, 443, "Common", 53, "Default", true),
+    by_name("ajax.aspnetcdn.com", Tcp, 80, "Common", 91, "Default", true),
+    by_name("login.microsoftonline.com", Tcp, 443, "Common", 56, "Allow", true),
+    by_name("x.office.com", Tcp, 443, "Common", 147, "Default", true),
+    by_name("x.office.net", Udp, 443, "Common", 47, "Default", true),
+    by_name("time.windows.com", Udp, 123, "MEM", 165, "Default", true),
+    by_name("aka.ms", Tcp, 443, "Skype", 17, "Default", true),
+    // Addresses: longest prefix; 52.112.0.0/14 and 2603:1063::/38 are in sets 11 and 12.
+    by_ip("52.113.194.132", Udp, 3478, "Skype", 11, "Optimize", true),
+    by_ip("52.113.194.132", Tcp, 443, "Skype", 12, "Allow", true),
+    by_ip("2603:1063::1", Udp, 3479, "Skype", 11, "Optimize", true),
+    by_ip("52.96.10.10", Tcp, 993, "Exchange", 2, "Allow", true),
+    by_ip("52.96.10.10", Tcp, 443, "Exchange", 1, "Optimize", true),
+    by_ip("::ffff:52.96.10.10", Tcp, 443, "Exchange", 1, "Optimize", true),
+    // Look-alikes and boundaries that must stay unmatched.
+    unmatched("notoffice365.com"),
+    unmatched("office365.com.evil.net"),
+    unmatched("outlook.office365.com.attacker.io"),
+    unmatched("evilsharepoint.com"),
+    unmatched("sharepoint.com"),
+    unmatched("microsoft.com.phish.net"),
+    unmatched("teams-microsoft.com"),
+    unmatched("outlook-office365.com"),
+    unmatched("login.microsoftonline.com.example.org"),
+    unmatched("microsoftonline.com.ru"),
+    unmatched("office365.co.uk"),
+    unmatched("cdn.onenote.net"),
+    unmatched("microsoft.com"),
+    unmatched("onmicrosoft.com"),
+    unmatched("autodiscover.onmicrosoft.com.evil.org"),
+];
+
+fn run(catalog: &Catalog, case: &Case) -> Option<(String, u32, String, MatchedBy, bool)> {
+    let ip: IpAddr = case.ip.parse().unwrap();
+    let c = classify(
+        catalog,
+        &Signals { sni: case.name, server_ip: ip, transport: case.transport, server_port: case.port },
+    );
+    c.service.map(|s| {
+        (s.service_area.as_str().to_owned(), s.endpoint_id.0, s.category.as_str().to_owned(), s.matched_by, s.port_listed)
+    })
+}
+
+#[test]
+fn hand_checked_table() {
+    let catalog = Catalog::embedded().unwrap();
+    assert!(CASES.len() >= 40);
+    assert!(CASES.iter().filter(|c| c.expect.is_none()).count() >= 10);
+    let mut failures = Vec::new();
+    for case in CASES {
+        let got = run(&catalog, case);
+        let want = case.expect.map(|(a, id, cat, by, listed)| (a.to_owned(), id, cat.to_owned(), by, listed));
+        if got != want {
+            failures.push(format!("{:?} {} {:?}/{}: got {got:?}, want {want:?}", case.name, case.ip, case.transport, case.port));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn name_beats_address_and_both_are_evidence() {
+    let catalog = Catalog::embedded().unwrap();
+    // teams.microsoft.com served from an Exchange prefix: the name decides.
+    let c = classify(
+        &catalog,
+        &Signals { sni: Some("teams.microsoft.com"), server_ip: "52.96.10.10".parse().unwrap(), transport: Tcp, server_port: 443 },
+    );
+    let s = c.service.unwrap();
+    assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Sni));
+    let evidence: Vec<String> = c.evidence.iter().map(|e| e.to_string()).collect();
+    assert_eq!(evidence, vec!["sni:teams.microsoft.com#12", "ip:52.96.0.0/14#1"]);
+    // An unknown name on a catalog address: the address decides.
+    let c = classify(
+        &catalog,
+        &Signals { sni: Some("example.org"), server_ip: "52.112.1.1".parse().unwrap(), transport: Tcp, server_port: 443 },
+    );
+    let s = c.service.unwrap();
+    assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Ip));
+    assert_eq!(c.evidence.len(), 1);
+}
