@@ -1,5 +1,6 @@
 //! Bad input never panics, never loses what was read, and gets a one-line error naming the file
 //! (and packet). Exit codes: 0 clean, 1 finished with warnings, 2 could not run.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -11,7 +12,12 @@ fn o365flow(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("run o365flow");
-    assert_ne!(out.status.code(), Some(101), "panicked: {}", String::from_utf8_lossy(&out.stderr));
+    assert_ne!(
+        out.status.code(),
+        Some(101),
+        "panicked: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.code().is_some(), "killed by a signal");
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"));
     out
@@ -73,7 +79,11 @@ fn missing_file_cannot_run() {
     let missing = dir.path().join("nope.pcap");
     let out = o365flow(&["analyze", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("nope.pcap: no such file or directory"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("nope.pcap: no such file or directory"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -82,7 +92,11 @@ fn directory_without_captures_cannot_run() {
     std::fs::write(dir.path().join("notes.txt"), "hello").unwrap();
     let out = o365flow(&["analyze", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("directory holds no .pcap, .pcapng or .cap files"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("directory holds no .pcap, .pcapng or .cap files"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -92,12 +106,18 @@ fn text_file_named_pcap_and_empty_file() {
     std::fs::write(&text, "this is not a capture, just some words\n").unwrap();
     let empty = dir.path().join("empty.pcapng");
     std::fs::write(&empty, "").unwrap();
-    for (file, words) in [(&text, "not a capture libpcap can read"), (&empty, "empty file")] {
+    for (file, words) in [
+        (&text, "not a capture libpcap can read"),
+        (&empty, "empty file"),
+    ] {
         let out = o365flow(&["analyze", file.to_str().unwrap()]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         let err = stderr(&out);
         let name = file.file_name().unwrap().to_str().unwrap();
-        assert!(err.lines().any(|l| l.contains(name) && l.contains(words)), "{err}");
+        assert!(
+            err.lines().any(|l| l.contains(name) && l.contains(words)),
+            "{err}"
+        );
     }
 }
 
@@ -126,14 +146,26 @@ fn capture_truncated_mid_packet_keeps_earlier_packets() {
     // Keep 200 whole packets and half of the 201st.
     std::fs::write(&cut, &bytes[..ends[199] + 30]).unwrap();
     let flows = dir.path().join("flows.jsonl");
-    let out = o365flow(&["analyze", cut.to_str().unwrap(), "--flows", flows.to_str().unwrap()]);
+    let out = o365flow(&[
+        "analyze",
+        cut.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
-    assert!(err.contains("cut.pcap: packet 201:") && err.contains("results up to packet 200 kept"), "{err}");
+    assert!(
+        err.contains("cut.pcap: packet 201:") && err.contains("results up to packet 200 kept"),
+        "{err}"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("packets: 200 "), "{stdout}");
     let rows = std::fs::read_to_string(&flows).unwrap();
-    assert_eq!(rows.lines().count(), 8, "the 8 flows of the first 200 packets are written");
+    assert_eq!(
+        rows.lines().count(),
+        8,
+        "the 8 flows of the first 200 packets are written"
+    );
     assert!(rows.contains("\"sni\":\"teams.microsoft.com\""));
 }
 
@@ -147,7 +179,12 @@ fn record_claiming_four_gib_is_refused_with_its_number() {
     let huge = dir.path().join("huge.pcap");
     std::fs::write(&huge, &data).unwrap();
     let flows = dir.path().join("flows.csv");
-    let out = o365flow(&["analyze", huge.to_str().unwrap(), "--flows", flows.to_str().unwrap()]);
+    let out = o365flow(&[
+        "analyze",
+        huge.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("huge.pcap: packet 11:"), "{err}");
@@ -158,7 +195,20 @@ fn record_claiming_four_gib_is_refused_with_its_number() {
 fn lying_ipv4_frame() -> Vec<u8> {
     let mut f = vec![0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 0x08, 0x00];
     let total_len: u16 = 1400;
-    f.extend_from_slice(&[0x45, 0, (total_len >> 8) as u8, total_len as u8, 0, 1, 0, 0, 64, 17, 0, 0]);
+    f.extend_from_slice(&[
+        0x45,
+        0,
+        (total_len >> 8) as u8,
+        total_len as u8,
+        0,
+        1,
+        0,
+        0,
+        64,
+        17,
+        0,
+        0,
+    ]);
     f.extend_from_slice(&[10, 0, 0, 1, 52, 112, 0, 1]);
     f.extend_from_slice(&[0xc3, 0x50, 0x0d, 0x96, 0, 16, 0, 0]);
     f.extend_from_slice(b"lying...");
@@ -178,12 +228,20 @@ fn packet_whose_lengths_lie_is_reported_and_still_counted() {
     let path = dir.path().join("lies.pcap");
     std::fs::write(&path, &data).unwrap();
     let flows = dir.path().join("flows.csv");
-    let out = o365flow(&["analyze", path.to_str().unwrap(), "--flows", flows.to_str().unwrap()]);
+    let out = o365flow(&[
+        "analyze",
+        path.to_str().unwrap(),
+        "--flows",
+        flows.to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
     let err = stderr(&out);
     assert!(err.contains("lies.pcap: 3 malformed packet(s), first at packet 1: IP length exceeds the captured packet"), "{err}");
     let csv = std::fs::read_to_string(&flows).unwrap();
-    assert!(csv.contains(",udp,10.0.0.1,50000,52.112.0.1,3478,3,0,"), "{csv}");
+    assert!(
+        csv.contains(",udp,10.0.0.1,50000,52.112.0.1,3478,3,0,"),
+        "{csv}"
+    );
 }
 
 #[test]
@@ -196,7 +254,11 @@ fn unknown_link_type_is_skipped_and_reported() {
     std::fs::write(&path, &data).unwrap();
     let out = o365flow(&["analyze", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    assert!(stderr(&out).contains("user0.pcap: link type dlt-147 is not supported: 2 packets skipped"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("user0.pcap: link type dlt-147 is not supported: 2 packets skipped"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -217,17 +279,33 @@ fn garbage_after_a_valid_header_never_panics() {
             let mut frame: Vec<u8> = (0..len).map(|_| next() as u8).collect();
             if i % 3 == 0 && len > 20 {
                 // Make some frames plausible IP so deeper layers get exercised.
-                let ip_at = match linktype { 1 => 14, 113 => 16, 276 => 20, 0 | 108 => 4, 9 | 50 => 4, _ => 0 };
+                let ip_at = match linktype {
+                    1 => 14,
+                    113 => 16,
+                    276 => 20,
+                    0 | 108 => 4,
+                    9 | 50 => 4,
+                    _ => 0,
+                };
                 if ip_at + 1 < frame.len() {
                     frame[ip_at] = if i % 2 == 0 { 0x45 } else { 0x60 };
                 }
             }
-            data.extend_from_slice(&record(1_700_000_000 + i, len as u32, len as u32 + (i % 2) * 7, &frame));
+            data.extend_from_slice(&record(
+                1_700_000_000 + i,
+                len as u32,
+                len as u32 + (i % 2) * 7,
+                &frame,
+            ));
         }
         let path = dir.path().join(format!("garbage-{linktype}.pcap"));
         std::fs::write(&path, &data).unwrap();
         let out = o365flow(&["analyze", "-q", path.to_str().unwrap()]);
-        assert!(matches!(out.status.code(), Some(0 | 1)), "link {linktype}: {}", stderr(&out));
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "link {linktype}: {}",
+            stderr(&out)
+        );
     }
 }
 
@@ -235,7 +313,12 @@ fn garbage_after_a_valid_header_never_panics() {
 fn usage_errors_exit_two() {
     assert_eq!(o365flow(&[]).status.code(), Some(2));
     assert_eq!(o365flow(&["analyze"]).status.code(), Some(2));
-    assert_eq!(o365flow(&["analyze", "x.pcap", "--max-flows", "0"]).status.code(), Some(2));
+    assert_eq!(
+        o365flow(&["analyze", "x.pcap", "--max-flows", "0"])
+            .status
+            .code(),
+        Some(2)
+    );
     let dir = tempfile::tempdir().unwrap();
     let out = o365flow(&[
         "analyze",

@@ -2,6 +2,7 @@
 //! covering every matching rule: exact names, the three wildcard forms, label boundaries, case
 //! and trailing dot, specificity, ties broken by port, by category and by id, longest prefix,
 //! and name over address. Each expected set was read off the JSON by hand.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 use std::net::IpAddr;
 
@@ -23,16 +24,50 @@ struct Case {
     expect: Option<(&'static str, u32, &'static str, MatchedBy, bool)>,
 }
 
-const fn by_name(name: &'static str, transport: Transport, port: u16, area: &'static str, id: u32, category: &'static str, listed: bool) -> Case {
-    Case { name: Some(name), ip: NOWHERE, transport, port, expect: Some((area, id, category, MatchedBy::Sni, listed)) }
+const fn by_name(
+    name: &'static str,
+    transport: Transport,
+    port: u16,
+    area: &'static str,
+    id: u32,
+    category: &'static str,
+    listed: bool,
+) -> Case {
+    Case {
+        name: Some(name),
+        ip: NOWHERE,
+        transport,
+        port,
+        expect: Some((area, id, category, MatchedBy::Sni, listed)),
+    }
 }
 
 const fn unmatched(name: &'static str) -> Case {
-    Case { name: Some(name), ip: NOWHERE, transport: Tcp, port: 443, expect: None }
+    Case {
+        name: Some(name),
+        ip: NOWHERE,
+        transport: Tcp,
+        port: 443,
+        expect: None,
+    }
 }
 
-const fn by_ip(ip: &'static str, transport: Transport, port: u16, area: &'static str, id: u32, category: &'static str, listed: bool) -> Case {
-    Case { name: None, ip, transport, port, expect: Some((area, id, category, MatchedBy::Ip, listed)) }
+const fn by_ip(
+    ip: &'static str,
+    transport: Transport,
+    port: u16,
+    area: &'static str,
+    id: u32,
+    category: &'static str,
+    listed: bool,
+) -> Case {
+    Case {
+        name: None,
+        ip,
+        transport,
+        port,
+        expect: Some((area, id, category, MatchedBy::Ip, listed)),
+    }
 }
 
 #[rustfmt::skip]
@@ -116,10 +151,21 @@ fn run(catalog: &Catalog, case: &Case) -> Option<(String, u32, String, MatchedBy
     let ip: IpAddr = case.ip.parse().unwrap();
     let c = classify(
         catalog,
-        &Signals { sni: case.name, server_ip: ip, transport: case.transport, server_port: case.port },
+        &Signals {
+            sni: case.name,
+            server_ip: ip,
+            transport: case.transport,
+            server_port: case.port,
+        },
     );
     c.service.map(|s| {
-        (s.service_area.as_str().to_owned(), s.endpoint_id.0, s.category.as_str().to_owned(), s.matched_by, s.port_listed)
+        (
+            s.service_area.as_str().to_owned(),
+            s.endpoint_id.0,
+            s.category.as_str().to_owned(),
+            s.matched_by,
+            s.port_listed,
+        )
     })
 }
 
@@ -131,9 +177,14 @@ fn hand_checked_table() {
     let mut failures = Vec::new();
     for case in CASES {
         let got = run(&catalog, case);
-        let want = case.expect.map(|(a, id, cat, by, listed)| (a.to_owned(), id, cat.to_owned(), by, listed));
+        let want = case
+            .expect
+            .map(|(a, id, cat, by, listed)| (a.to_owned(), id, cat.to_owned(), by, listed));
         if got != want {
-            failures.push(format!("{:?} {} {:?}/{}: got {got:?}, want {want:?}", case.name, case.ip, case.transport, case.port));
+            failures.push(format!(
+                "{:?} {} {:?}/{}: got {got:?}, want {want:?}",
+                case.name, case.ip, case.transport, case.port
+            ));
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -145,16 +196,29 @@ fn name_beats_address_and_both_are_evidence() {
     // teams.microsoft.com served from an Exchange prefix: the name decides.
     let c = classify(
         &catalog,
-        &Signals { sni: Some("teams.microsoft.com"), server_ip: "52.96.10.10".parse().unwrap(), transport: Tcp, server_port: 443 },
+        &Signals {
+            sni: Some("teams.microsoft.com"),
+            server_ip: "52.96.10.10".parse().unwrap(),
+            transport: Tcp,
+            server_port: 443,
+        },
     );
     let s = c.service.unwrap();
     assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Sni));
     let evidence: Vec<String> = c.evidence.iter().map(|e| e.to_string()).collect();
-    assert_eq!(evidence, vec!["sni:teams.microsoft.com#12", "ip:52.96.0.0/14#1"]);
+    assert_eq!(
+        evidence,
+        vec!["sni:teams.microsoft.com#12", "ip:52.96.0.0/14#1"]
+    );
     // An unknown name on a catalog address: the address decides.
     let c = classify(
         &catalog,
-        &Signals { sni: Some("example.org"), server_ip: "52.112.1.1".parse().unwrap(), transport: Tcp, server_port: 443 },
+        &Signals {
+            sni: Some("example.org"),
+            server_ip: "52.112.1.1".parse().unwrap(),
+            transport: Tcp,
+            server_port: 443,
+        },
     );
     let s = c.service.unwrap();
     assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Ip));

@@ -1,5 +1,6 @@
 //! Every TCP ClientHello server name tshark decodes in ../shared/corpus must appear in our flow
 //! table with the same capture, client and server address and port, and name.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -30,7 +31,8 @@ fn tcp_server_names_match_tshark() {
         .filter(|p| p.to_string_lossy().ends_with(".truth.csv"))
         .collect();
     truth_files.sort();
-    let deferred: HashMap<&str, usize> = WAITING_FOR_DECAP_AND_PLAINTEXT_START.into_iter().collect();
+    let deferred: HashMap<&str, usize> =
+        WAITING_FOR_DECAP_AND_PLAINTEXT_START.into_iter().collect();
     let (mut total, mut found, mut deferred_seen) = (0, 0, 0);
     let mut misses = Vec::new();
     for truth in truth_files {
@@ -61,19 +63,30 @@ fn tcp_server_names_match_tshark() {
             if hit {
                 found += 1;
             } else {
-                file_misses.push(format!("{capture} frame {} {key:?} {}", row["frame"], row["sni"]));
+                file_misses.push(format!(
+                    "{capture} frame {} {key:?} {}",
+                    row["frame"], row["sni"]
+                ));
             }
         }
         match deferred.get(capture.as_str()) {
             Some(&n) => {
-                assert_eq!(file_misses.len(), n, "{capture}: expected {n} deferred misses: {file_misses:?}");
+                assert_eq!(
+                    file_misses.len(),
+                    n,
+                    "{capture}: expected {n} deferred misses: {file_misses:?}"
+                );
                 deferred_seen += n;
             }
             None => misses.extend(file_misses),
         }
     }
     eprintln!("TCP truth rows: {total}, found: {found}, deferred: {deferred_seen}");
-    assert!(misses.is_empty(), "missing server names:\n{}", misses.join("\n"));
+    assert!(
+        misses.is_empty(),
+        "missing server names:\n{}",
+        misses.join("\n")
+    );
     assert_eq!(total, 97);
     assert_eq!(deferred_seen, 9);
     assert_eq!(found, 88);

@@ -2,6 +2,7 @@
 //! corpus MANIFEST, `tshark -q -z conv,tcp -z conv,udp`), or differ for a reason written in
 //! tests/data/flow_count_differences.csv. A listed difference that no longer holds fails too,
 //! so the table stays true.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -12,10 +13,12 @@ use o365flow::wire::Transport;
 
 #[test]
 fn flow_counts_match_tshark_or_have_a_written_reason() {
-    let Some(shared) = common::shared_dir("flow_counts_match_tshark_or_have_a_written_reason") else {
+    let Some(shared) = common::shared_dir("flow_counts_match_tshark_or_have_a_written_reason")
+    else {
         return;
     };
-    let table_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/flow_count_differences.csv");
+    let table_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/flow_count_differences.csv");
     let reasons: BTreeMap<String, _> = common::read_csv(&table_path)
         .into_iter()
         .map(|r| (r["file"].clone(), r))
@@ -51,7 +54,13 @@ fn flow_counts_match_tshark_or_have_a_written_reason() {
             }
         }
     }
-    eprintln!("Ethernet captures checked: {checked}, listed differences: {}", reasons.len());
-    assert!(checked >= 70, "only {checked} Ethernet captures in the manifest");
+    eprintln!(
+        "Ethernet captures checked: {checked}, listed differences: {}",
+        reasons.len()
+    );
+    assert!(
+        checked >= 70,
+        "only {checked} Ethernet captures in the manifest"
+    );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }

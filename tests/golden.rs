@@ -1,6 +1,7 @@
 //! Golden flow tables for the bundled samples, plus the multi-file and timestamp-precision rules.
 //! Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test --test golden` and
 //! review the diff.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
 
 mod common;
 
@@ -50,19 +51,34 @@ fn every_sample_matches_its_golden_flow_table() {
             Err(_) => stale.push(format!("{name}: no golden file {}", golden.display())),
         }
     }
-    assert!(stale.is_empty(), "{}\n(run UPDATE_GOLDEN=1 cargo test --test golden and review)", stale.join("\n"));
+    assert!(
+        stale.is_empty(),
+        "{}\n(run UPDATE_GOLDEN=1 cargo test --test golden and review)",
+        stale.join("\n")
+    );
 }
 
 #[test]
 fn office365_names_in_the_samples() {
     let a = common::analyze_one(&common::samples_dir().join("teams.pcap"));
-    let find = |sni: &str| a.flows.iter().find(|f| f.sni.as_deref() == Some(sni)).unwrap();
+    let find = |sni: &str| {
+        a.flows
+            .iter()
+            .find(|f| f.sni.as_deref() == Some(sni))
+            .unwrap()
+    };
     let teams = find("teams.microsoft.com");
     assert_eq!(teams.service_area.as_ref().unwrap().as_str(), "Skype");
     assert_eq!(teams.endpoint_id.unwrap().0, 12);
     assert_eq!(teams.port_verdict.as_str(), "tunneled-443");
     let login = find("login.microsoftonline.com");
-    assert_eq!((login.service_area.as_ref().unwrap().as_str(), login.endpoint_id.unwrap().0), ("Common", 56));
+    assert_eq!(
+        (
+            login.service_area.as_ref().unwrap().as_str(),
+            login.endpoint_id.unwrap().0
+        ),
+        ("Common", 56)
+    );
     // Teams media to the relay prefix on UDP 3478-3481, classified by address.
     let media: Vec<_> = a
         .flows
@@ -70,14 +86,26 @@ fn office365_names_in_the_samples() {
         .filter(|f| f.endpoint_id.map(|e| e.0) == Some(11))
         .collect();
     assert!(!media.is_empty());
-    assert!(media.iter().all(|f| (3478..=3481).contains(&f.server_port) && f.port_verdict.as_str() == "exotic"));
+    assert!(media
+        .iter()
+        .all(|f| (3478..=3481).contains(&f.server_port) && f.port_verdict.as_str() == "exotic"));
 
     let local = common::analyze_one(&common::samples_dir().join("local-sll2-o365-tls.pcap"));
     let names: Vec<_> = local.flows.iter().filter_map(|f| f.sni.clone()).collect();
-    assert_eq!(names, ["outlook.office365.com", "contoso.sharepoint.com", "teams.microsoft.com"]);
+    assert_eq!(
+        names,
+        [
+            "outlook.office365.com",
+            "contoso.sharepoint.com",
+            "teams.microsoft.com"
+        ]
+    );
     let outlook = &local.flows[0];
     assert_eq!(outlook.alpn, ["h2", "http/1.1"]);
-    assert_eq!((outlook.endpoint_id.unwrap().0, outlook.port_listed), (1, Some(false)));
+    assert_eq!(
+        (outlook.endpoint_id.unwrap().0, outlook.port_listed),
+        (1, Some(false))
+    );
     let refused = local.flows.last().unwrap();
     assert!(refused.server_answered && !refused.handshake_completed);
     assert_eq!(refused.tcp_flags_s2c, "AR");
@@ -109,9 +137,13 @@ fn rotated_captures_are_one_analysis() {
     split_pcap(&src, &a, 0, 700);
     split_pcap(&src, &b, 700, usize::MAX);
     let catalog = Catalog::embedded().unwrap();
-    let whole = analyze(&[src.clone()], &catalog, &AnalysisConfig::default());
+    let whole = analyze(std::slice::from_ref(&src), &catalog, &AnalysisConfig::default());
     // Given as a directory: files are taken in name order.
-    let parts = analyze(&[dir.path().to_path_buf()], &catalog, &AnalysisConfig::default());
+    let parts = analyze(
+        &[dir.path().to_path_buf()],
+        &catalog,
+        &AnalysisConfig::default(),
+    );
     assert_eq!(parts.summary.captures.len(), 2);
     assert_eq!(whole.flows.len(), parts.flows.len());
     let mut continued = 0;
@@ -147,7 +179,13 @@ fn nanosecond_captures_keep_nanoseconds() {
     std::fs::write(&ns, out).unwrap();
     let micro = common::analyze_one(&common::samples_dir().join("dlt_ppp.pcap"));
     let nano = common::analyze_one(&ns);
-    let (m, n) = (micro.flows[0].first_seen_text(), nano.flows[0].first_seen_text());
+    let (m, n) = (
+        micro.flows[0].first_seen_text(),
+        nano.flows[0].first_seen_text(),
+    );
     assert_eq!(m.len() + 3, n.len(), "{m} {n}");
-    assert!(n.ends_with("007Z") && n.starts_with(m.trim_end_matches('Z')), "{m} {n}");
+    assert!(
+        n.ends_with("007Z") && n.starts_with(m.trim_end_matches('Z')),
+        "{m} {n}"
+    );
 }

@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+
 
 use std::path::{Path, PathBuf};
 
@@ -36,7 +37,9 @@ pub fn analyze_one(path: &Path) -> Analysis {
 /// Minimal CSV reader for the corpus' truth files and committed tables (no quoted commas there).
 pub fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
+    let mut lines = text
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'));
     let header: Vec<String> = lines
         .next()
         .unwrap_or_default()
@@ -69,7 +72,11 @@ pub fn manifest(shared: &Path) -> Vec<(String, String, String, usize, usize)> {
     text.lines()
         .filter_map(|line| {
             let cells: Vec<&str> = line.split('|').map(str::trim).collect();
-            if cells.len() < 12 || cells[1].is_empty() || cells[1] == "file" || cells[1].starts_with("---") {
+            if cells.len() < 12
+                || cells[1].is_empty()
+                || cells[1] == "file"
+                || cells[1].starts_with("---")
+            {
                 return None;
             }
             Some((
