@@ -1,6 +1,11 @@
 //! Bad input never panics, never loses what was read, and gets a one-line error naming the file
 //! (and packet). Exit codes: 0 clean, 1 finished with warnings, 2 could not run.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

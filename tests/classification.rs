@@ -2,7 +2,12 @@
 //! covering every matching rule: exact names, the three wildcard forms, label boundaries, case
 //! and trailing dot, specificity, ties broken by port, by category and by id, longest prefix,
 //! and name over address. Each expected set was read off the JSON by hand.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::net::IpAddr;
 

@@ -1,6 +1,11 @@
 //! Every TCP ClientHello server name tshark decodes in ../shared/corpus must appear in our flow
 //! table with the same capture, client and server address and port, and name.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

@@ -2,7 +2,12 @@
 //! corpus MANIFEST, `tshark -q -z conv,tcp -z conv,udp`), or differ for a reason written in
 //! tests/data/flow_count_differences.csv. A listed difference that no longer holds fails too,
 //! so the table stays true.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 

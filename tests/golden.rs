@@ -1,7 +1,12 @@
 //! Golden flow tables for the bundled samples, plus the multi-file and timestamp-precision rules.
 //! Regenerate after an intended change with `UPDATE_GOLDEN=1 cargo test --test golden` and
 //! review the diff.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod common;
 
@@ -137,7 +142,11 @@ fn rotated_captures_are_one_analysis() {
     split_pcap(&src, &a, 0, 700);
     split_pcap(&src, &b, 700, usize::MAX);
     let catalog = Catalog::embedded().unwrap();
-    let whole = analyze(std::slice::from_ref(&src), &catalog, &AnalysisConfig::default());
+    let whole = analyze(
+        std::slice::from_ref(&src),
+        &catalog,
+        &AnalysisConfig::default(),
+    );
     // Given as a directory: files are taken in name order.
     let parts = analyze(
         &[dir.path().to_path_buf()],

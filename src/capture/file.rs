@@ -142,6 +142,11 @@ fn native_precision(path: &Path) -> Result<Precision, String> {
     file.take(HEAD_BYTES)
         .read_to_end(&mut head)
         .map_err(|e| e.to_string())?;
+    head_precision(&head)
+}
+
+/// The precision a capture's first bytes declare; an error for empty or too-short input.
+pub fn head_precision(head: &[u8]) -> Result<Precision, String> {
     if head.is_empty() {
         return Err("empty file".into());
     }
@@ -156,7 +161,7 @@ fn native_precision(path: &Path) -> Result<Precision, String> {
     Ok(match (magic_le, magic_be) {
         (PCAP_NANO, _) | (_, PCAP_NANO) => Precision::Nano,
         (PCAP_MICRO, _) | (_, PCAP_MICRO) => Precision::Micro,
-        (PCAPNG_SHB, _) => pcapng_precision(&head),
+        (PCAPNG_SHB, _) => pcapng_precision(head),
         // Let libpcap name other formats (or refuse them) in its own words.
         _ => Precision::Micro,
     })

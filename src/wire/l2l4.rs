@@ -337,11 +337,36 @@ fn fill_tcp<'a>(packet: &mut IpPacket<'a>, tcp: &etherparse::TcpSlice<'a>) {
     packet.payload = tcp.payload();
 }
 
+/// Walks the IPv6 extension headers to the fragment header, if any, and tells whether this is
+/// the first fragment. Done by hand over the raw bytes: etherparse's iterator over a lax
+/// extension slice reads past the end of a truncated header (found by the `frame` fuzz target
+/// against etherparse 0.21).
 fn ipv6_first_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
-    v6.extensions().clone().into_iter().all(|ext| match ext {
-        etherparse::Ipv6ExtensionSlice::Fragment(f) => f.fragment_offset().value() == 0,
-        _ => true,
-    })
+    const HOP_BY_HOP: u8 = 0;
+    const ROUTING: u8 = 43;
+    const FRAGMENT: u8 = 44;
+    const AUTH: u8 = 51;
+    const DEST_OPTS: u8 = 60;
+    let exts = v6.extensions().slice();
+    let mut next = v6.header().next_header().0;
+    let mut at = 0usize;
+    for _ in 0..16 {
+        let (Some(&following), Some(&len_byte)) = (exts.get(at), exts.get(at + 1)) else {
+            return true;
+        };
+        let len = match next {
+            FRAGMENT => {
+                let offset = be16(exts, at + 2).map(|v| v >> 3).unwrap_or(0);
+                return offset == 0;
+            }
+            AUTH => (usize::from(len_byte) + 2) * 4,
+            HOP_BY_HOP | ROUTING | DEST_OPTS => (usize::from(len_byte) + 1) * 8,
+            _ => return true,
+        };
+        next = following;
+        at += len;
+    }
+    true
 }
 
 fn classify_stop(err: &SliceError, layer: &'static str) -> DecodeError {
@@ -422,6 +447,35 @@ mod tests {
         let mut lcp = vec![0xff, 0x03, 0xc0, 0x21, 1, 2];
         lcp.extend_from_slice(&[0; 4]);
         assert_eq!(decode(LinkType::Ppp, &lcp), Ok(Decoded::NotIp));
+    }
+
+    #[test]
+    fn ipv6_fragments_first_and_later() {
+        // IPv6 (next header 44) + fragment header + UDP header.
+        let frag = |offset_units: u16| {
+            let mut p = vec![0x60, 0, 0, 0, 0, 16, 44, 64];
+            p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+            p.extend_from_slice(&[0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+            let off = (offset_units << 3) | 1;
+            p.extend_from_slice(&[17, 0, (off >> 8) as u8, off as u8, 0, 0, 0, 9]);
+            p.extend_from_slice(&[0x13, 0x88, 0x01, 0xbb, 0, 8, 0, 0]);
+            p
+        };
+        let first_bytes = frag(0);
+        let Decoded::Ip(first) = decode(LinkType::Raw, &first_bytes).unwrap() else {
+            panic!("first fragment is placed")
+        };
+        assert_eq!((first.src_port, first.dst_port), (5000, 443));
+        assert_eq!(decode(LinkType::Raw, &frag(100)), Ok(Decoded::Fragment));
+    }
+
+    #[test]
+    fn truncated_ipv6_extension_header_is_safe() {
+        // The input the `frame` fuzz target found (raw IPv6, hop-by-hop header cut short).
+        let mut p = vec![0x60, 0, 0, 0, 0, 0xb8, 0, 0x38];
+        p.extend_from_slice(&[0; 32]);
+        p.extend_from_slice(&[44, 0xc0, 0x4d]);
+        let _ = decode(LinkType::Raw, &p);
     }
 
     #[test]
