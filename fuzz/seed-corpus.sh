@@ -42,4 +42,5 @@ save('catalog', open(catalog, 'rb').read()[:20000])
 save('catalog', b'*.office.com\nx.y.office.com')
 save('catalog', b'autodiscover.*.onmicrosoft.com\nautodiscover.a.onmicrosoft.com')
 PY
+for target_dir in "$here"/regressions/*/; do t=$(basename "$target_dir"); cp "$target_dir"* "$out/$t/"; done
 echo "seed corpora in $out: $(ls "$out"/* | wc -l) files"
