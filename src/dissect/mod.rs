@@ -173,6 +173,11 @@ impl FlowDissect {
                 buf.start_after_syn(tcp.seq);
                 self.hold(Box::new(buf), budget);
             }
+            if payload.is_empty() {
+                return;
+            }
+            // TCP Fast Open: the SYN carries the first bytes, right after its sequence number.
+            self.push_and_probe(tcp.seq.wrapping_add(1), payload, budget);
             return;
         }
         if payload.is_empty() {
@@ -196,10 +201,14 @@ impl FlowDissect {
             }
             self.hold(Box::new(StreamBuffer::new(budget.max_handshake)), budget);
         }
+        self.push_and_probe(tcp.seq, payload, budget);
+    }
+
+    fn push_and_probe(&mut self, seq: u32, payload: &[u8], budget: &mut DissectBudget) {
         let Stage::Buffering(buf, _) = &mut self.stage else {
             return;
         };
-        let pushed = buf.push(tcp.seq, payload);
+        let pushed = buf.push(seq, payload);
         let answer = if pushed == Push::Unchanged {
             return;
         } else {
@@ -258,4 +267,129 @@ impl FlowDissect {
 /// A handshake record header followed by a ClientHello type byte.
 fn looks_like_client_hello(stream: &[u8]) -> bool {
     matches!(stream, [0x16, 3, minor, _, _, 1, ..] if *minor <= 4)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{TcpFlags, TcpHeader};
+
+    fn seg(seq: u32, flags: u8) -> TcpHeader {
+        TcpHeader {
+            seq,
+            ack: 0,
+            flags: TcpFlags(flags),
+        }
+    }
+
+    /// A real-shaped ClientHello record for `name`, built by the wire tests' helper logic.
+    fn hello(name: &str) -> Vec<u8> {
+        let name = name.as_bytes();
+        let mut sni = vec![0, 0];
+        let list_len = name.len() + 3;
+        sni.extend_from_slice(&((list_len + 2) as u16).to_be_bytes());
+        sni.extend_from_slice(&(list_len as u16).to_be_bytes());
+        sni.push(0);
+        sni.extend_from_slice(&(name.len() as u16).to_be_bytes());
+        sni.extend_from_slice(name);
+        // Padding extension so the hello spans several segments.
+        let mut ext = sni;
+        ext.extend_from_slice(&[0, 21, 1, 0]);
+        ext.extend_from_slice(&[0; 256]);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[1; 32]);
+        body.extend_from_slice(&[0, 0, 2, 0x13, 0x01, 1, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut rec = vec![0x16, 3, 1];
+        rec.extend_from_slice(&((body.len() + 4) as u16).to_be_bytes());
+        rec.push(1);
+        rec.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        rec.extend_from_slice(&body);
+        rec
+    }
+
+    #[test]
+    fn client_hello_split_out_of_order_and_retransmitted() {
+        let rec = hello("outlook.office365.com");
+        let mut budget = DissectBudget::new(4096, 1 << 20);
+        let mut d = FlowDissect::default();
+        let isn = 4_000_000_000u32;
+        d.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(isn, TcpFlags::SYN)),
+            &[],
+            &mut budget,
+        );
+        let parts: Vec<(u32, &[u8])> = rec
+            .chunks(100)
+            .enumerate()
+            .map(|(i, c)| (isn.wrapping_add(1 + 100 * i as u32), c))
+            .collect();
+        // Third segment first, then the first twice (retransmission), then the rest.
+        for &i in &[2usize, 0, 0, 1] {
+            let (seq, data) = parts[i];
+            d.on_packet(
+                Transport::Tcp,
+                Side::Client,
+                Some(seg(seq, TcpFlags::ACK)),
+                data,
+                &mut budget,
+            );
+            assert!(d.client_hello.is_none());
+        }
+        for &(seq, data) in &parts[3..] {
+            d.on_packet(
+                Transport::Tcp,
+                Side::Client,
+                Some(seg(seq, TcpFlags::ACK)),
+                data,
+                &mut budget,
+            );
+        }
+        assert_eq!(d.app, AppProtocol::Tls);
+        let sni = d.client_hello.as_ref().and_then(|h| h.sni.clone());
+        assert_eq!(sni.as_deref(), Some("outlook.office365.com"));
+        assert!(d.is_done());
+        assert_eq!(budget.in_use, 0, "buffer released once classified");
+    }
+
+    #[test]
+    fn server_first_protocols_are_not_tls_and_budget_is_enforced() {
+        let mut budget = DissectBudget::new(4096, 4096);
+        let mut banner = FlowDissect::default();
+        banner.on_packet(
+            Transport::Tcp,
+            Side::Server,
+            Some(seg(1, TcpFlags::ACK)),
+            b"* OK IMAP4rev1\r\n",
+            &mut budget,
+        );
+        assert!(banner.is_done());
+        assert_eq!(banner.app, AppProtocol::Unknown);
+        // Two flows start buffering; only one fits the total budget.
+        let rec = hello("a.example");
+        let (mut a, mut b) = (FlowDissect::default(), FlowDissect::default());
+        a.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(10, TcpFlags::ACK)),
+            &rec[..50],
+            &mut budget,
+        );
+        b.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(10, TcpFlags::ACK)),
+            &rec[..50],
+            &mut budget,
+        );
+        assert_eq!((budget.refused, budget.in_use), (1, 4096));
+        assert!(b.is_done() && b.incomplete_handshake);
+        a.finish(&mut budget);
+        assert_eq!(budget.in_use, 0);
+        assert_eq!(a.app, AppProtocol::Tls, "a cut ClientHello is still TLS");
+        assert!(a.incomplete_handshake);
+    }
 }

@@ -22,11 +22,12 @@ fn text_col<'a>(
 ) -> Column {
     let values: Vec<Option<String>> = rows
         .iter()
-        .map(|r| {
-            f(r).map(|s| match layout {
-                Layout::Text => csv_safe(&s).into_owned(),
-                Layout::Typed => s,
-            })
+        .map(|r| match layout {
+            // In CSV an empty value is an empty cell, not a quoted empty string.
+            Layout::Text => f(r)
+                .filter(|s| !s.is_empty())
+                .map(|s| csv_safe(&s).into_owned()),
+            Layout::Typed => f(r),
         })
         .collect();
     Column::new(name.into(), values)
@@ -71,8 +72,8 @@ fn time_col(
     })
 }
 
-fn int_col<T: Copy + Into<i64>>(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> T) -> Column {
-    let v: Vec<i64> = rows.iter().map(|r| f(r).into()).collect();
+fn int_col(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> i32) -> Column {
+    let v: Vec<i32> = rows.iter().map(f).collect();
     Column::new(name.into(), v)
 }
 

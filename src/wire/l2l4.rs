@@ -479,6 +479,36 @@ mod tests {
     }
 
     #[test]
+    fn qinq_double_vlan() {
+        let builder = PacketBuilder::ethernet2([1, 2, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12])
+            .double_vlan(
+                etherparse::VlanId::try_new(100).unwrap(),
+                etherparse::VlanId::try_new(200).unwrap(),
+            )
+            .ipv6(
+                [0x20, 1, 0xd, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                [0x26, 3, 0x10, 0x63, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1],
+                64,
+            )
+            .udp(50010, 3478);
+        let mut frame = Vec::new();
+        builder.write(&mut frame, b"stun").unwrap();
+        // Outer tag type as etherparse writes it (0x88a8 or 0x8100): both are QinQ on the wire.
+        assert!(matches!(
+            u16::from_be_bytes([frame[12], frame[13]]),
+            0x88a8 | 0x8100 | 0x9100
+        ));
+        assert!(matches!(u16::from_be_bytes([frame[16], frame[17]]), 0x8100));
+        let Decoded::Ip(p) = decode(LinkType::Ethernet, &frame).unwrap() else {
+            panic!("not ip")
+        };
+        assert_eq!(
+            (p.transport, p.src_port, p.dst_port, p.payload),
+            (Transport::Udp, 50010, 3478, &b"stun"[..])
+        );
+    }
+
+    #[test]
     fn flag_letters() {
         assert_eq!(TcpFlags(TcpFlags::SYN | TcpFlags::ACK).letters(), "SA");
     }

@@ -1,0 +1,182 @@
+//! The flow table in its three formats carries the same columns, in order, with the documented
+//! types; `--catalog` replaces the embedded catalog and a broken one is refused by name.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::process::Command;
+
+use o365flow::report::row::COLUMNS;
+use o365flow::report::write_flows;
+use polars::prelude::*;
+
+#[test]
+fn csv_parquet_and_jsonl_share_the_schema() {
+    let analysis = common::analyze_one(&common::samples_dir().join("teams.pcap"));
+    let dir = tempfile::tempdir().unwrap();
+    let (csv, parquet, jsonl) = (
+        dir.path().join("f.csv"),
+        dir.path().join("f.parquet"),
+        dir.path().join("f.jsonl"),
+    );
+    for p in [&csv, &parquet, &jsonl] {
+        write_flows(&analysis.flows, p).unwrap();
+    }
+    let n = analysis.flows.len();
+    assert_eq!(n, 83);
+
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().next().unwrap(), COLUMNS.join(","));
+    assert_eq!(text.lines().count(), n + 1);
+
+    let df = ParquetReader::new(std::fs::File::open(&parquet).unwrap())
+        .finish()
+        .unwrap();
+    assert_eq!(df.height(), n);
+    let names: Vec<String> = df
+        .get_column_names()
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(names, COLUMNS);
+    let dtype = |c: &str| df.column(c).unwrap().dtype().clone();
+    assert_eq!(
+        dtype("first_seen"),
+        DataType::Datetime(TimeUnit::Nanoseconds, Some(TimeZone::UTC))
+    );
+    assert_eq!(dtype("alpn"), DataType::List(Box::new(DataType::String)));
+    assert_eq!(dtype("bytes_c2s"), DataType::Int64);
+    assert_eq!(dtype("server_port"), DataType::Int32);
+    assert_eq!(dtype("port_listed"), DataType::Boolean);
+    assert_eq!(dtype("endpoint_id"), DataType::Int64);
+    let total: i64 = df
+        .column("bytes_c2s")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .sum()
+        .unwrap()
+        + df.column("bytes_s2c")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .sum()
+            .unwrap();
+    let expected: u64 = analysis
+        .flows
+        .iter()
+        .map(|f| f.bytes_c2s + f.bytes_s2c)
+        .sum();
+    assert_eq!(total as u64, expected);
+
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), n);
+    for v in &lines {
+        let obj = v.as_object().unwrap();
+        for c in COLUMNS {
+            assert!(obj.contains_key(c), "jsonl lacks {c}");
+        }
+        assert_eq!(obj.len(), COLUMNS.len());
+    }
+    let teams = lines
+        .iter()
+        .find(|v| v["sni"] == "teams.microsoft.com")
+        .unwrap();
+    assert_eq!(teams["alpn"], serde_json::json!(["h2", "http/1.1"]));
+    assert_eq!(teams["endpoint_id"], 12);
+}
+
+#[test]
+fn catalog_flag_replaces_the_embedded_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let custom = dir.path().join("lab.json");
+    std::fs::write(
+        &custom,
+        r#"[{"id": 900, "serviceArea": "Exchange", "serviceAreaDisplayName": "Lab",
+             "urls": ["*.office365.com"], "ips": ["127.0.0.0/8"], "tcpPorts": "18443",
+             "expressRoute": false, "category": "Optimize", "required": true}]"#,
+    )
+    .unwrap();
+    let flows = dir.path().join("f.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["analyze", "-q"])
+        .arg(common::samples_dir().join("local-sll2-o365-tls.pcap"))
+        .arg("--catalog")
+        .arg(&custom)
+        .arg("--flows")
+        .arg(&flows)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&flows).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    // outlook.office365.com by name on a listed port; the others by the loopback prefix.
+    assert!(
+        rows[0].contains(
+            ",outlook.office365.com,h2|http/1.1,1.2,Exchange,900,Optimize,sni,true,exotic,"
+        ),
+        "{}",
+        rows[0]
+    );
+    assert!(
+        rows[1].contains(",contoso.sharepoint.com,,1.2,Exchange,900,Optimize,ip,true,exotic,"),
+        "{}",
+        rows[1]
+    );
+    assert!(
+        rows[2].contains(",Exchange,900,Optimize,ip,false,exotic,"),
+        "{}",
+        rows[2]
+    );
+
+    let broken = dir.path().join("broken.json");
+    std::fs::write(
+        &broken,
+        r#"[{"id": 5, "serviceArea": "Skype", "category": "Optimize", "udpPorts": "3478-x"}]"#,
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["analyze", "-q"])
+        .arg(common::samples_dir().join("dlt_ppp.pcap"))
+        .arg("--catalog")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("broken.json: endpoint set 5: field udpPorts"),
+        "{err}"
+    );
+}
+
+#[test]
+fn older_and_legacy_snapshots_load() {
+    let Some(shared) = common::shared_dir("older_and_legacy_snapshots_load") else {
+        return;
+    };
+    for (file, sets) in [
+        ("m365-worldwide-endpoints.older.json", 64),
+        ("m365-worldwide-endpoints.legacy.json", 107),
+        ("instances/m365-china-endpoints.json", 22),
+        ("instances/m365-usgovdod-endpoints.json", 25),
+        ("instances/m365-usgovgcchigh-endpoints.json", 26),
+    ] {
+        let c = o365flow::catalog::Catalog::from_file(&shared.join("catalog").join(file)).unwrap();
+        assert_eq!(c.sets().len(), sets, "{file}");
+    }
+}
