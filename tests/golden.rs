@@ -198,3 +198,25 @@ fn nanosecond_captures_keep_nanoseconds() {
         "{m} {n}"
     );
 }
+
+#[test]
+fn committed_example_reports_are_current() {
+    // reports/samples/flows.csv is what `scripts/demo` writes for samples/ as one run.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/samples/flows.csv");
+    let catalog = Catalog::embedded().unwrap();
+    let analysis = analyze(
+        &[common::samples_dir()],
+        &catalog,
+        &AnalysisConfig::default(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fresh = dir.path().join("flows.csv");
+    write_flows(&analysis.flows, &fresh).unwrap();
+    let want = std::fs::read_to_string(&fresh).unwrap();
+    let got = std::fs::read_to_string(&committed).unwrap_or_default();
+    assert!(
+        got == want,
+        "{} is stale: run scripts/demo and commit reports/",
+        committed.display()
+    );
+}

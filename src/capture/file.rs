@@ -169,8 +169,9 @@ pub fn head_precision(head: &[u8]) -> Result<Precision, String> {
 
 /// Walks pcapng blocks to the first Interface Description Block and reads `if_tsresol`.
 fn pcapng_precision(head: &[u8]) -> Precision {
+    let bytes = |at: usize, n: usize| head.get(at..at.checked_add(n)?);
     let read_u32 = |at: usize, big: bool| -> Option<u32> {
-        let b: [u8; 4] = head.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        let b: [u8; 4] = bytes(at, 4)?.try_into().ok()?;
         Some(if big {
             u32::from_be_bytes(b)
         } else {
@@ -178,7 +179,7 @@ fn pcapng_precision(head: &[u8]) -> Precision {
         })
     };
     let read_u16 = |at: usize, big: bool| -> Option<u16> {
-        let b: [u8; 2] = head.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        let b: [u8; 2] = bytes(at, 2)?.try_into().ok()?;
         Some(if big {
             u16::from_be_bytes(b)
         } else {

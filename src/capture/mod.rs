@@ -65,12 +65,15 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CaptureError>) {
     (files, errors)
 }
 
+/// Symbolic links to directories are not followed: a link back up the tree would never end.
 fn collect_captures(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
             collect_captures(&path, out)?;
-        } else if is_capture_name(&path) {
+        } else if is_capture_name(&path) && (kind.is_file() || path.is_file()) {
             out.push(path);
         }
     }
@@ -81,4 +84,33 @@ fn is_capture_name(path: &Path) -> bool {
     path.extension()
         .and_then(|e| e.to_str())
         .is_some_and(|e| CAPTURE_EXTENSIONS.iter().any(|c| c.eq_ignore_ascii_case(e)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn directories_are_searched_recursively_in_name_order_without_following_dir_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/sub")).unwrap();
+        for f in [
+            "b/sub/z.pcap",
+            "b/a.PCAPNG",
+            "c.cap",
+            "notes.txt",
+            "a.pcap.gz",
+        ] {
+            std::fs::write(root.join(f), b"x").unwrap();
+        }
+        std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
+        let (files, errors) = expand_inputs(&[root.to_path_buf()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let names: Vec<String> = files
+            .iter()
+            .map(|p| p.strip_prefix(root).unwrap().display().to_string())
+            .collect();
+        assert_eq!(names, ["b/a.PCAPNG", "b/sub/z.pcap", "c.cap"]);
+    }
 }
