@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
-use crate::classify::{classify, Signals};
-use crate::dissect::{DissectBudget, FlowDissect};
+use crate::classify::{classify, MatchedBy, Signals};
+use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::table::PacketMeta;
 use crate::flow::{EndReason, Endpoint, FlowEntry, FlowTable, TableLimits};
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
@@ -63,10 +63,16 @@ impl Finisher<'_> {
             .client_hello
             .as_deref()
             .and_then(|h| h.sni.as_deref());
+        let sni_source = if entry.state.app == AppProtocol::Quic {
+            MatchedBy::QuicSni
+        } else {
+            MatchedBy::Sni
+        };
         let classification = classify(
             self.catalog,
             &Signals {
                 sni,
+                sni_source,
                 server_ip: record.server.ip,
                 transport: record.transport,
                 server_port: record.server.port,

@@ -158,6 +158,7 @@ fn run(catalog: &Catalog, case: &Case) -> Option<(String, u32, String, MatchedBy
         catalog,
         &Signals {
             sni: case.name,
+            sni_source: MatchedBy::Sni,
             server_ip: ip,
             transport: case.transport,
             server_port: case.port,
@@ -203,6 +204,7 @@ fn name_beats_address_and_both_are_evidence() {
         &catalog,
         &Signals {
             sni: Some("teams.microsoft.com"),
+            sni_source: MatchedBy::Sni,
             server_ip: "52.96.10.10".parse().unwrap(),
             transport: Tcp,
             server_port: 443,
@@ -220,6 +222,7 @@ fn name_beats_address_and_both_are_evidence() {
         &catalog,
         &Signals {
             sni: Some("example.org"),
+            sni_source: MatchedBy::Sni,
             server_ip: "52.112.1.1".parse().unwrap(),
             transport: Tcp,
             server_port: 443,

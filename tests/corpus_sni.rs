@@ -1,5 +1,6 @@
-//! Every TCP ClientHello server name tshark decodes in ../shared/corpus must appear in our flow
-//! table with the same capture, client and server address and port, and name.
+//! Every ClientHello server name tshark decodes in ../shared/corpus (TLS over TCP, QUIC and gQUIC
+//! over UDP) must appear in our flow table with the same capture, client and server address and
+//! port, and name; QUIC flows also with tshark's QUIC version.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,11 +25,21 @@ const WAITING_FOR_DECAP_AND_PLAINTEXT_START: [(&str, usize); 7] = [
     ("tls_heur__trojan-tcp-tls.pcapng", 1),
 ];
 
-#[test]
-fn tcp_server_names_match_tshark() {
-    let Some(shared) = common::shared_dir("tcp_server_names_match_tshark") else {
-        return;
-    };
+/// tshark writes `0x51303530` for Q050 but `Q046` for older gQUIC; we write Google's `Q0xx`
+/// tags as tags. Both name the same 32-bit version number.
+fn version_number(text: &str) -> Option<u32> {
+    match text.strip_prefix("0x") {
+        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+        None => text.as_bytes().try_into().ok().map(u32::from_be_bytes),
+    }
+}
+
+/// Checks every truth row of one transport; returns (rows, found, deferred).
+fn check_transport(
+    shared: &std::path::Path,
+    transport: &str,
+    deferred: &HashMap<&str, usize>,
+) -> (usize, usize, usize) {
     let corpus = shared.join("corpus");
     let mut truth_files: Vec<_> = std::fs::read_dir(&corpus)
         .unwrap()
@@ -36,14 +47,12 @@ fn tcp_server_names_match_tshark() {
         .filter(|p| p.to_string_lossy().ends_with(".truth.csv"))
         .collect();
     truth_files.sort();
-    let deferred: HashMap<&str, usize> =
-        WAITING_FOR_DECAP_AND_PLAINTEXT_START.into_iter().collect();
     let (mut total, mut found, mut deferred_seen) = (0, 0, 0);
     let mut misses = Vec::new();
     for truth in truth_files {
         let rows: Vec<_> = common::read_csv(&truth)
             .into_iter()
-            .filter(|r| r["transport"] == "tcp")
+            .filter(|r| r["transport"] == transport)
             .collect();
         if rows.is_empty() {
             continue;
@@ -60,10 +69,17 @@ fn tcp_server_names_match_tshark() {
                 row["dst_ip"].clone(),
                 row["dst_port"].parse::<u16>().unwrap(),
             );
+            let version = row["quic_version"].as_str();
             let hit = analysis.flows.iter().any(|f| {
                 common::five_tuple(f) == key
                     && f.capture == capture
                     && f.sni.as_deref() == Some(row["sni"].as_str())
+                    && (transport == "tcp"
+                        || (f.app_protocol.as_str() == "quic"
+                            && f.matched_by.is_none_or(|m| m.as_str() == "quic-sni")
+                            && (version.is_empty()
+                                || f.quic_version.as_deref().and_then(version_number)
+                                    == version_number(version))))
             });
             if hit {
                 found += 1;
@@ -86,13 +102,33 @@ fn tcp_server_names_match_tshark() {
             None => misses.extend(file_misses),
         }
     }
-    eprintln!("TCP truth rows: {total}, found: {found}, deferred: {deferred_seen}");
+    eprintln!("{transport} truth rows: {total}, found: {found}, deferred: {deferred_seen}");
     assert!(
         misses.is_empty(),
-        "missing server names:\n{}",
+        "missing {transport} server names:\n{}",
         misses.join("\n")
     );
-    assert_eq!(total, 97);
-    assert_eq!(deferred_seen, 9);
-    assert_eq!(found, 88);
+    (total, found, deferred_seen)
+}
+
+#[test]
+fn tcp_server_names_match_tshark() {
+    let Some(shared) = common::shared_dir("tcp_server_names_match_tshark") else {
+        return;
+    };
+    let deferred: HashMap<&str, usize> =
+        WAITING_FOR_DECAP_AND_PLAINTEXT_START.into_iter().collect();
+    assert_eq!(check_transport(&shared, "tcp", &deferred), (97, 88, 9));
+}
+
+#[test]
+fn quic_server_names_and_versions_match_tshark() {
+    let Some(shared) = common::shared_dir("quic_server_names_and_versions_match_tshark") else {
+        return;
+    };
+    // All 137: IETF v1, v2, drafts 23-29, mvfst, Google T051/Q050 (decrypted) and gQUIC Q025-Q046.
+    assert_eq!(
+        check_transport(&shared, "udp", &HashMap::new()),
+        (137, 137, 0)
+    );
 }

@@ -97,6 +97,8 @@ impl fmt::Display for PortVerdict {
 #[derive(Clone, Copy, Debug)]
 pub struct Signals<'a> {
     pub sni: Option<&'a str>,
+    /// Where `sni` came from: `Sni` (TLS over TCP) or `QuicSni` (a QUIC Initial).
+    pub sni_source: MatchedBy,
     pub server_ip: IpAddr,
     pub transport: Transport,
     pub server_port: u16,
@@ -138,7 +140,7 @@ pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
         .sni
         .filter(|n| !n.is_empty())
         .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
-        .map(|m| (MatchedBy::Sni, m));
+        .map(|m| (signals.sni_source, m));
     let by_addr = catalog
         .match_addr(signals.server_ip, signals.transport, signals.server_port)
         .map(|m| (MatchedBy::Ip, m));

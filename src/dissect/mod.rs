@@ -4,7 +4,11 @@
 use std::fmt;
 
 use crate::flow::{Push, Side, StreamBuffer};
-use crate::wire::tls::{probe_client_hello, ClientHello, Probe};
+use crate::wire::quic::{
+    chlo_server_name, crypto_frames, decrypt_initial, gquic_version, parse_long_header, Handshake,
+    InitialKeys, QuicVersion, MAX_CID_LEN,
+};
+use crate::wire::tls::{probe_client_hello, probe_handshake, ClientHello, Probe};
 use crate::wire::{TcpHeader, Transport};
 
 /// Application protocol of a flow, as the output names it.
@@ -86,6 +90,7 @@ pub struct DissectBudget {
     /// Flows whose handshake outgrew `max_handshake` or left too many gaps.
     pub overflowed: u64,
     scratch: Vec<u8>,
+    decrypted: Vec<u8>,
 }
 
 impl DissectBudget {
@@ -98,6 +103,7 @@ impl DissectBudget {
             refused: 0,
             overflowed: 0,
             scratch: Vec::new(),
+            decrypted: Vec::new(),
         }
     }
 }
@@ -114,9 +120,25 @@ enum Stage {
     #[default]
     Probing,
     Buffering(Box<StreamBuffer>, usize),
+    /// QUIC Initials seen; their CRYPTO stream is being collected.
+    Quic(Box<QuicHandshake>, usize),
     /// Done inspecting; counting continues in the flow record.
     Done,
 }
+
+/// A client's QUIC Initial CRYPTO stream under reassembly.
+#[derive(Debug)]
+struct QuicHandshake {
+    crypto: StreamBuffer,
+    version: QuicVersion,
+    /// The DCID of the client's first Initial: Initial keys stay derived from it until a Retry.
+    original_dcid: [u8; MAX_CID_LEN],
+    original_dcid_len: usize,
+    client_datagrams: u8,
+}
+
+/// Client datagrams inspected for a QUIC ClientHello before giving up.
+const MAX_QUIC_DATAGRAMS: u8 = 8;
 
 /// What the dissectors learned about one flow.
 #[derive(Debug, Default)]
@@ -126,6 +148,10 @@ pub struct FlowDissect {
     pub client_hello: Option<Box<ClientHello>>,
     /// The handshake could not be read completely (too large, gaps, budget).
     pub incomplete_handshake: bool,
+    /// QUIC version of the client's Initial packets (or gQUIC version tag).
+    pub quic_version: Option<QuicVersion>,
+    /// Client datagrams seen while still probing (0-RTT can arrive before the Initial).
+    probe_datagrams: u8,
 }
 
 impl FlowDissect {
@@ -147,8 +173,107 @@ impl FlowDissect {
         }
         match (transport, tcp) {
             (Transport::Tcp, Some(tcp)) => self.on_tcp(side, tcp, payload, budget),
+            (Transport::Udp, _) => self.on_udp(side, payload, budget),
             // Other transports are recognised by the protocol dissectors of later work.
             _ => self.finish(budget),
+        }
+    }
+
+    fn on_udp(&mut self, side: Side, payload: &[u8], budget: &mut DissectBudget) {
+        // Only the client's Initials carry the ClientHello; server datagrams decide nothing.
+        if side == Side::Server || payload.is_empty() {
+            return;
+        }
+        if let Stage::Probing = self.stage {
+            if let Some(header) = parse_long_header(payload).filter(|h| h.is_initial()) {
+                if budget.in_use + budget.max_handshake > budget.max_total {
+                    budget.refused += 1;
+                    self.incomplete_handshake = true;
+                    self.finish(budget);
+                    return;
+                }
+                let mut crypto = StreamBuffer::new(budget.max_handshake);
+                // CRYPTO offsets count from zero: "after a SYN at u32::MAX".
+                crypto.start_after_syn(u32::MAX);
+                let mut original_dcid = [0u8; MAX_CID_LEN];
+                let len = header.dcid.len().min(MAX_CID_LEN);
+                if let (Some(dst), Some(src)) =
+                    (original_dcid.get_mut(..len), header.dcid.get(..len))
+                {
+                    dst.copy_from_slice(src);
+                }
+                budget.in_use += budget.max_handshake;
+                budget.peak_in_use = budget.peak_in_use.max(budget.in_use);
+                self.stage = Stage::Quic(
+                    Box::new(QuicHandshake {
+                        crypto,
+                        version: header.version,
+                        original_dcid,
+                        original_dcid_len: len,
+                        client_datagrams: 0,
+                    }),
+                    budget.max_handshake,
+                );
+            } else if let Some(version) = gquic_version(payload) {
+                // gQUIC up to Q046 sends its CHLO tag table in clear.
+                self.app = AppProtocol::Quic;
+                self.quic_version = Some(version);
+                if let Some(name) = chlo_server_name(payload) {
+                    self.client_hello = Some(Box::new(ClientHello {
+                        sni: Some(String::from_utf8_lossy(name).into_owned()),
+                        ..ClientHello::default()
+                    }));
+                    self.finish(budget);
+                }
+                return;
+            } else if parse_long_header(payload).is_some()
+                && self.probe_datagrams < MAX_QUIC_DATAGRAMS
+            {
+                // 0-RTT or Handshake of a known version before the Initial (reordering): wait.
+                self.probe_datagrams += 1;
+                return;
+            } else {
+                self.finish(budget);
+                return;
+            }
+        }
+        match &mut self.stage {
+            Stage::Quic(quic, _) => {
+                quic.client_datagrams = quic.client_datagrams.saturating_add(1);
+                let outcome = feed_quic_datagram(quic, payload, budget);
+                if let Some(version) = outcome.decrypted {
+                    self.app = AppProtocol::Quic;
+                    self.quic_version = Some(version);
+                }
+                match outcome.answer {
+                    Some(Probe::ClientHello(hello)) => {
+                        self.client_hello = Some(Box::new(hello));
+                        self.finish(budget);
+                    }
+                    Some(Probe::NeedMore) | None
+                        if quic.client_datagrams < MAX_QUIC_DATAGRAMS && !outcome.overflow => {}
+                    Some(_) | None => {
+                        if self.app == AppProtocol::Quic {
+                            self.incomplete_handshake = true;
+                        }
+                        if outcome.overflow {
+                            budget.overflowed += 1;
+                        }
+                        self.finish(budget);
+                    }
+                }
+            }
+            Stage::Probing => {
+                // gQUIC whose CHLO was not in the first datagram.
+                if let Some(name) = chlo_server_name(payload) {
+                    self.client_hello = Some(Box::new(ClientHello {
+                        sni: Some(String::from_utf8_lossy(name).into_owned()),
+                        ..ClientHello::default()
+                    }));
+                    self.finish(budget);
+                }
+            }
+            _ => {}
         }
     }
 
@@ -252,6 +377,9 @@ impl FlowDissect {
 
     /// Stops inspecting and gives the buffer's reservation back. Called when the flow ends too.
     pub fn finish(&mut self, budget: &mut DissectBudget) {
+        if let Stage::Quic(_, reserved) = &self.stage {
+            budget.in_use = budget.in_use.saturating_sub(*reserved);
+        }
         if let Stage::Buffering(buf, reserved) = &self.stage {
             budget.in_use = budget.in_use.saturating_sub(*reserved);
             // The flow ended mid-ClientHello (capture cut, lost segment): still TLS.
@@ -262,6 +390,79 @@ impl FlowDissect {
         }
         self.stage = Stage::Done;
     }
+}
+
+/// What one client datagram did to a QUIC handshake under reassembly.
+struct QuicOutcome {
+    /// The version of a packet that authenticated (proof the flow is QUIC).
+    decrypted: Option<QuicVersion>,
+    answer: Option<Probe>,
+    overflow: bool,
+}
+
+/// Decrypts every Initial coalesced in the datagram and collects its CRYPTO frames.
+fn feed_quic_datagram(
+    quic: &mut QuicHandshake,
+    datagram: &[u8],
+    budget: &mut DissectBudget,
+) -> QuicOutcome {
+    let mut outcome = QuicOutcome {
+        decrypted: None,
+        answer: None,
+        overflow: false,
+    };
+    let mut rest = datagram;
+    let mut grew = false;
+    // A datagram holds a handful of coalesced packets at most; the bound keeps hostile input cheap.
+    for _ in 0..4 {
+        let Some(header) = parse_long_header(rest) else {
+            break;
+        };
+        let next = rest.get(header.end..).unwrap_or_default();
+        if header.is_initial() {
+            let original = quic
+                .original_dcid
+                .get(..quic.original_dcid_len)
+                .unwrap_or_default();
+            // Keys come from the packet's own DCID (first flight, or after a Retry), else from
+            // the first Initial's DCID (later Initials to the server's chosen ID).
+            let range = [header.dcid, original]
+                .into_iter()
+                .filter_map(|dcid| InitialKeys::client(header.version, dcid))
+                .find_map(|keys| decrypt_initial(rest, &header, &keys, &mut budget.decrypted));
+            if let Some(range) = range {
+                outcome.decrypted = Some(header.version);
+                quic.version = header.version;
+                let plain = budget.decrypted.get(range).unwrap_or_default();
+                for (offset, data) in crypto_frames(plain, header.version) {
+                    let Ok(offset) = u32::try_from(offset) else {
+                        outcome.overflow = true;
+                        continue;
+                    };
+                    match quic.crypto.push(offset, data) {
+                        Push::Grew => grew = true,
+                        Push::Overflow => outcome.overflow = true,
+                        Push::Unchanged => {}
+                    }
+                }
+            }
+        }
+        rest = next;
+    }
+    if grew {
+        let stream = quic.crypto.contiguous();
+        outcome.answer = Some(match quic.version.handshake() {
+            Some(Handshake::GoogleChlo) => match chlo_server_name(stream) {
+                Some(name) => Probe::ClientHello(ClientHello {
+                    sni: Some(String::from_utf8_lossy(name).into_owned()),
+                    ..ClientHello::default()
+                }),
+                None => Probe::NeedMore,
+            },
+            _ => probe_handshake(stream, budget.max_handshake),
+        });
+    }
+    outcome
 }
 
 /// A handshake record header followed by a ClientHello type byte.

@@ -156,6 +156,7 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         ),
         list_col("evidence", rows, layout, |r| &r.evidence),
         int_col("ip_protocol", rows, |r| i32::from(r.ip_protocol)),
+        text_col("quic_version", rows, layout, |r| r.quic_version.clone()),
     ];
     DataFrame::new(rows.len(), columns)
 }

@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 30] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -41,6 +41,7 @@ pub const COLUMNS: [&str; 29] = [
     "tls_incomplete",
     "evidence",
     "ip_protocol",
+    "quic_version",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,6 +80,8 @@ pub struct FlowRow {
     pub evidence: Vec<String>,
     /// IP protocol number (useful when `transport` is `other`).
     pub ip_protocol: u8,
+    /// QUIC version of the client's Initials, e.g. `0x00000001`, or a gQUIC tag like `Q046`.
+    pub quic_version: Option<String>,
 }
 
 impl FlowRow {
@@ -136,6 +139,7 @@ impl FlowRow {
                 .map(|e| e.to_string())
                 .collect(),
             ip_protocol: record.transport.ip_number(),
+            quic_version: dissect.quic_version.map(|v| v.to_string()),
         }
     }
 

@@ -129,6 +129,7 @@ struct JsonRow<'a> {
     tls_incomplete: bool,
     evidence: &'a [String],
     ip_protocol: u8,
+    quic_version: Option<&'a str>,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -163,6 +164,7 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             tls_incomplete: r.tls_incomplete,
             evidence: &r.evidence,
             ip_protocol: r.ip_protocol,
+            quic_version: r.quic_version.as_deref(),
         }
     }
 }

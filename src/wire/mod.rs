@@ -2,6 +2,7 @@
 //! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
 
 pub mod l2l4;
+pub mod quic;
 pub mod tls;
 
 pub use l2l4::{decode, DecodeError, Decoded, IpPacket, TcpFlags, TcpHeader, Transport};

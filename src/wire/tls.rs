@@ -112,6 +112,11 @@ pub fn probe_client_hello(stream: &[u8], scratch: &mut Vec<u8>, max_handshake: u
     }
 }
 
+/// Examines handshake messages without a record layer (the QUIC CRYPTO stream).
+pub fn probe_handshake(handshake: &[u8], max_handshake: usize) -> Probe {
+    judge_handshake(handshake, max_handshake).unwrap_or(Probe::NeedMore)
+}
+
 /// `Some` once the collected handshake bytes decide the question, `None` to read on.
 fn judge_handshake(handshake: &[u8], max_handshake: usize) -> Option<Probe> {
     let msg_type = *handshake.first()?;
