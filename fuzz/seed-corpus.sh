@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/corpus"
-mkdir -p "$out"/{frame,tls_client_hello,stream_buffer,catalog,capture_header}
+mkdir -p "$out"/{frame,tls_client_hello,stream_buffer,catalog,capture_header,quic}
 python3 - "$here" "$out" <<'PY'
 import glob, os, struct, sys, hashlib
 here, out = sys.argv[1], sys.argv[2]
@@ -33,6 +33,13 @@ for cap in caps:
     seq = bytes([links.index(link)]) + b''.join(struct.pack('<H', len(f)) + f for f in frames[:16])
     save('frame', seq)
     for f in frames:
+        # Ethernet + IPv4 + UDP 443: the datagram seeds the QUIC target (mode 0).
+        if link == 1 and len(f) > 42 and f[12:14] == b'\x08\x00' and f[23] == 17:
+            ihl = (f[14] & 0x0f) * 4
+            udp = f[14 + ihl:]
+            if len(udp) > 8 and 443 in (int.from_bytes(udp[0:2], 'big'), int.from_bytes(udp[2:4], 'big')):
+                save('quic', b'\x00' + udp[8:])
+                save('quic', b'\x02' + udp[8:])
         i = f.find(b'\x16\x03')
         if i >= 0 and len(f) > i + 5 and f[i+5] == 1:
             save('tls_client_hello', f[i:])
