@@ -187,6 +187,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                         tcp_flags: ip.tcp.map(|t| t.flags),
                         ts: packet.ts,
                         wire_len,
+                        tunnel: ip.tunnel,
                     };
                     let (entry, side) =
                         table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));

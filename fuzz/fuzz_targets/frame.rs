@@ -35,6 +35,7 @@ fuzz_target!(|data: &[u8]| {
                 tcp_flags: ip.tcp.map(|t| t.flags),
                 ts: Timestamp::from_secs_nanos(ts, 0),
                 wire_len: frame.len() as u32,
+                tunnel: ip.tunnel,
             };
             let (entry, side) = table.packet(&meta, 0, &mut |mut e, _| e.state.finish(&mut budget));
             entry.state.on_packet(ip.transport, side, ip.tcp, ip.payload, &mut budget);

@@ -2,6 +2,7 @@
 
 use super::{Endpoint, FlowKey};
 use crate::time::Timestamp;
+use crate::wire::tunnel::TunnelPath;
 use crate::wire::{TcpFlags, Transport};
 
 /// Which side of a flow sent a packet.
@@ -41,6 +42,8 @@ pub struct FlowRecord {
     pub handshake_completed: bool,
     fin: [bool; 2],
     pub reset: bool,
+    /// Encapsulations around the flow's first packet (mirror-port tunnels, 6in4, ...).
+    pub tunnel: TunnelPath,
 }
 
 impl FlowRecord {
@@ -68,6 +71,7 @@ impl FlowRecord {
             handshake_completed: false,
             fin: [false; 2],
             reset: false,
+            tunnel: TunnelPath::default(),
         }
     }
 

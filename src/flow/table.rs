@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use super::{Endpoint, FlowKey, FlowRecord, Side};
 use crate::time::{Duration, Timestamp};
+use crate::wire::tunnel::TunnelPath;
 use crate::wire::{TcpFlags, Transport};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -58,6 +59,8 @@ pub struct PacketMeta {
     pub tcp_flags: Option<TcpFlags>,
     pub ts: Timestamp,
     pub wire_len: u32,
+    /// Encapsulations around the packet (the flow keeps its first packet's).
+    pub tunnel: TunnelPath,
 }
 
 pub struct FlowTable<S> {
@@ -122,8 +125,10 @@ impl<S: Default> FlowTable<S> {
             stats.created += 1;
             stats.peak_flows = stats.peak_flows.max(len_before + 1);
             let (client, server) = orient(pkt);
+            let mut record = FlowRecord::new(key, pkt.transport, client, server, capture, pkt.ts);
+            record.tunnel = pkt.tunnel;
             FlowEntry {
-                record: FlowRecord::new(key, pkt.transport, client, server, capture, pkt.ts),
+                record,
                 state: S::default(),
             }
         });
@@ -246,6 +251,7 @@ mod tests {
             tcp_flags: flags.map(TcpFlags),
             ts: Timestamp::from_secs_nanos(secs, 0),
             wire_len: 100,
+            tunnel: TunnelPath::default(),
         }
     }
 

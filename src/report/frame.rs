@@ -157,6 +157,9 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         list_col("evidence", rows, layout, |r| &r.evidence),
         int_col("ip_protocol", rows, |r| i32::from(r.ip_protocol)),
         text_col("quic_version", rows, layout, |r| r.quic_version.clone()),
+        text_col("tunnel", rows, layout, |r| {
+            Some(r.tunnel.clone()).filter(|t| !t.is_empty())
+        }),
     ];
     DataFrame::new(rows.len(), columns)
 }

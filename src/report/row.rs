@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 30] = [
+pub const COLUMNS: [&str; 31] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -42,6 +42,7 @@ pub const COLUMNS: [&str; 30] = [
     "evidence",
     "ip_protocol",
     "quic_version",
+    "tunnel",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,6 +83,8 @@ pub struct FlowRow {
     pub ip_protocol: u8,
     /// QUIC version of the client's Initials, e.g. `0x00000001`, or a gQUIC tag like `Q046`.
     pub quic_version: Option<String>,
+    /// Encapsulations removed to reach the flow, outermost first, e.g. `gre|erspan-ii`.
+    pub tunnel: String,
 }
 
 impl FlowRow {
@@ -140,6 +143,7 @@ impl FlowRow {
                 .collect(),
             ip_protocol: record.transport.ip_number(),
             quic_version: dissect.quic_version.map(|v| v.to_string()),
+            tunnel: record.tunnel.to_string(),
         }
     }
 

@@ -130,6 +130,7 @@ struct JsonRow<'a> {
     evidence: &'a [String],
     ip_protocol: u8,
     quic_version: Option<&'a str>,
+    tunnel: Option<&'a str>,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -165,6 +166,7 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             evidence: &r.evidence,
             ip_protocol: r.ip_protocol,
             quic_version: r.quic_version.as_deref(),
+            tunnel: Some(r.tunnel.as_str()).filter(|t| !t.is_empty()),
         }
     }
 }

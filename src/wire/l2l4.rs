@@ -11,6 +11,7 @@ use etherparse::{
     err::packet::SliceError, EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice,
 };
 
+use super::tunnel::{self, Inner, TunnelKind, TunnelPath};
 use crate::capture::LinkType;
 
 /// Transport as the output names it; `Other` keeps the IP protocol number.
@@ -131,6 +132,8 @@ pub struct IpPacket<'a> {
     pub payload: &'a [u8],
     /// The IP header claims more bytes than the frame holds (snaplen, or a lying length).
     pub ip_incomplete: bool,
+    /// Encapsulations removed to reach this packet, outermost first (empty when none).
+    pub tunnel: TunnelPath,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,31 +185,10 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> 
                 _ => return Ok(Decoded::NotIp),
             }
         }
-        LinkType::Ppp | LinkType::PppSerial => {
-            let mut rest = frame;
-            if rest.starts_with(&[0xff, 0x03]) {
-                rest = rest.get(2..).unwrap_or_default();
-            }
-            // Protocol-field compression (RFC 1661 6.5): an odd first byte is a 1-byte protocol.
-            let (protocol, body) = match rest.first() {
-                Some(b) if b & 1 == 1 => (u16::from(*b), rest.get(1..).unwrap_or_default()),
-                Some(_) => {
-                    let p = rest.get(..2).ok_or(DecodeError::Truncated("ppp"))?;
-                    (
-                        u16::from_be_bytes([
-                            p.first().copied().unwrap_or(0),
-                            p.get(1).copied().unwrap_or(0),
-                        ]),
-                        rest.get(2..).unwrap_or_default(),
-                    )
-                }
-                None => return Err(DecodeError::Truncated("ppp")),
-            };
-            match protocol {
-                0x0021 | 0x0057 => from_ip(body)?,
-                _ => return Ok(Decoded::NotIp),
-            }
-        }
+        LinkType::Ppp | LinkType::PppSerial => match slice_inner(Inner::Ppp(frame))? {
+            Some(sliced) => sliced,
+            None => return Ok(Decoded::NotIp),
+        },
         LinkType::LinuxSll => {
             let ether_type = be16(frame, 14).ok_or(DecodeError::Truncated("linux-sll"))?;
             from_ether_type(ether_type, frame.get(16..).unwrap_or_default())
@@ -220,7 +202,128 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> 
         }
         LinkType::Unsupported(_) => return Err(DecodeError::UnsupportedLink),
     };
-    finish(&sliced)
+    resolve(sliced)
+}
+
+/// Peels encapsulations (MPLS and PPPoE below IP; IP-in-IP, GRE/ERSPAN and UDP tunnels above
+/// it) until the innermost packet, up to `tunnel::MAX_DEPTH` layers.
+fn resolve(mut sliced: LaxSlicedPacket<'_>) -> Result<Decoded<'_>, DecodeError> {
+    let mut path = TunnelPath::default();
+    loop {
+        if sliced.net.is_none() && sliced.stop_err.is_none() {
+            // etherparse stops at ether types it does not know: MPLS and PPPoE sessions.
+            let below_ip =
+                innermost_ether_payload(&sliced).and_then(|(ether_type, body)| match ether_type {
+                    0x8847 | 0x8848 => tunnel::mpls(body).map(|i| (TunnelKind::Mpls, i)),
+                    0x8864 => tunnel::pppoe_session(body).map(|i| (TunnelKind::Pppoe, i)),
+                    _ => None,
+                });
+            if let Some((kind, inner)) = below_ip {
+                if path.push(kind) {
+                    match slice_inner(inner)? {
+                        Some(next) => {
+                            sliced = next;
+                            continue;
+                        }
+                        None => return Ok(Decoded::NotIp),
+                    }
+                }
+            }
+        }
+        let (decoded, ip_payload) = finish(&sliced)?;
+        let Decoded::Ip(mut packet) = decoded else {
+            return Ok(decoded);
+        };
+        if let Some((kind, inner)) = tunnel_inside(&packet, ip_payload) {
+            if path.push(kind) {
+                match slice_inner(inner) {
+                    Ok(Some(next)) => {
+                        sliced = next;
+                        continue;
+                    }
+                    Ok(None) => return Ok(Decoded::NotIp),
+                    // A broken inner packet: keep the outer one rather than lose the packet.
+                    Err(_) => {}
+                }
+            }
+        }
+        packet.tunnel = path;
+        return Ok(Decoded::Ip(packet));
+    }
+}
+
+/// The ether type and payload after the last link header etherparse read.
+fn innermost_ether_payload<'a>(sliced: &LaxSlicedPacket<'a>) -> Option<(u16, &'a [u8])> {
+    if let Some(ext) = sliced.link_exts.last() {
+        let p = ext.payload()?;
+        return Some((p.ether_type.0, p.payload));
+    }
+    let p = sliced.link.as_ref()?.ether_payload()?;
+    Some((p.ether_type.0, p.payload))
+}
+
+/// Is this packet a tunnel? Judged by IP protocol, or by UDP port and a header that parses.
+fn tunnel_inside<'a>(
+    packet: &IpPacket<'a>,
+    ip_payload: &'a [u8],
+) -> Option<(TunnelKind, Inner<'a>)> {
+    let outer_v4 = packet.src.is_ipv4();
+    match packet.transport {
+        Transport::Other(4) => Some((
+            if outer_v4 {
+                TunnelKind::IpIp
+            } else {
+                TunnelKind::FourInSix
+            },
+            Inner::Ip(ip_payload),
+        )),
+        Transport::Other(41) => Some((
+            if outer_v4 {
+                TunnelKind::SixInFour
+            } else {
+                TunnelKind::SixInSix
+            },
+            Inner::Ip(ip_payload),
+        )),
+        Transport::Gre => tunnel::gre(ip_payload),
+        Transport::Udp => {
+            let port = |p: u16| packet.src_port == p || packet.dst_port == p;
+            let body = packet.payload;
+            if port(4789) {
+                tunnel::vxlan(body).map(|i| (TunnelKind::Vxlan, i))
+            } else if port(6081) {
+                tunnel::geneve(body).map(|i| (TunnelKind::Geneve, i))
+            } else if port(2152) {
+                tunnel::gtp_u(body).map(|i| (TunnelKind::GtpU, i))
+            } else if port(5247) {
+                tunnel::capwap_data(body).map(|i| (TunnelKind::Capwap, i))
+            } else if port(3544) {
+                tunnel::teredo(body).map(|i| (TunnelKind::Teredo, i))
+            } else {
+                None
+            }
+        }
+        _ => None,
+    }
+}
+
+/// Slices an inner frame; `None` when it is valid but not IP (e.g. PPP LCP).
+fn slice_inner(inner: Inner<'_>) -> Result<Option<LaxSlicedPacket<'_>>, DecodeError> {
+    match inner {
+        Inner::Ethernet(b) => LaxSlicedPacket::from_ethernet(b)
+            .map(Some)
+            .map_err(|_| DecodeError::Truncated("inner ethernet")),
+        Inner::Ip(b) => from_ip(b).map(Some),
+        Inner::Ppp(b) => match tunnel::ppp(b) {
+            Some((0x0021 | 0x0057, body)) => from_ip(body).map(Some),
+            Some(_) => Ok(None),
+            None => Err(DecodeError::Truncated("ppp")),
+        },
+        Inner::Wlan(b) => match tunnel::wlan_data(b) {
+            Some((ETHERTYPE_IPV4 | ETHERTYPE_IPV6, body)) => from_ip(body).map(Some),
+            _ => Ok(None),
+        },
+    }
 }
 
 fn be16(bytes: &[u8], at: usize) -> Option<u16> {
@@ -241,12 +344,13 @@ fn from_ip(bytes: &[u8]) -> Result<LaxSlicedPacket<'_>, DecodeError> {
     }
 }
 
-fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> {
+/// The decoded packet and its raw IP payload (what follows the IP header and extensions).
+fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), DecodeError> {
     let (src, dst, payload) = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             if v4.payload().fragmented && h.fragments_offset().value() != 0 {
-                return Ok(Decoded::Fragment);
+                return Ok((Decoded::Fragment, &[]));
             }
             (
                 IpAddr::V4(h.source_addr()),
@@ -257,7 +361,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
             if v6.payload().fragmented && !ipv6_first_fragment(v6) {
-                return Ok(Decoded::Fragment);
+                return Ok((Decoded::Fragment, &[]));
             }
             (
                 IpAddr::V6(h.source_addr()),
@@ -265,11 +369,11 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
                 v6.payload(),
             )
         }
-        Some(LaxNetSlice::Arp(_)) => return Ok(Decoded::NotIp),
+        Some(LaxNetSlice::Arp(_)) => return Ok((Decoded::NotIp, &[])),
         None => {
             return match &sliced.stop_err {
                 Some((err, _)) => Err(classify_stop(err, "ip")),
-                None => Ok(Decoded::NotIp),
+                None => Ok((Decoded::NotIp, &[])),
             }
         }
     };
@@ -283,6 +387,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
         tcp: None,
         payload: &[],
         ip_incomplete: payload.incomplete,
+        tunnel: TunnelPath::default(),
     };
     match &sliced.transport {
         Some(TransportSlice::Tcp(tcp)) => {
@@ -322,7 +427,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<Decoded<'a>, DecodeError> 
             }
         }
     }
-    Ok(Decoded::Ip(packet))
+    Ok((Decoded::Ip(packet), payload.payload))
 }
 
 fn fill_tcp<'a>(packet: &mut IpPacket<'a>, tcp: &etherparse::TcpSlice<'a>) {

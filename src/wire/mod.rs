@@ -4,5 +4,6 @@
 pub mod l2l4;
 pub mod quic;
 pub mod tls;
+pub mod tunnel;
 
 pub use l2l4::{decode, DecodeError, Decoded, IpPacket, TcpFlags, TcpHeader, Transport};
