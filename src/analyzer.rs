@@ -63,6 +63,14 @@ impl Finisher<'_> {
             .client_hello
             .as_deref()
             .and_then(|h| h.sni.as_deref());
+        // A CONNECT target names the host behind a proxy; a Host header the one on this server.
+        let http_host = entry
+            .state
+            .proxy_target
+            .as_deref()
+            .filter(|_| entry.state.app == AppProtocol::Http)
+            .or(entry.state.http_host.as_deref())
+            .map(host_without_port);
         let sni_source = if entry.state.app == AppProtocol::Quic {
             MatchedBy::QuicSni
         } else {
@@ -73,6 +81,7 @@ impl Finisher<'_> {
             &Signals {
                 sni,
                 sni_source,
+                http_host: http_host.as_deref(),
                 server_ip: record.server.ip,
                 transport: record.transport,
                 server_port: record.server.port,
@@ -90,6 +99,20 @@ impl Finisher<'_> {
             name,
             precision,
         ));
+    }
+}
+
+/// `host:port`, `[v6]:port` or `host` to the host alone.
+fn host_without_port(text: &str) -> String {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or_default().to_owned();
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host.to_owned()
+        }
+        _ => text.to_owned(),
     }
 }
 
@@ -191,9 +214,15 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                     };
                     let (entry, side) =
                         table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));
-                    entry
-                        .state
-                        .on_packet(ip.transport, side, ip.tcp, ip.payload, &mut fin.budget);
+                    let server_port = entry.record.server.port;
+                    entry.state.on_packet(
+                        ip.transport,
+                        side,
+                        ip.tcp,
+                        ip.payload,
+                        server_port,
+                        &mut fin.budget,
+                    );
                 }
                 Ok(Decoded::Fragment) => summary.fragments += 1,
                 Ok(Decoded::NotIp) => summary.non_ip_packets += 1,

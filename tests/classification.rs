@@ -159,6 +159,7 @@ fn run(catalog: &Catalog, case: &Case) -> Option<(String, u32, String, MatchedBy
         &Signals {
             sni: case.name,
             sni_source: MatchedBy::Sni,
+            http_host: None,
             server_ip: ip,
             transport: case.transport,
             server_port: case.port,
@@ -205,6 +206,7 @@ fn name_beats_address_and_both_are_evidence() {
         &Signals {
             sni: Some("teams.microsoft.com"),
             sni_source: MatchedBy::Sni,
+            http_host: None,
             server_ip: "52.96.10.10".parse().unwrap(),
             transport: Tcp,
             server_port: 443,
@@ -223,6 +225,7 @@ fn name_beats_address_and_both_are_evidence() {
         &Signals {
             sni: Some("example.org"),
             sni_source: MatchedBy::Sni,
+            http_host: None,
             server_ip: "52.112.1.1".parse().unwrap(),
             transport: Tcp,
             server_port: 443,

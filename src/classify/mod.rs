@@ -99,6 +99,8 @@ pub struct Signals<'a> {
     pub sni: Option<&'a str>,
     /// Where `sni` came from: `Sni` (TLS over TCP) or `QuicSni` (a QUIC Initial).
     pub sni_source: MatchedBy,
+    /// The host a plain HTTP request or a proxy CONNECT named (port removed).
+    pub http_host: Option<&'a str>,
     pub server_ip: IpAddr,
     pub transport: Transport,
     pub server_port: u16,
@@ -141,10 +143,15 @@ pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
         .filter(|n| !n.is_empty())
         .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
         .map(|m| (signals.sni_source, m));
+    let by_host = signals
+        .http_host
+        .filter(|n| !n.is_empty())
+        .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
+        .map(|m| (MatchedBy::HttpHost, m));
     let by_addr = catalog
         .match_addr(signals.server_ip, signals.transport, signals.server_port)
         .map(|m| (MatchedBy::Ip, m));
-    let evidence: Vec<Evidence> = [&by_name, &by_addr]
+    let evidence: Vec<Evidence> = [&by_name, &by_host, &by_addr]
         .into_iter()
         .flatten()
         .map(|(by, m)| Evidence {
@@ -153,7 +160,9 @@ pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
             endpoint_id: m.set.id,
         })
         .collect();
+    // Strongest signal first: the name the client sent in TLS, then HTTP, then the address.
     let service = by_name
+        .or(by_host)
         .or(by_addr)
         .map(|(by, m): (MatchedBy, CatalogMatch<'_>)| ServiceMatch {
             service_area: m.set.service_area.clone(),

@@ -4,6 +4,9 @@
 use std::fmt;
 
 use crate::flow::{Push, Side, StreamBuffer};
+use crate::wire::plaintext::{
+    client_mail_command, http_request, server_banner, socks_connect, Banner, SocksHost,
+};
 use crate::wire::quic::{
     chlo_server_name, crypto_frames, decrypt_initial, gquic_version, parse_long_header, Handshake,
     InitialKeys, QuicVersion, MAX_CID_LEN,
@@ -122,6 +125,9 @@ enum Stage {
     Buffering(Box<StreamBuffer>, usize),
     /// QUIC Initials seen; their CRYPTO stream is being collected.
     Quic(Box<QuicHandshake>, usize),
+    /// A plaintext start (banner, HTTP CONNECT, SOCKS, STARTTLS) was seen; client segments are
+    /// checked for a ClientHello, at most this many more.
+    AwaitTls(u8),
     /// Done inspecting; counting continues in the flow record.
     Done,
 }
@@ -136,6 +142,10 @@ struct QuicHandshake {
     original_dcid_len: usize,
     client_datagrams: u8,
 }
+
+/// Client segments after a plaintext start checked for a ClientHello before giving up (a
+/// STARTTLS exchange takes about five: capability queries, authentication offers, the command).
+const MAX_PLAINTEXT_SEGMENTS: u8 = 16;
 
 /// Client datagrams inspected for a QUIC ClientHello before giving up.
 const MAX_QUIC_DATAGRAMS: u8 = 8;
@@ -152,6 +162,12 @@ pub struct FlowDissect {
     pub quic_version: Option<QuicVersion>,
     /// Client datagrams seen while still probing (0-RTT can arrive before the Initial).
     probe_datagrams: u8,
+    /// Host header of the client's first HTTP request.
+    pub http_host: Option<String>,
+    /// What a proxy was asked to reach: HTTP CONNECT target or SOCKS destination, `host:port`.
+    pub proxy_target: Option<String>,
+    /// The client asked a proxy (HTTP CONNECT or SOCKS) to reach `proxy_target`.
+    pub via_proxy: bool,
 }
 
 impl FlowDissect {
@@ -166,13 +182,14 @@ impl FlowDissect {
         side: Side,
         tcp: Option<TcpHeader>,
         payload: &[u8],
+        server_port: u16,
         budget: &mut DissectBudget,
     ) {
         if self.is_done() {
             return;
         }
         match (transport, tcp) {
-            (Transport::Tcp, Some(tcp)) => self.on_tcp(side, tcp, payload, budget),
+            (Transport::Tcp, Some(tcp)) => self.on_tcp(side, tcp, payload, server_port, budget),
             (Transport::Udp, _) => self.on_udp(side, payload, budget),
             // Other transports are recognised by the protocol dissectors of later work.
             _ => self.finish(budget),
@@ -277,21 +294,37 @@ impl FlowDissect {
         }
     }
 
-    fn on_tcp(&mut self, side: Side, tcp: TcpHeader, payload: &[u8], budget: &mut DissectBudget) {
+    fn on_tcp(
+        &mut self,
+        side: Side,
+        tcp: TcpHeader,
+        payload: &[u8],
+        server_port: u16,
+        budget: &mut DissectBudget,
+    ) {
         let syn = tcp.flags.has(crate::wire::TcpFlags::SYN);
         if side == Side::Server {
-            // TLS is client-first: a server speaking first (mail banner, ...) is not TLS here.
-            if !payload.is_empty() && !syn {
-                self.finish(budget);
+            if payload.is_empty() || syn {
+                return;
+            }
+            match &self.stage {
+                // The server spoke before any client byte: a banner (IMAP, POP3, SMTP, ...).
+                Stage::Probing => self.plaintext_start(Side::Server, payload, server_port, budget),
+                Stage::Buffering(buf, _) if buf.contiguous().is_empty() => {
+                    self.plaintext_start(Side::Server, payload, server_port, budget)
+                }
+                Stage::AwaitTls(_) if self.app == AppProtocol::Unknown => {
+                    if let Some(banner) = server_banner(payload, server_port) {
+                        self.app = banner.into();
+                    }
+                }
+                _ => {}
             }
             return;
         }
         if syn {
             if let Stage::Probing = self.stage {
-                if budget.in_use + budget.max_handshake > budget.max_total {
-                    budget.refused += 1;
-                    self.incomplete_handshake = true;
-                    self.finish(budget);
+                if !self.reserve(budget) {
                     return;
                 }
                 let mut buf = StreamBuffer::new(budget.max_handshake);
@@ -302,34 +335,132 @@ impl FlowDissect {
                 return;
             }
             // TCP Fast Open: the SYN carries the first bytes, right after its sequence number.
-            self.push_and_probe(tcp.seq.wrapping_add(1), payload, budget);
+            self.push_and_probe(tcp.seq.wrapping_add(1), payload, server_port, budget);
             return;
         }
         if payload.is_empty() {
             return;
         }
-        if let Stage::Probing = self.stage {
-            // First payload, no SYN seen: decide from this segment alone when it suffices.
-            let scratch = &mut budget.scratch;
-            match probe_client_hello(payload, scratch, budget.max_handshake) {
-                Probe::NeedMore => {}
-                answer => {
-                    self.conclude(answer, budget);
+        match self.stage {
+            Stage::Probing => {
+                // First payload, no SYN seen: decide from this segment alone when it suffices.
+                match probe_client_hello(payload, &mut budget.scratch, budget.max_handshake) {
+                    Probe::NeedMore => {}
+                    Probe::NotTls => {
+                        self.plaintext_start(Side::Client, payload, server_port, budget);
+                        return;
+                    }
+                    answer => {
+                        self.conclude(answer, budget);
+                        return;
+                    }
+                }
+                if !self.reserve(budget) {
                     return;
                 }
+                self.hold(Box::new(StreamBuffer::new(budget.max_handshake)), budget);
             }
-            if budget.in_use + budget.max_handshake > budget.max_total {
-                budget.refused += 1;
-                self.incomplete_handshake = true;
-                self.finish(budget);
+            Stage::AwaitTls(_) => {
+                self.await_tls(tcp.seq, payload, server_port, budget);
+                return;
+            }
+            _ => {}
+        }
+        self.push_and_probe(tcp.seq, payload, server_port, budget);
+    }
+
+    /// Checks the shared budget before a handshake buffer is made; refuses (and stops
+    /// inspecting) when it is spent.
+    fn reserve(&mut self, budget: &mut DissectBudget) -> bool {
+        if budget.in_use + budget.max_handshake > budget.max_total {
+            budget.refused += 1;
+            self.incomplete_handshake = true;
+            self.finish(budget);
+            return false;
+        }
+        true
+    }
+
+    /// Reads what a plaintext start says (HTTP request, proxy request, mail banner or command)
+    /// and waits for a ClientHello unless the protocol cannot upgrade (plain HTTP requests).
+    fn plaintext_start(
+        &mut self,
+        side: Side,
+        bytes: &[u8],
+        server_port: u16,
+        budget: &mut DissectBudget,
+    ) {
+        self.release(budget);
+        let mut upgrade_possible = true;
+        match side {
+            Side::Server => {
+                if let Some(banner) = server_banner(bytes, server_port) {
+                    self.app = banner.into();
+                }
+            }
+            Side::Client => {
+                if let Some(request) = http_request(bytes) {
+                    self.app = AppProtocol::Http;
+                    self.http_host = request.host.map(lossy);
+                    if request.is_connect() {
+                        self.via_proxy = true;
+                        self.proxy_target = Some(lossy(request.target));
+                    } else {
+                        upgrade_possible = false;
+                    }
+                } else if let Some(target) = socks_target(bytes) {
+                    self.via_proxy = true;
+                    self.proxy_target = Some(target);
+                } else if let Some(command) = client_mail_command(bytes) {
+                    self.app = command.into();
+                }
+            }
+        }
+        self.stage = if upgrade_possible {
+            Stage::AwaitTls(MAX_PLAINTEXT_SEGMENTS)
+        } else {
+            Stage::Done
+        };
+    }
+
+    /// A client segment after a plaintext start: the ClientHello of an upgrade, or more text.
+    fn await_tls(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        server_port: u16,
+        budget: &mut DissectBudget,
+    ) {
+        if looks_like_client_hello(payload) {
+            if !self.reserve(budget) {
                 return;
             }
             self.hold(Box::new(StreamBuffer::new(budget.max_handshake)), budget);
+            self.push_and_probe(seq, payload, server_port, budget);
+            return;
         }
-        self.push_and_probe(tcp.seq, payload, budget);
+        if let Some(target) = socks_target(payload) {
+            // SOCKS5: the CONNECT request follows the method negotiation.
+            self.via_proxy = true;
+            self.proxy_target = Some(target);
+        } else if self.app == AppProtocol::Unknown {
+            if let Some(command) = client_mail_command(payload) {
+                self.app = command.into();
+            }
+        }
+        match &mut self.stage {
+            Stage::AwaitTls(left) if *left > 1 => *left -= 1,
+            _ => self.finish(budget),
+        }
     }
 
-    fn push_and_probe(&mut self, seq: u32, payload: &[u8], budget: &mut DissectBudget) {
+    fn push_and_probe(
+        &mut self,
+        seq: u32,
+        payload: &[u8],
+        server_port: u16,
+        budget: &mut DissectBudget,
+    ) {
         let Stage::Buffering(buf, _) = &mut self.stage else {
             return;
         };
@@ -347,8 +478,21 @@ impl FlowDissect {
                 self.finish(budget);
             }
             Probe::NeedMore => {}
+            // The stream starts with something else: read it as a plaintext start.
+            Probe::NotTls if self.client_hello.is_none() && !self.after_plaintext() => {
+                let stage = std::mem::replace(&mut self.stage, Stage::Done);
+                if let Stage::Buffering(buf, reserved) = stage {
+                    budget.in_use = budget.in_use.saturating_sub(reserved);
+                    self.plaintext_start(Side::Client, buf.contiguous(), server_port, budget);
+                }
+            }
             answer => self.conclude(answer, budget),
         }
+    }
+
+    /// A plaintext protocol was seen before the current TLS attempt.
+    fn after_plaintext(&self) -> bool {
+        self.app != AppProtocol::Unknown || self.via_proxy
     }
 
     fn hold(&mut self, buf: Box<StreamBuffer>, budget: &mut DissectBudget) {
@@ -361,12 +505,12 @@ impl FlowDissect {
     fn conclude(&mut self, answer: Probe, budget: &mut DissectBudget) {
         match answer {
             Probe::ClientHello(hello) => {
-                self.app = AppProtocol::Tls;
+                self.upgrade_to_tls();
                 self.client_hello = Some(Box::new(hello));
             }
-            Probe::NotClientHello => self.app = AppProtocol::Tls,
+            Probe::NotClientHello => self.upgrade_to_tls(),
             Probe::TooLarge => {
-                self.app = AppProtocol::Tls;
+                self.upgrade_to_tls();
                 self.incomplete_handshake = true;
                 budget.overflowed += 1;
             }
@@ -375,19 +519,31 @@ impl FlowDissect {
         self.finish(budget);
     }
 
+    /// TLS follows: a flow keeps its first protocol (STARTTLS, CONNECT), else it is TLS.
+    fn upgrade_to_tls(&mut self) {
+        if self.app == AppProtocol::Unknown {
+            self.app = AppProtocol::Tls;
+        }
+    }
+
+    /// Gives a buffer's reservation back and leaves the stage `Probing`.
+    fn release(&mut self, budget: &mut DissectBudget) {
+        if let Stage::Buffering(_, reserved) | Stage::Quic(_, reserved) = &self.stage {
+            budget.in_use = budget.in_use.saturating_sub(*reserved);
+        }
+        self.stage = Stage::Probing;
+    }
+
     /// Stops inspecting and gives the buffer's reservation back. Called when the flow ends too.
     pub fn finish(&mut self, budget: &mut DissectBudget) {
-        if let Stage::Quic(_, reserved) = &self.stage {
-            budget.in_use = budget.in_use.saturating_sub(*reserved);
-        }
-        if let Stage::Buffering(buf, reserved) = &self.stage {
-            budget.in_use = budget.in_use.saturating_sub(*reserved);
+        if let Stage::Buffering(buf, _) = &self.stage {
             // The flow ended mid-ClientHello (capture cut, lost segment): still TLS.
-            if self.app == AppProtocol::Unknown && looks_like_client_hello(buf.contiguous()) {
-                self.app = AppProtocol::Tls;
-                self.incomplete_handshake = true;
+            if looks_like_client_hello(buf.contiguous()) {
+                self.upgrade_to_tls();
+                self.incomplete_handshake |= self.client_hello.is_none();
             }
         }
+        self.release(budget);
         self.stage = Stage::Done;
     }
 }
@@ -465,6 +621,30 @@ fn feed_quic_datagram(
     outcome
 }
 
+impl From<Banner> for AppProtocol {
+    fn from(banner: Banner) -> Self {
+        match banner {
+            Banner::Imap => AppProtocol::Imap,
+            Banner::Pop3 => AppProtocol::Pop3,
+            Banner::Smtp => AppProtocol::Smtp,
+        }
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A SOCKS CONNECT destination as `host:port` text.
+fn socks_target(payload: &[u8]) -> Option<String> {
+    let (host, port) = socks_connect(payload)?;
+    Some(match host {
+        SocksHost::Name(name) => format!("{}:{port}", lossy(name)),
+        SocksHost::V4(a) => format!("{}:{port}", std::net::Ipv4Addr::from(a)),
+        SocksHost::V6(a) => format!("[{}]:{port}", std::net::Ipv6Addr::from(a)),
+    })
+}
+
 /// A handshake record header followed by a ClientHello type byte.
 fn looks_like_client_hello(stream: &[u8]) -> bool {
     matches!(stream, [0x16, 3, minor, _, _, 1, ..] if *minor <= 4)
@@ -521,6 +701,7 @@ mod tests {
             Side::Client,
             Some(seg(isn, TcpFlags::SYN)),
             &[],
+            443,
             &mut budget,
         );
         let parts: Vec<(u32, &[u8])> = rec
@@ -536,6 +717,7 @@ mod tests {
                 Side::Client,
                 Some(seg(seq, TcpFlags::ACK)),
                 data,
+                443,
                 &mut budget,
             );
             assert!(d.client_hello.is_none());
@@ -546,6 +728,7 @@ mod tests {
                 Side::Client,
                 Some(seg(seq, TcpFlags::ACK)),
                 data,
+                443,
                 &mut budget,
             );
         }
@@ -557,18 +740,123 @@ mod tests {
     }
 
     #[test]
-    fn server_first_protocols_are_not_tls_and_budget_is_enforced() {
-        let mut budget = DissectBudget::new(4096, 4096);
-        let mut banner = FlowDissect::default();
-        banner.on_packet(
+    fn starttls_keeps_the_mail_protocol_and_reads_the_hello() {
+        let mut budget = DissectBudget::new(4096, 1 << 20);
+        let mut d = FlowDissect::default();
+        let client = |d: &mut FlowDissect, seq: u32, bytes: &[u8], budget: &mut DissectBudget| {
+            d.on_packet(
+                Transport::Tcp,
+                Side::Client,
+                Some(seg(seq, TcpFlags::ACK)),
+                bytes,
+                143,
+                budget,
+            )
+        };
+        d.on_packet(
             Transport::Tcp,
             Side::Server,
             Some(seg(1, TcpFlags::ACK)),
             b"* OK IMAP4rev1\r\n",
+            143,
             &mut budget,
         );
-        assert!(banner.is_done());
-        assert_eq!(banner.app, AppProtocol::Unknown);
+        assert_eq!(d.app, AppProtocol::Imap);
+        assert!(!d.is_done());
+        client(&mut d, 100, b"a1 CAPABILITY\r\n", &mut budget);
+        client(&mut d, 115, b"a2 STARTTLS\r\n", &mut budget);
+        let rec = hello("outlook.office365.com");
+        let (first, rest) = rec.split_at(200);
+        client(&mut d, 128, first, &mut budget);
+        client(&mut d, 328, rest, &mut budget);
+        assert_eq!(d.app, AppProtocol::Imap, "the first protocol stays");
+        let sni = d.client_hello.as_ref().and_then(|h| h.sni.clone());
+        assert_eq!(sni.as_deref(), Some("outlook.office365.com"));
+        assert_eq!(budget.in_use, 0);
+    }
+
+    #[test]
+    fn proxies_and_plain_http() {
+        let mut budget = DissectBudget::new(4096, 1 << 20);
+        let mut d = FlowDissect::default();
+        let connect =
+            b"CONNECT teams.microsoft.com:443 HTTP/1.1\r\nHost: teams.microsoft.com:443\r\n\r\n";
+        d.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(1, TcpFlags::ACK)),
+            connect,
+            8080,
+            &mut budget,
+        );
+        d.on_packet(
+            Transport::Tcp,
+            Side::Server,
+            Some(seg(9, TcpFlags::ACK)),
+            b"HTTP/1.1 200 OK\r\n\r\n",
+            8080,
+            &mut budget,
+        );
+        let rec = hello("teams.microsoft.com");
+        d.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(1 + connect.len() as u32, TcpFlags::ACK)),
+            &rec,
+            8080,
+            &mut budget,
+        );
+        assert_eq!((d.app, d.via_proxy), (AppProtocol::Http, true));
+        assert_eq!(d.proxy_target.as_deref(), Some("teams.microsoft.com:443"));
+        assert_eq!(
+            d.client_hello.as_ref().and_then(|h| h.sni.as_deref()),
+            Some("teams.microsoft.com")
+        );
+
+        let mut get = FlowDissect::default();
+        get.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(1, TcpFlags::ACK)),
+            b"GET / HTTP/1.1\r\nHost: outlook.office365.com\r\n\r\n",
+            80,
+            &mut budget,
+        );
+        assert_eq!(
+            (get.app, get.http_host.as_deref(), get.is_done()),
+            (AppProtocol::Http, Some("outlook.office365.com"), true)
+        );
+
+        let mut socks = FlowDissect::default();
+        socks.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(1, TcpFlags::ACK)),
+            &[5, 1, 0],
+            1080,
+            &mut budget,
+        );
+        let mut request = vec![5, 1, 0, 3, 19];
+        request.extend_from_slice(b"teams.microsoft.com");
+        request.extend_from_slice(&443u16.to_be_bytes());
+        socks.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(4, TcpFlags::ACK)),
+            &request,
+            1080,
+            &mut budget,
+        );
+        assert_eq!(
+            (socks.via_proxy, socks.proxy_target.as_deref()),
+            (true, Some("teams.microsoft.com:443"))
+        );
+        assert_eq!(budget.in_use, 0);
+    }
+
+    #[test]
+    fn handshake_budget_is_enforced() {
+        let mut budget = DissectBudget::new(4096, 4096);
         // Two flows start buffering; only one fits the total budget.
         let rec = hello("a.example");
         let (mut a, mut b) = (FlowDissect::default(), FlowDissect::default());
@@ -577,6 +865,7 @@ mod tests {
             Side::Client,
             Some(seg(10, TcpFlags::ACK)),
             &rec[..50],
+            443,
             &mut budget,
         );
         b.on_packet(
@@ -584,6 +873,7 @@ mod tests {
             Side::Client,
             Some(seg(10, TcpFlags::ACK)),
             &rec[..50],
+            443,
             &mut budget,
         );
         assert_eq!((budget.refused, budget.in_use), (1, 4096));

@@ -160,6 +160,12 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         text_col("tunnel", rows, layout, |r| {
             Some(r.tunnel.clone()).filter(|t| !t.is_empty())
         }),
+        text_col("http_host", rows, layout, |r| r.http_host.clone()),
+        text_col("proxy_target", rows, layout, |r| r.proxy_target.clone()),
+        Column::new(
+            "via_proxy".into(),
+            rows.iter().map(|r| r.via_proxy).collect::<Vec<_>>(),
+        ),
     ];
     DataFrame::new(rows.len(), columns)
 }

@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 31] = [
+pub const COLUMNS: [&str; 34] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -43,6 +43,9 @@ pub const COLUMNS: [&str; 31] = [
     "ip_protocol",
     "quic_version",
     "tunnel",
+    "http_host",
+    "proxy_target",
+    "via_proxy",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,6 +88,12 @@ pub struct FlowRow {
     pub quic_version: Option<String>,
     /// Encapsulations removed to reach the flow, outermost first, e.g. `gre|erspan-ii`.
     pub tunnel: String,
+    /// Host header of the first HTTP request.
+    pub http_host: Option<String>,
+    /// HTTP CONNECT target or SOCKS destination (`host:port`).
+    pub proxy_target: Option<String>,
+    /// The client asked a proxy to reach `proxy_target`.
+    pub via_proxy: bool,
 }
 
 impl FlowRow {
@@ -144,6 +153,9 @@ impl FlowRow {
             ip_protocol: record.transport.ip_number(),
             quic_version: dissect.quic_version.map(|v| v.to_string()),
             tunnel: record.tunnel.to_string(),
+            http_host: dissect.http_host.clone(),
+            proxy_target: dissect.proxy_target.clone(),
+            via_proxy: dissect.via_proxy,
         }
     }
 

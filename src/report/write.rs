@@ -131,6 +131,9 @@ struct JsonRow<'a> {
     ip_protocol: u8,
     quic_version: Option<&'a str>,
     tunnel: Option<&'a str>,
+    http_host: Option<&'a str>,
+    proxy_target: Option<&'a str>,
+    via_proxy: bool,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -167,6 +170,9 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             ip_protocol: r.ip_protocol,
             quic_version: r.quic_version.as_deref(),
             tunnel: Some(r.tunnel.as_str()).filter(|t| !t.is_empty()),
+            http_host: r.http_host.as_deref(),
+            proxy_target: r.proxy_target.as_deref(),
+            via_proxy: r.via_proxy,
         }
     }
 }

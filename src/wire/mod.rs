@@ -2,6 +2,7 @@
 //! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
 
 pub mod l2l4;
+pub mod plaintext;
 pub mod quic;
 pub mod tls;
 pub mod tunnel;

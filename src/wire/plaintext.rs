@@ -1,0 +1,272 @@
+//! The plaintext starts of TCP conversations: HTTP/1.x requests (Host, CONNECT target), mail
+//! server banners (IMAP, POP3, SMTP) and SOCKS connect requests. These decide `app_protocol`
+//! and what a proxy was asked to reach; a TLS ClientHello may follow (STARTTLS, CONNECT, SOCKS).
+//! Hand-written: only the first line or header block is read, bounded, borrowed, never copied.
+
+/// How far into a segment a request line and headers are searched.
+const MAX_HEAD: usize = 4096;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Banner {
+    Imap,
+    Pop3,
+    Smtp,
+}
+
+/// A server's greeting: `* OK` (IMAP), `+OK` (POP3), `220 ` with SMTP in it (SMTP; a bare 220 is
+/// also FTP's, so SMTP needs its name in the banner or an SMTP port).
+pub fn server_banner(payload: &[u8], server_port: u16) -> Option<Banner> {
+    let line = first_line(payload)?;
+    if line.starts_with(b"* OK") || line.starts_with(b"* PREAUTH") {
+        return Some(Banner::Imap);
+    }
+    if line.starts_with(b"+OK") {
+        return Some(Banner::Pop3);
+    }
+    if line.starts_with(b"220") {
+        let says_smtp = contains_ignore_case(line, b"SMTP");
+        if says_smtp || matches!(server_port, 25 | 465 | 587 | 2525) {
+            return Some(Banner::Smtp);
+        }
+    }
+    None
+}
+
+/// A client's first mail command when the banner was missed (capture started late).
+pub fn client_mail_command(payload: &[u8]) -> Option<Banner> {
+    let line = first_line(payload)?;
+    let word = line.split(|b| *b == b' ').next()?;
+    const SMTP: [&[u8]; 3] = [b"EHLO", b"HELO", b"STARTTLS"];
+    const POP3: [&[u8]; 4] = [b"STLS", b"CAPA", b"USER", b"AUTH"];
+    if SMTP.iter().any(|c| word.eq_ignore_ascii_case(c)) {
+        return Some(Banner::Smtp);
+    }
+    if POP3.iter().any(|c| word.eq_ignore_ascii_case(c)) {
+        return Some(Banner::Pop3);
+    }
+    // IMAP commands carry a tag first: "a1 STARTTLS", "A001 CAPABILITY".
+    let mut words = line.split(|b| *b == b' ');
+    let (_, command) = (words.next()?, words.next()?);
+    let command = command.strip_suffix(b"\r").unwrap_or(command);
+    const IMAP: [&[u8]; 3] = [b"STARTTLS", b"CAPABILITY", b"LOGIN"];
+    IMAP.iter()
+        .any(|c| command.eq_ignore_ascii_case(c))
+        .then_some(Banner::Imap)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpRequest<'a> {
+    pub method: &'a [u8],
+    pub target: &'a [u8],
+    /// The Host header, when the segment holds it.
+    pub host: Option<&'a [u8]>,
+}
+
+impl HttpRequest<'_> {
+    pub fn is_connect(&self) -> bool {
+        self.method == b"CONNECT"
+    }
+}
+
+const METHODS: [&[u8]; 9] = [
+    b"GET",
+    b"POST",
+    b"HEAD",
+    b"PUT",
+    b"DELETE",
+    b"OPTIONS",
+    b"PATCH",
+    b"CONNECT",
+    b"PROPFIND",
+];
+
+/// An HTTP/1.x request line (and Host header) at the start of a client stream.
+pub fn http_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
+    let head = payload.get(..payload.len().min(MAX_HEAD))?;
+    let line = first_line(head)?;
+    let mut parts = line.splitn(3, |b| *b == b' ');
+    let method = parts.next()?;
+    let target = parts.next()?;
+    let version = parts.next()?;
+    if !METHODS.contains(&method) || !version.starts_with(b"HTTP/1.") || target.is_empty() {
+        return None;
+    }
+    let host = head
+        .split(|b| *b == b'\n')
+        .skip(1)
+        .take_while(|l| !l.is_empty() && *l != b"\r")
+        .find_map(|l| {
+            let (name, value) = split_once(l, b':')?;
+            name.eq_ignore_ascii_case(b"host").then(|| trim(value))
+        });
+    Some(HttpRequest {
+        method,
+        target,
+        host,
+    })
+}
+
+/// True for an HTTP/1.x status line.
+pub fn http_response(payload: &[u8]) -> bool {
+    payload.starts_with(b"HTTP/1.")
+}
+
+/// The destination a SOCKS client asks for: SOCKS4/4a CONNECT or a SOCKS5 CONNECT request
+/// (the message after the method negotiation). Returns `host:port` text parts.
+pub fn socks_connect(payload: &[u8]) -> Option<(SocksHost<'_>, u16)> {
+    match payload {
+        // SOCKS4: ver 4, cmd 1, port, IPv4, user id NUL; 4a puts 0.0.0.x and a name after it.
+        [4, 1, p0, p1, a, b, c, d, rest @ ..] => {
+            let port = u16::from_be_bytes([*p0, *p1]);
+            let user_end = rest.iter().position(|x| *x == 0)?;
+            if *a == 0 && *b == 0 && *c == 0 && *d != 0 {
+                let name = rest.get(user_end + 1..)?;
+                let name = name.get(..name.iter().position(|x| *x == 0)?)?;
+                return Some((SocksHost::Name(name), port));
+            }
+            Some((SocksHost::V4([*a, *b, *c, *d]), port))
+        }
+        // SOCKS5 request: ver 5, cmd 1 (CONNECT), reserved 0, address type, address, port.
+        [5, 1, 0, kind, rest @ ..] => {
+            let (host, after) = match kind {
+                1 => (
+                    SocksHost::V4(rest.get(..4)?.try_into().ok()?),
+                    rest.get(4..)?,
+                ),
+                3 => {
+                    let len = usize::from(*rest.first()?);
+                    (SocksHost::Name(rest.get(1..1 + len)?), rest.get(1 + len..)?)
+                }
+                4 => (
+                    SocksHost::V6(rest.get(..16)?.try_into().ok()?),
+                    rest.get(16..)?,
+                ),
+                _ => return None,
+            };
+            if after.len() != 2 {
+                return None;
+            }
+            Some((host, u16::from_be_bytes([*after.first()?, *after.get(1)?])))
+        }
+        _ => None,
+    }
+}
+
+/// True for a SOCKS5 method negotiation greeting (ver 5, n methods, n method bytes).
+pub fn socks5_greeting(payload: &[u8]) -> bool {
+    match payload {
+        [5, n, methods @ ..] => *n > 0 && methods.len() == usize::from(*n),
+        _ => false,
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SocksHost<'a> {
+    Name(&'a [u8]),
+    V4([u8; 4]),
+    V6([u8; 16]),
+}
+
+fn first_line(payload: &[u8]) -> Option<&[u8]> {
+    let head = payload.get(..payload.len().min(MAX_HEAD))?;
+    let end = head.iter().position(|b| *b == b'\n')?;
+    let line = head.get(..end)?;
+    Some(line.strip_suffix(b"\r").unwrap_or(line))
+}
+
+fn split_once(bytes: &[u8], sep: u8) -> Option<(&[u8], &[u8])> {
+    let at = bytes.iter().position(|b| *b == sep)?;
+    Some((bytes.get(..at)?, bytes.get(at + 1..)?))
+}
+
+fn trim(bytes: &[u8]) -> &[u8] {
+    let start = bytes
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(bytes.len());
+    let end = bytes
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    bytes.get(start..end).unwrap_or_default()
+}
+
+fn contains_ignore_case(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_requests() {
+        let r = http_request(
+            b"GET /a HTTP/1.1\r\nUser-Agent: x\r\nHost:  outlook.office365.com \r\n\r\n",
+        )
+        .unwrap();
+        assert_eq!(
+            (r.method, r.target, r.host),
+            (&b"GET"[..], &b"/a"[..], Some(&b"outlook.office365.com"[..]))
+        );
+        let c = http_request(
+            b"CONNECT teams.microsoft.com:443 HTTP/1.1\r\nHost: teams.microsoft.com:443\r\n\r\n",
+        )
+        .unwrap();
+        assert!(c.is_connect());
+        assert_eq!(c.target, b"teams.microsoft.com:443");
+        assert!(http_request(b"GET / SIP/2.0\r\n").is_none());
+        assert!(http_request(b"\x16\x03\x01\x00").is_none());
+        assert!(http_request(b"GET / HTTP/1.1").is_none(), "no line end yet");
+        assert!(http_response(b"HTTP/1.1 200 Connection established\r\n"));
+    }
+
+    #[test]
+    fn banners_and_commands() {
+        assert_eq!(
+            server_banner(b"* OK [CAPABILITY IMAP4rev1] ready\r\n", 143),
+            Some(Banner::Imap)
+        );
+        assert_eq!(
+            server_banner(b"+OK POP3 ready\r\n", 110),
+            Some(Banner::Pop3)
+        );
+        assert_eq!(
+            server_banner(b"220 mx.example ESMTP Postfix\r\n", 2500),
+            Some(Banner::Smtp)
+        );
+        assert_eq!(server_banner(b"220 ProFTPD ready\r\n", 21), None);
+        assert_eq!(server_banner(b"220 ready\r\n", 587), Some(Banner::Smtp));
+        assert_eq!(client_mail_command(b"EHLO client\r\n"), Some(Banner::Smtp));
+        assert_eq!(client_mail_command(b"STLS\r\n"), Some(Banner::Pop3));
+        assert_eq!(client_mail_command(b"a1 STARTTLS\r\n"), Some(Banner::Imap));
+        assert_eq!(client_mail_command(b"hello\r\n"), None);
+    }
+
+    #[test]
+    fn socks_requests() {
+        let mut v5 = vec![5, 1, 0, 3, 15];
+        v5.extend_from_slice(b"www.youtube.com");
+        v5.extend_from_slice(&443u16.to_be_bytes());
+        assert_eq!(
+            socks_connect(&v5),
+            Some((SocksHost::Name(b"www.youtube.com"), 443))
+        );
+        assert_eq!(
+            socks_connect(&[5, 1, 0, 1, 10, 0, 0, 1, 0, 80]),
+            Some((SocksHost::V4([10, 0, 0, 1]), 80))
+        );
+        let mut v4a = vec![4, 1, 1, 187, 0, 0, 0, 9, b'u', 0];
+        v4a.extend_from_slice(b"example.org\0");
+        assert_eq!(
+            socks_connect(&v4a),
+            Some((SocksHost::Name(b"example.org"), 443))
+        );
+        assert!(socks5_greeting(&[5, 1, 0]));
+        assert!(!socks5_greeting(&[5, 2, 0]));
+        for cut in 0..v5.len() {
+            let _ = socks_connect(&v5[..cut]);
+        }
+    }
+}
