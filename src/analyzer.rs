@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
-use crate::classify::{classify, MatchedBy, Signals};
+use crate::classify::{classify, Classification, MatchedBy, Signals};
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::table::PacketMeta;
 use crate::flow::{EndReason, Endpoint, FlowEntry, FlowTable, TableLimits};
@@ -71,34 +71,43 @@ impl Finisher<'_> {
             .filter(|_| entry.state.app == AppProtocol::Http)
             .or(entry.state.http_host.as_deref())
             .map(host_without_port);
+        // Only a flow without a server name of its own is named (and classified) through DNS.
+        let dns_name = self
+            .budget
+            .dns
+            .lookup(record.server.ip, record.first_seen)
+            .filter(|_| sni.is_none());
         let sni_source = if entry.state.app == AppProtocol::Quic {
             MatchedBy::QuicSni
         } else {
             MatchedBy::Sni
         };
-        let classification = classify(
-            self.catalog,
-            &Signals {
-                sni,
-                sni_source,
-                http_host: http_host.as_deref(),
-                server_ip: record.server.ip,
-                transport: record.transport,
-                server_port: record.server.port,
-            },
-        );
+        // DNS lookups are not Office 365 traffic, and port 53 is no Office 365 port.
+        let classification = if entry.state.app == AppProtocol::Dns {
+            Classification::default()
+        } else {
+            classify(
+                self.catalog,
+                &Signals {
+                    sni,
+                    sni_source,
+                    http_host: http_host.as_deref(),
+                    dns_name,
+                    server_ip: record.server.ip,
+                    transport: record.transport,
+                    server_port: record.server.port,
+                },
+            )
+        };
+        let dns_name = dns_name.map(str::to_owned);
         let (name, precision) = self
             .captures
             .get(record.capture as usize)
             .map(|c| (c.name.as_str(), c.precision))
             .unwrap_or(("", Precision::Micro));
-        self.rows.push(FlowRow::build(
-            record,
-            &entry.state,
-            &classification,
-            name,
-            precision,
-        ));
+        let mut row = FlowRow::build(record, &entry.state, &classification, name, precision);
+        row.dns_name = dns_name;
+        self.rows.push(row);
     }
 }
 
@@ -215,6 +224,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                     let (entry, side) =
                         table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));
                     let server_port = entry.record.server.port;
+                    fin.budget.now = packet.ts;
                     entry.state.on_packet(
                         ip.transport,
                         side,

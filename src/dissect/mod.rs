@@ -1,9 +1,15 @@
 //! Per-flow protocol state: decides what a flow carries from its payload and keeps what the
 //! handshake revealed. Stateless byte parsing lives in `wire`; buffering lives in `flow`.
 
+pub mod dns_names;
+
 use std::fmt;
 
+pub use dns_names::DnsNames;
+
 use crate::flow::{Push, Side, StreamBuffer};
+use crate::wire::dns;
+use crate::wire::media::{media_packet, Media, MediaPacket};
 use crate::wire::plaintext::{
     client_mail_command, http_request, server_banner, socks_connect, Banner, SocksHost,
 };
@@ -94,6 +100,10 @@ pub struct DissectBudget {
     pub overflowed: u64,
     scratch: Vec<u8>,
     decrypted: Vec<u8>,
+    /// Capture time of the packet being dissected (set by the caller before each packet).
+    pub now: crate::time::Timestamp,
+    /// Address -> name from every DNS answer seen so far.
+    pub dns: DnsNames,
 }
 
 impl DissectBudget {
@@ -107,6 +117,8 @@ impl DissectBudget {
             overflowed: 0,
             scratch: Vec::new(),
             decrypted: Vec::new(),
+            now: crate::time::Timestamp::default(),
+            dns: DnsNames::default(),
         }
     }
 }
@@ -128,6 +140,10 @@ enum Stage {
     /// A plaintext start (banner, HTTP CONNECT, SOCKS, STARTTLS) was seen; client segments are
     /// checked for a ClientHello, at most this many more.
     AwaitTls(u8),
+    /// Media was recognised; this many more datagrams are looked at for what else it carries.
+    Media(u8),
+    /// DNS: every message is read, answers feed the address -> name map.
+    Dns,
     /// Done inspecting; counting continues in the flow record.
     Done,
 }
@@ -146,6 +162,10 @@ struct QuicHandshake {
 /// Client segments after a plaintext start checked for a ClientHello before giving up (a
 /// STARTTLS exchange takes about five: capability queries, authentication offers, the command).
 const MAX_PLAINTEXT_SEGMENTS: u8 = 16;
+
+/// Datagrams of a media flow inspected after the first recognised one (STUN checks, then RTP,
+/// RTCP or DTLS follow within a few packets).
+const MAX_MEDIA_DATAGRAMS: u8 = 32;
 
 /// Client datagrams inspected for a QUIC ClientHello before giving up.
 const MAX_QUIC_DATAGRAMS: u8 = 8;
@@ -168,6 +188,39 @@ pub struct FlowDissect {
     pub proxy_target: Option<String>,
     /// The client asked a proxy (HTTP CONNECT or SOCKS) to reach `proxy_target`.
     pub via_proxy: bool,
+    /// Media kinds seen on a UDP flow (bit per `MediaSeen` flag).
+    pub media: MediaSeen,
+    /// The first name a DNS flow asked for.
+    pub dns_query: Option<String>,
+}
+
+/// The media kinds a flow carried, as bits: a flow may show STUN checks, then RTP and RTCP.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MediaSeen(u8);
+
+impl MediaSeen {
+    const NAMES: [(u8, &'static str); 7] = [
+        (1, "stun"),
+        (2, "turn"),
+        (4, "mturn"),
+        (8, "rtp"),
+        (16, "rtcp"),
+        (32, "dtls"),
+        (64, "ms-attributes"),
+    ];
+
+    /// `|`-joined names, e.g. `stun|mturn|rtcp`; empty when nothing was seen.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .filter(|(bit, _)| self.0 & bit != 0)
+            .map(|(_, name)| *name)
+            .collect()
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
 }
 
 impl FlowDissect {
@@ -188,17 +241,96 @@ impl FlowDissect {
         if self.is_done() {
             return;
         }
+        if let Stage::Dns = self.stage {
+            let message = match transport {
+                Transport::Tcp => payload.get(2..).unwrap_or_default(),
+                _ => payload,
+            };
+            self.on_dns(message, budget);
+            return;
+        }
+        let first_payload = match &self.stage {
+            Stage::Probing => true,
+            Stage::Buffering(buf, _) => buf.contiguous().is_empty(),
+            _ => false,
+        };
+        if first_payload && !payload.is_empty() {
+            // DNS is recognised by content on any port (TCP messages carry a 2-byte length).
+            let message = match transport {
+                Transport::Tcp => payload
+                    .get(2..)
+                    .filter(|m| be16(payload).is_some_and(|len| usize::from(len) >= m.len())),
+                _ => Some(payload),
+            };
+            if let Some(message) = message.filter(|m| dns::parse(m).is_some()) {
+                self.release(budget);
+                self.app = AppProtocol::Dns;
+                self.stage = Stage::Dns;
+                self.on_dns(message, budget);
+                return;
+            }
+        }
         match (transport, tcp) {
             (Transport::Tcp, Some(tcp)) => self.on_tcp(side, tcp, payload, server_port, budget),
-            (Transport::Udp, _) => self.on_udp(side, payload, budget),
+            (Transport::Udp, _) => self.on_udp(side, payload, server_port, budget),
             // Other transports are recognised by the protocol dissectors of later work.
             _ => self.finish(budget),
         }
     }
 
-    fn on_udp(&mut self, side: Side, payload: &[u8], budget: &mut DissectBudget) {
-        // Only the client's Initials carry the ClientHello; server datagrams decide nothing.
-        if side == Side::Server || payload.is_empty() {
+    fn on_dns(&mut self, message: &[u8], budget: &mut DissectBudget) {
+        let Some(msg) = dns::parse(message) else {
+            return;
+        };
+        if self.dns_query.is_none() && !msg.query.is_empty() {
+            self.dns_query = Some(msg.query.clone());
+        }
+        if msg.response {
+            for (addr, ttl) in &msg.addresses {
+                budget.dns.insert(*addr, &msg.query, *ttl, budget.now);
+            }
+        }
+    }
+
+    fn on_udp(&mut self, side: Side, payload: &[u8], server_port: u16, budget: &mut DissectBudget) {
+        if payload.is_empty() {
+            return;
+        }
+        // Media (STUN, TURN, MTURN, RTP, RTCP, DTLS) may be seen from either side first; a
+        // unidirectional capture may hold the server's half only.
+        if matches!(self.stage, Stage::Probing | Stage::Media(_)) {
+            // RTP/RTCP headers are weak evidence: on a well-known server port they need a STUN
+            // exchange before them (a DNS ID or NTP header can look like RTP).
+            let weak = |p: &MediaPacket| matches!(p.kind, Media::Rtp | Media::Rtcp);
+            if let Some(packet) = media_packet(payload)
+                .filter(|p| !(weak(p) && server_port < 1024 && self.media.is_empty()))
+            {
+                self.note_media(packet);
+                match &mut self.stage {
+                    Stage::Media(left) if *left > 1 => *left -= 1,
+                    Stage::Media(_) => self.finish(budget),
+                    _ => self.stage = Stage::Media(MAX_MEDIA_DATAGRAMS),
+                }
+                return;
+            }
+            if let Stage::Media(left) = &mut self.stage {
+                // Encrypted media (SRTP after DTLS, proprietary payloads) between recognised ones.
+                if *left > 1 {
+                    *left -= 1;
+                } else {
+                    self.finish(budget);
+                }
+                return;
+            }
+        }
+        // Only the client's Initials carry the ClientHello; server datagrams decide nothing more.
+        if side == Side::Server {
+            if let Stage::Probing = self.stage {
+                self.probe_datagrams = self.probe_datagrams.saturating_add(1);
+                if self.probe_datagrams > MAX_QUIC_DATAGRAMS {
+                    self.finish(budget);
+                }
+            }
             return;
         }
         if let Stage::Probing = self.stage {
@@ -621,6 +753,36 @@ fn feed_quic_datagram(
     outcome
 }
 
+impl FlowDissect {
+    /// Records a media datagram; the first one recognised names the flow's protocol.
+    fn note_media(&mut self, packet: MediaPacket) {
+        let bit = match packet.kind {
+            Media::Stun => 1,
+            Media::Turn => 2,
+            Media::Rtp => 8,
+            Media::Rtcp => 16,
+            Media::Dtls => 32,
+        };
+        self.media.0 |= bit;
+        if packet.mturn {
+            self.media.0 |= 4;
+        }
+        if packet.microsoft {
+            self.media.0 |= 64;
+        }
+        if self.app == AppProtocol::Unknown {
+            self.app = match (packet.kind, packet.mturn) {
+                (Media::Stun | Media::Turn, true) => AppProtocol::Mturn,
+                (Media::Stun, false) => AppProtocol::Stun,
+                (Media::Turn, false) => AppProtocol::Turn,
+                (Media::Rtp, _) => AppProtocol::Rtp,
+                (Media::Rtcp, _) => AppProtocol::Rtcp,
+                (Media::Dtls, _) => AppProtocol::Dtls,
+            };
+        }
+    }
+}
+
 impl From<Banner> for AppProtocol {
     fn from(banner: Banner) -> Self {
         match banner {
@@ -629,6 +791,10 @@ impl From<Banner> for AppProtocol {
             Banner::Smtp => AppProtocol::Smtp,
         }
     }
+}
+
+fn be16(bytes: &[u8]) -> Option<u16> {
+    Some(u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]))
 }
 
 fn lossy(bytes: &[u8]) -> String {

@@ -166,6 +166,9 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
             "via_proxy".into(),
             rows.iter().map(|r| r.via_proxy).collect::<Vec<_>>(),
         ),
+        text_col("dns_query", rows, layout, |r| r.dns_query.clone()),
+        text_col("dns_name", rows, layout, |r| r.dns_name.clone()),
+        list_col("media_seen", rows, layout, |r| &r.media_seen),
     ];
     DataFrame::new(rows.len(), columns)
 }

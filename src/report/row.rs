@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 34] = [
+pub const COLUMNS: [&str; 37] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -46,6 +46,9 @@ pub const COLUMNS: [&str; 34] = [
     "http_host",
     "proxy_target",
     "via_proxy",
+    "dns_query",
+    "dns_name",
+    "media_seen",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -94,6 +97,13 @@ pub struct FlowRow {
     pub proxy_target: Option<String>,
     /// The client asked a proxy to reach `proxy_target`.
     pub via_proxy: bool,
+    /// The name a DNS flow asked for.
+    pub dns_query: Option<String>,
+    /// The name a DNS answer in the capture gave the server address (for flows without SNI).
+    pub dns_name: Option<String>,
+    /// Media kinds a UDP flow carried: `stun`, `turn`, `mturn`, `rtp`, `rtcp`, `dtls`,
+    /// `ms-attributes` (Microsoft MS-TURN/MS-ICE attributes).
+    pub media_seen: Vec<String>,
 }
 
 impl FlowRow {
@@ -156,6 +166,14 @@ impl FlowRow {
             http_host: dissect.http_host.clone(),
             proxy_target: dissect.proxy_target.clone(),
             via_proxy: dissect.via_proxy,
+            dns_query: dissect.dns_query.clone(),
+            dns_name: None,
+            media_seen: dissect
+                .media
+                .names()
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
         }
     }
 

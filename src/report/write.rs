@@ -134,6 +134,9 @@ struct JsonRow<'a> {
     http_host: Option<&'a str>,
     proxy_target: Option<&'a str>,
     via_proxy: bool,
+    dns_query: Option<&'a str>,
+    dns_name: Option<&'a str>,
+    media_seen: &'a [String],
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -173,6 +176,9 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             http_host: r.http_host.as_deref(),
             proxy_target: r.proxy_target.as_deref(),
             via_proxy: r.via_proxy,
+            dns_query: r.dns_query.as_deref(),
+            dns_name: r.dns_name.as_deref(),
+            media_seen: &r.media_seen,
         }
     }
 }

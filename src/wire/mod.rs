@@ -1,7 +1,9 @@
 //! Pure parsers over byte slices: no I/O, no state, no allocation proportional to the input.
 //! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
 
+pub mod dns;
 pub mod l2l4;
+pub mod media;
 pub mod plaintext;
 pub mod quic;
 pub mod tls;
