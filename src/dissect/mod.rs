@@ -9,15 +9,19 @@ pub use dns_names::DnsNames;
 
 use crate::flow::{Push, Side, StreamBuffer};
 use crate::wire::dns;
-use crate::wire::media::{media_packet, Media, MediaPacket};
+use crate::wire::media::{media_packet, stun, Media, MediaPacket};
 use crate::wire::plaintext::{
-    client_mail_command, http_request, server_banner, socks_connect, Banner, SocksHost,
+    client_mail_command, http_request, http_response, server_banner, sip_message, socks_connect,
+    Banner, SocksHost,
 };
 use crate::wire::quic::{
     chlo_server_name, crypto_frames, decrypt_initial, gquic_version, parse_long_header, Handshake,
     InitialKeys, QuicVersion, MAX_CID_LEN,
 };
-use crate::wire::tls::{probe_client_hello, probe_handshake, ClientHello, Probe};
+use crate::wire::tls::{
+    looks_like_record, probe_client_hello, probe_handshake, ClientHello, Probe,
+};
+use crate::wire::vpn::{self, Infra};
 use crate::wire::{TcpHeader, Transport};
 
 /// Application protocol of a flow, as the output names it.
@@ -271,6 +275,11 @@ impl FlowDissect {
             }
         }
         match (transport, tcp) {
+            (Transport::Esp, _) => {
+                // ESP is its own IP protocol: the transport is the evidence.
+                self.app = AppProtocol::Esp;
+                self.finish(budget);
+            }
             (Transport::Tcp, Some(tcp)) => self.on_tcp(side, tcp, payload, server_port, budget),
             (Transport::Udp, _) => self.on_udp(side, payload, server_port, budget),
             // Other transports are recognised by the protocol dissectors of later work.
@@ -320,6 +329,19 @@ impl FlowDissect {
                 } else {
                     self.finish(budget);
                 }
+                return;
+            }
+        }
+        // VPN, signalling and infrastructure protocols, from either side's first datagram.
+        if let Stage::Probing = self.stage {
+            let settled = if sip_message(payload) {
+                Some(AppProtocol::Sip)
+            } else {
+                vpn::recognise(payload, false).map(AppProtocol::from)
+            };
+            if let Some(app) = settled {
+                self.app = app;
+                self.finish(budget);
                 return;
             }
         }
@@ -524,6 +546,25 @@ impl FlowDissect {
     ) {
         self.release(budget);
         let mut upgrade_possible = true;
+        // Protocols that are what they are from their first bytes, whichever side spoke.
+        let settled = if looks_like_record(bytes) {
+            // TLS records without a ClientHello: the capture began mid-connection.
+            Some(AppProtocol::Tls)
+        } else if sip_message(bytes) {
+            Some(AppProtocol::Sip)
+        } else if stun(bytes).is_some() || bytes.get(2..).is_some_and(|b| stun(b).is_some()) {
+            // STUN over TCP, bare (RFC 5389 7.2.2) or with RFC 4571 framing (ICE-TCP).
+            Some(AppProtocol::Stun)
+        } else if side == Side::Server && http_response(bytes) {
+            Some(AppProtocol::Http)
+        } else {
+            vpn::recognise(bytes, true).map(AppProtocol::from)
+        };
+        if let Some(app) = settled {
+            self.app = app;
+            self.stage = Stage::Done;
+            return;
+        }
         match side {
             Side::Server => {
                 if let Some(banner) = server_banner(bytes, server_port) {
@@ -780,6 +821,48 @@ impl FlowDissect {
                 (Media::Dtls, _) => AppProtocol::Dtls,
             };
         }
+    }
+}
+
+impl From<Infra> for AppProtocol {
+    fn from(infra: Infra) -> Self {
+        match infra {
+            Infra::Ike => AppProtocol::Ike,
+            Infra::OpenVpn => AppProtocol::OpenVpn,
+            Infra::WireGuard => AppProtocol::WireGuard,
+            Infra::Ntp => AppProtocol::Ntp,
+            Infra::Kerberos => AppProtocol::Kerberos,
+            Infra::Ldap => AppProtocol::Ldap,
+            Infra::Smb => AppProtocol::Smb,
+        }
+    }
+}
+
+impl AppProtocol {
+    /// What the server port suggests when the payload said nothing (shown as `detected_by =
+    /// port`, never used for verdicts).
+    pub fn guess_from_port(transport: Transport, port: u16) -> Option<AppProtocol> {
+        Some(match (transport, port) {
+            (Transport::Tcp, 443 | 465 | 563 | 636 | 853 | 993 | 995 | 5061 | 8443) => {
+                AppProtocol::Tls
+            }
+            (Transport::Udp, 443) => AppProtocol::Quic,
+            (Transport::Tcp | Transport::Udp, 53) => AppProtocol::Dns,
+            (Transport::Tcp, 80 | 8080) => AppProtocol::Http,
+            (Transport::Udp, 3478..=3481) => AppProtocol::Stun,
+            (Transport::Tcp | Transport::Udp, 5060) => AppProtocol::Sip,
+            (Transport::Udp, 500 | 4500) => AppProtocol::Ike,
+            (Transport::Tcp | Transport::Udp, 1194) => AppProtocol::OpenVpn,
+            (Transport::Udp, 51820) => AppProtocol::WireGuard,
+            (Transport::Tcp, 143) => AppProtocol::Imap,
+            (Transport::Tcp, 110) => AppProtocol::Pop3,
+            (Transport::Tcp, 25 | 587) => AppProtocol::Smtp,
+            (Transport::Tcp | Transport::Udp, 88) => AppProtocol::Kerberos,
+            (Transport::Tcp | Transport::Udp, 389) => AppProtocol::Ldap,
+            (Transport::Tcp, 445) => AppProtocol::Smb,
+            (Transport::Udp, 123) => AppProtocol::Ntp,
+            _ => return None,
+        })
     }
 }
 

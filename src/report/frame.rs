@@ -169,6 +169,9 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         text_col("dns_query", rows, layout, |r| r.dns_query.clone()),
         text_col("dns_name", rows, layout, |r| r.dns_name.clone()),
         list_col("media_seen", rows, layout, |r| &r.media_seen),
+        text_col("detected_by", rows, layout, |r| {
+            r.detected_by.map(str::to_owned)
+        }),
     ];
     DataFrame::new(rows.len(), columns)
 }

@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 37] = [
+pub const COLUMNS: [&str; 38] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -49,6 +49,7 @@ pub const COLUMNS: [&str; 37] = [
     "dns_query",
     "dns_name",
     "media_seen",
+    "detected_by",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +105,9 @@ pub struct FlowRow {
     /// Media kinds a UDP flow carried: `stun`, `turn`, `mturn`, `rtp`, `rtcp`, `dtls`,
     /// `ms-attributes` (Microsoft MS-TURN/MS-ICE attributes).
     pub media_seen: Vec<String>,
+    /// How `app_protocol` was decided: `payload` (its bytes), `port` (a guess from the server
+    /// port when the payload said nothing), empty when neither.
+    pub detected_by: Option<&'static str>,
 }
 
 impl FlowRow {
@@ -115,6 +119,15 @@ impl FlowRow {
         precision: Precision,
     ) -> Self {
         let hello = dissect.client_hello.as_deref();
+        let (app_protocol, detected_by) = match dissect.app {
+            AppProtocol::Unknown => {
+                match AppProtocol::guess_from_port(record.transport, record.server.port) {
+                    Some(guess) => (guess, Some("port")),
+                    None => (AppProtocol::Unknown, None),
+                }
+            }
+            app => (app, Some("payload")),
+        };
         let service = classification.service.as_ref();
         let is_tcp = record.transport == Transport::Tcp;
         let flags = |side| {
@@ -138,7 +151,7 @@ impl FlowRow {
             packets_s2c: record.packets(Side::Server),
             bytes_c2s: record.bytes(Side::Client),
             bytes_s2c: record.bytes(Side::Server),
-            app_protocol: dissect.app,
+            app_protocol,
             sni: hello.and_then(|h| h.sni.clone()),
             alpn: hello.map(|h| h.alpn.clone()).unwrap_or_default(),
             tls_offered: hello
@@ -149,6 +162,7 @@ impl FlowRow {
             category: service.map(|s| s.category),
             matched_by: service.map(|s| s.matched_by),
             port_listed: service.map(|s| s.port_listed),
+            // Verdicts rest on what the payload showed, never on a port guess.
             port_verdict: PortVerdict::of(record.transport, record.server.port, dissect.app),
             tcp_flags_c2s: flags(Side::Client),
             tcp_flags_s2c: flags(Side::Server),
@@ -174,6 +188,7 @@ impl FlowRow {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
+            detected_by,
         }
     }
 

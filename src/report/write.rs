@@ -137,6 +137,7 @@ struct JsonRow<'a> {
     dns_query: Option<&'a str>,
     dns_name: Option<&'a str>,
     media_seen: &'a [String],
+    detected_by: Option<&'static str>,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -179,6 +180,7 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             dns_query: r.dns_query.as_deref(),
             dns_name: r.dns_name.as_deref(),
             media_seen: &r.media_seen,
+            detected_by: r.detected_by,
         }
     }
 }

@@ -377,7 +377,17 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
             }
         }
     };
-    let transport = Transport::from_ip_number(payload.ip_number.0);
+    // An AH header makes the packet IPsec traffic whatever it protects: the flow is AH's.
+    let authenticated = match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => v4.extensions().auth.is_some(),
+        Some(LaxNetSlice::Ipv6(v6)) => ipv6_has_auth_header(v6),
+        _ => false,
+    };
+    let transport = if authenticated {
+        Transport::Ah
+    } else {
+        Transport::from_ip_number(payload.ip_number.0)
+    };
     let mut packet = IpPacket {
         src,
         dst,
@@ -390,6 +400,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
         tunnel: TunnelPath::default(),
     };
     match &sliced.transport {
+        _ if authenticated => {}
         Some(TransportSlice::Tcp(tcp)) => {
             fill_tcp(&mut packet, tcp);
         }
@@ -472,6 +483,30 @@ fn ipv6_first_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
         at += len;
     }
     true
+}
+
+/// True when the IPv6 extension chain holds an Authentication Header (walked by hand, see
+/// `ipv6_first_fragment`).
+fn ipv6_has_auth_header(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
+    const AUTH: u8 = 51;
+    let exts = v6.extensions().slice();
+    let mut next = v6.header().next_header().0;
+    let mut at = 0usize;
+    for _ in 0..16 {
+        if next == AUTH {
+            return true;
+        }
+        let (Some(&following), Some(&len_byte)) = (exts.get(at), exts.get(at + 1)) else {
+            return false;
+        };
+        at += match next {
+            0 | 43 | 60 => (usize::from(len_byte) + 1) * 8,
+            44 => 8,
+            _ => return false,
+        };
+        next = following;
+    }
+    false
 }
 
 fn classify_stop(err: &SliceError, layer: &'static str) -> DecodeError {

@@ -8,5 +8,6 @@ pub mod plaintext;
 pub mod quic;
 pub mod tls;
 pub mod tunnel;
+pub mod vpn;
 
 pub use l2l4::{decode, DecodeError, Decoded, IpPacket, TcpFlags, TcpHeader, Transport};

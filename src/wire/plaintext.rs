@@ -68,18 +68,6 @@ impl HttpRequest<'_> {
     }
 }
 
-const METHODS: [&[u8]; 9] = [
-    b"GET",
-    b"POST",
-    b"HEAD",
-    b"PUT",
-    b"DELETE",
-    b"OPTIONS",
-    b"PATCH",
-    b"CONNECT",
-    b"PROPFIND",
-];
-
 /// An HTTP/1.x request line (and Host header) at the start of a client stream.
 pub fn http_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
     let head = payload.get(..payload.len().min(MAX_HEAD))?;
@@ -88,7 +76,10 @@ pub fn http_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
     let method = parts.next()?;
     let target = parts.next()?;
     let version = parts.next()?;
-    if !METHODS.contains(&method) || !version.starts_with(b"HTTP/1.") || target.is_empty() {
+    // Any upper-case token is a method (WebDAV adds MKCOL, PROPFIND, LOCK...); the version
+    // field keeps this strict.
+    let is_method = (3..=16).contains(&method.len()) && method.iter().all(u8::is_ascii_uppercase);
+    if !is_method || !version.starts_with(b"HTTP/1.") || target.is_empty() {
         return None;
     }
     let host = head
@@ -109,6 +100,25 @@ pub fn http_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
 /// True for an HTTP/1.x status line.
 pub fn http_response(payload: &[u8]) -> bool {
     payload.starts_with(b"HTTP/1.")
+}
+
+/// A SIP request (`INVITE sip:bob@example.com SIP/2.0`) or status line (`SIP/2.0 200 OK`).
+pub fn sip_message(payload: &[u8]) -> bool {
+    let Some(line) = first_line(payload) else {
+        return false;
+    };
+    if line.starts_with(b"SIP/2.0 ") {
+        return true;
+    }
+    let mut parts = line.splitn(3, |b| *b == b' ');
+    let (Some(method), Some(uri), Some(version)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    method.iter().all(u8::is_ascii_uppercase)
+        && !method.is_empty()
+        && (uri.starts_with(b"sip:") || uri.starts_with(b"sips:") || uri.starts_with(b"tel:"))
+        && version == b"SIP/2.0"
 }
 
 /// The destination a SOCKS client asks for: SOCKS4/4a CONNECT or a SOCKS5 CONNECT request
@@ -220,6 +230,13 @@ mod tests {
         assert!(http_request(b"\x16\x03\x01\x00").is_none());
         assert!(http_request(b"GET / HTTP/1.1").is_none(), "no line end yet");
         assert!(http_response(b"HTTP/1.1 200 Connection established\r\n"));
+        assert!(http_request(b"MKCOL /webdav HTTP/1.1\r\n").is_some());
+        assert!(http_request(b"get / HTTP/1.1\r\n").is_none());
+        assert!(sip_message(
+            b"REGISTER sip:example.com SIP/2.0\r\nVia: x\r\n"
+        ));
+        assert!(sip_message(b"SIP/2.0 401 Unauthorized\r\n"));
+        assert!(!sip_message(b"GET / HTTP/1.1\r\n"));
     }
 
     #[test]

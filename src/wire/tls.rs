@@ -112,6 +112,19 @@ pub fn probe_client_hello(stream: &[u8], scratch: &mut Vec<u8>, max_handshake: u
     }
 }
 
+/// A TLS record header (change cipher spec, alert, handshake or application data; SSL 3.0 to
+/// TLS 1.3; a length within the record limit): evidence of TLS when the ClientHello was missed
+/// (capture started mid-connection).
+pub fn looks_like_record(bytes: &[u8]) -> bool {
+    match bytes {
+        [20..=23, 3, 0..=4, hi, lo, ..] => {
+            let len = usize::from(u16::from_be_bytes([*hi, *lo]));
+            (1..=MAX_RECORD).contains(&len)
+        }
+        _ => false,
+    }
+}
+
 /// Examines handshake messages without a record layer (the QUIC CRYPTO stream).
 pub fn probe_handshake(handshake: &[u8], max_handshake: usize) -> Probe {
     judge_handshake(handshake, max_handshake).unwrap_or(Probe::NeedMore)

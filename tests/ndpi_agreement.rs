@@ -1,0 +1,245 @@
+//! Protocol agreement with nDPI on ../shared/corpus, using the mapping of nDPI's master protocol
+//! to `app_protocol` that the protocols issue fixes. Prints the table and every disagreement;
+//! each disagreement must be listed with its reason in tests/data/ndpi_disagreements.csv (and a
+//! listed one that no longer disagrees fails too, so the table stays true).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+
+/// nDPI master protocol -> our app_protocol values that agree with it.
+fn allowed(master: &str, label: &str, server_port: u16) -> Option<Vec<&'static str>> {
+    let mut v: Vec<&'static str> = match master {
+        "TLS" => vec!["tls"],
+        "QUIC" => vec!["quic"],
+        "DNS" => vec!["dns"],
+        "HTTP" | "HTTP_Connect" => vec!["http"],
+        "STUN" => vec!["stun", "turn", "mturn"],
+        "Skype_TeamsCall" => vec!["mturn", "stun", "rtp"],
+        "RTP" => vec!["rtp"],
+        "DTLS" => vec!["dtls"],
+        "IMAP" | "IMAPS" => vec!["imap"],
+        "POP3" | "POPS" => vec!["pop3"],
+        "SMTP" | "SMTPS" => vec!["smtp"],
+        "SIP" => vec!["sip"],
+        "IPSec" => vec!["ike", "esp"],
+        "OpenVPN" => vec!["openvpn"],
+        "WireGuard" => vec!["wireguard"],
+        _ => return None,
+    };
+    if master == "STUN" && (label.contains("RTP") || label.ends_with("Call")) {
+        v.extend(["rtp", "dtls"]);
+    }
+    match (master, server_port) {
+        ("IMAPS", _)
+        | ("IMAP", 993)
+        | ("POPS", _)
+        | ("POP3", 995)
+        | ("SMTPS", _)
+        | ("SMTP", 465) => v.push("tls"),
+        _ => {}
+    }
+    Some(v)
+}
+
+/// Transport and the two endpoints in sorted order: a direction-free flow key.
+type FlowEnds = (String, (IpAddr, u16), (IpAddr, u16));
+
+struct NdpiFlow {
+    transport: String,
+    a: (IpAddr, u16),
+    b: (IpAddr, u16),
+    master: String,
+    label: String,
+}
+
+/// `\tN\tTCP 1.2.3.4:80 <-> [::1]:443 [proto: 91.250/TLS.Teams][...]` lines.
+fn parse_ndpi(text: &str) -> (Vec<NdpiFlow>, Vec<String>) {
+    let mut flows = Vec::new();
+    let mut unparsed = Vec::new();
+    for line in text.lines() {
+        let Some(proto_at) = line.find("[proto: ") else {
+            continue;
+        };
+        let head: Vec<&str> = line[..proto_at].split_whitespace().collect();
+        // [N, TRANSPORT, A, <-> or ->, B]
+        if head.len() != 5 {
+            continue;
+        }
+        let label_field = &line[proto_at + 8..];
+        let label = label_field[..label_field.find(']').unwrap()]
+            .split('/')
+            .nth(1)
+            .unwrap_or("")
+            .to_owned();
+        let master = label.split('.').next().unwrap_or("").to_owned();
+        let endpoint = |s: &str| -> Option<(IpAddr, u16)> {
+            let (ip, port) = s.rsplit_once(':')?;
+            Some((
+                ip.trim_matches(|c| c == '[' || c == ']').parse().ok()?,
+                port.parse().ok()?,
+            ))
+        };
+        match (endpoint(head[2]), endpoint(head[4])) {
+            (Some(a), Some(b)) => flows.push(NdpiFlow {
+                transport: head[1].to_lowercase(),
+                a,
+                b,
+                master,
+                label,
+            }),
+            _ => unparsed.push(line.trim().chars().take(120).collect()),
+        }
+    }
+    (flows, unparsed)
+}
+
+#[test]
+fn protocols_agree_with_ndpi() {
+    let Some(shared) = common::shared_dir("protocols_agree_with_ndpi") else {
+        return;
+    };
+    let table_path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ndpi_disagreements.csv");
+    let listed: BTreeMap<String, String> = common::read_csv(&table_path)
+        .into_iter()
+        .map(|r| {
+            (
+                format!("{} {}", r["capture"], r["flow"]),
+                r["reason"].clone(),
+            )
+        })
+        .collect();
+    let mut outs: Vec<_> = std::fs::read_dir(shared.join("corpus"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".ndpi.out"))
+        .collect();
+    outs.sort();
+    let mut total: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut disagreements = BTreeSet::new();
+    let mut via_media = 0;
+    let mut via_port = 0;
+    for out in outs {
+        let capture = out
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".ndpi.out")
+            .to_owned();
+        let (flows, unparsed) = parse_ndpi(&std::fs::read_to_string(&out).unwrap());
+        for line in unparsed {
+            if line.contains("[proto: ")
+                && allowed(
+                    line.split("[proto: ")
+                        .nth(1)
+                        .and_then(|l| l.split('/').nth(1))
+                        .and_then(|l| l.split(['.', ']']).next())
+                        .unwrap_or(""),
+                    "",
+                    0,
+                )
+                .is_some()
+            {
+                disagreements.insert(format!(
+                    "{capture} unparseable:{}",
+                    line.split_whitespace().nth(2).unwrap_or("")
+                ));
+            }
+        }
+        let analysis = common::analyze_one(&shared.join("corpus").join(&capture));
+        let mut ours: HashMap<FlowEnds, Vec<&o365flow::report::FlowRow>> = HashMap::new();
+        for f in &analysis.flows {
+            let mut ends = [(f.client_ip, f.client_port), (f.server_ip, f.server_port)];
+            ends.sort();
+            ours.entry((f.transport.as_str().to_owned(), ends[0], ends[1]))
+                .or_default()
+                .push(f);
+        }
+        for n in flows {
+            let server_port = n.b.1;
+            let Some(ok_values) = allowed(&n.master, &n.label, server_port) else {
+                continue;
+            };
+            let entry = total.entry(n.master.clone()).or_default();
+            entry.0 += 1;
+            let mut ends = [n.a, n.b];
+            ends.sort();
+            let rows = ours
+                .get(&(n.transport.clone(), ends[0], ends[1]))
+                .cloned()
+                .unwrap_or_default();
+            let direct = rows
+                .iter()
+                .any(|r| ok_values.contains(&r.app_protocol.as_str()));
+            // A flow keeps its first protocol (STUN, then DTLS or RTP); nDPI names the later one.
+            let media = rows
+                .iter()
+                .any(|r| r.media_seen.iter().any(|m| ok_values.contains(&m.as_str())));
+            if direct || media {
+                entry.1 += 1;
+                via_media += usize::from(!direct);
+                let by_payload = rows.iter().any(|r| {
+                    r.detected_by == Some("payload") && ok_values.contains(&r.app_protocol.as_str())
+                });
+                via_port += usize::from(direct && !by_payload);
+            } else {
+                let ours: Vec<&str> = rows.iter().map(|r| r.app_protocol.as_str()).collect();
+                let key = format!(
+                    "{capture} {} {}:{}-{}:{}",
+                    n.transport, n.a.0, n.a.1, n.b.0, n.b.1
+                );
+                eprintln!("disagree: {key} nDPI {} ours {ours:?}", n.label);
+                disagreements.insert(key);
+            }
+        }
+    }
+    let (all, agree) = total
+        .values()
+        .fold((0, 0), |acc, v| (acc.0 + v.0, acc.1 + v.1));
+    eprintln!("nDPI master      agree/flows");
+    for (master, (n, ok)) in &total {
+        eprintln!("  {master:<16} {ok}/{n}");
+    }
+    eprintln!(
+        "overall {agree}/{all} = {:.3} ({via_media} through media_seen, {via_port} by a port guess as nDPI's own 'Match by port')",
+        agree as f64 / all as f64
+    );
+    let unlisted: Vec<_> = disagreements
+        .iter()
+        .filter(|d| !listed.contains_key(*d))
+        .collect();
+    let stale: Vec<_> = listed
+        .keys()
+        .filter(|k| !disagreements.contains(*k))
+        .collect();
+    for (key, reason) in &listed {
+        eprintln!("listed disagreement: {key}: {reason}");
+    }
+    assert!(
+        unlisted.is_empty(),
+        "disagreements without a reason in {}:\n{unlisted:#?}",
+        table_path.display()
+    );
+    assert!(
+        stale.is_empty(),
+        "listed disagreements that now agree (remove them): {stale:#?}"
+    );
+    assert!(
+        agree * 100 >= all * 95,
+        "overall agreement {agree}/{all} below 95%"
+    );
+    for (master, (n, ok)) in &total {
+        if *n >= 5 {
+            assert!(ok * 100 >= n * 90, "{master}: {ok}/{n} below 90%");
+        }
+    }
+}
