@@ -417,7 +417,8 @@ impl FlowDissect {
                     self.quic_version = Some(version);
                 }
                 match outcome.answer {
-                    Some(Probe::ClientHello(hello)) => {
+                    Some(Probe::ClientHello(mut hello)) => {
+                        hello.set_ja4_transport('q');
                         self.client_hello = Some(Box::new(hello));
                         self.finish(budget);
                     }

@@ -172,6 +172,8 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         text_col("detected_by", rows, layout, |r| {
             r.detected_by.map(str::to_owned)
         }),
+        text_col("ja4", rows, layout, |r| r.ja4.clone()),
+        Column::new("ech".into(), rows.iter().map(|r| r.ech).collect::<Vec<_>>()),
     ];
     DataFrame::new(rows.len(), columns)
 }

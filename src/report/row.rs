@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 38] = [
+pub const COLUMNS: [&str; 40] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -50,6 +50,8 @@ pub const COLUMNS: [&str; 38] = [
     "dns_name",
     "media_seen",
     "detected_by",
+    "ja4",
+    "ech",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,6 +110,10 @@ pub struct FlowRow {
     /// How `app_protocol` was decided: `payload` (its bytes), `port` (a guess from the server
     /// port when the payload said nothing), empty when neither.
     pub detected_by: Option<&'static str>,
+    /// JA4 fingerprint of the ClientHello (`t` over TCP, `q` in QUIC).
+    pub ja4: Option<String>,
+    /// The ClientHello offered Encrypted Client Hello.
+    pub ech: bool,
 }
 
 impl FlowRow {
@@ -189,6 +195,8 @@ impl FlowRow {
                 .map(str::to_owned)
                 .collect(),
             detected_by,
+            ja4: hello.map(|h| h.ja4.clone()).filter(|j| !j.is_empty()),
+            ech: hello.is_some_and(|h| h.ech),
         }
     }
 

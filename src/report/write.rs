@@ -138,6 +138,8 @@ struct JsonRow<'a> {
     dns_name: Option<&'a str>,
     media_seen: &'a [String],
     detected_by: Option<&'static str>,
+    ja4: Option<&'a str>,
+    ech: bool,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -181,6 +183,8 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             dns_name: r.dns_name.as_deref(),
             media_seen: &r.media_seen,
             detected_by: r.detected_by,
+            ja4: r.ja4.as_deref(),
+            ech: r.ech,
         }
     }
 }

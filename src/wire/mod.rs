@@ -2,6 +2,7 @@
 //! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
 
 pub mod dns;
+pub mod ja4;
 pub mod l2l4;
 pub mod media;
 pub mod plaintext;

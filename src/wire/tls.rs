@@ -6,6 +6,7 @@
 
 use std::fmt;
 
+use super::ja4;
 use tls_parser::{
     parse_tls_client_hello_extension, parse_tls_message_handshake, TlsExtension, TlsMessage,
     TlsMessageHandshake,
@@ -52,6 +53,23 @@ pub struct ClientHello {
     /// supported_versions when present (GREASE removed), else the legacy version.
     pub offered_versions: Vec<TlsVersion>,
     pub legacy_version: TlsVersion,
+    /// JA4 fingerprint as for TLS over TCP (`t...`); QUIC callers swap the first letter.
+    pub ja4: String,
+    /// JA4 raw form (`ja4_r`): the same with the lists in clear.
+    pub ja4_raw: String,
+    /// The client offered Encrypted Client Hello (extension 0xfe0d).
+    pub ech: bool,
+}
+
+impl ClientHello {
+    /// Marks the fingerprints as taken from a QUIC Initial (`q` instead of `t`).
+    pub fn set_ja4_transport(&mut self, transport: char) {
+        for text in [&mut self.ja4, &mut self.ja4_raw] {
+            if !text.is_empty() {
+                text.replace_range(..1, transport.encode_utf8(&mut [0; 4]));
+            }
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -196,7 +214,42 @@ pub fn parse_client_hello(message: &[u8]) -> Option<ClientHello> {
         }
     }
     hello.offered_versions = supported.unwrap_or_else(|| vec![legacy_version]);
+    let mut input = ja4::Ja4Input {
+        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        legacy_version: legacy_version.0,
+        ..ja4::Ja4Input::default()
+    };
+    ja4::scan_extensions(ch.ext.unwrap_or_default(), &mut input);
+    input.supported_versions = supported_raw(ch.ext.unwrap_or_default());
+    hello.ech = input.extensions.contains(&0xfe0d);
+    let (fingerprint, raw) = ja4::ja4('t', &input);
+    hello.ja4 = fingerprint;
+    hello.ja4_raw = raw;
     Some(hello)
+}
+
+/// The supported_versions list (extension 43) as sent, GREASE included (JA4 filters it).
+fn supported_raw(mut block: &[u8]) -> Vec<u16> {
+    let be16 = |b: &[u8], at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    };
+    while let (Some(kind), Some(len)) = (be16(block, 0), be16(block, 2)) {
+        let len = usize::from(len);
+        let Some(value) = block.get(4..4 + len) else {
+            break;
+        };
+        if kind == 0x002b {
+            let list_len = value.first().map_or(0, |l| usize::from(*l));
+            return value
+                .get(1..1 + list_len)
+                .unwrap_or_default()
+                .chunks_exact(2)
+                .filter_map(|c| be16(c, 0))
+                .collect();
+        }
+        block = block.get(4 + len..).unwrap_or_default();
+    }
+    Vec::new()
 }
 
 #[cfg(test)]

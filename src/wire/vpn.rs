@@ -125,10 +125,7 @@ pub fn ldap(payload: &[u8]) -> bool {
 /// SMB1/SMB2/SMB3 after a NetBIOS session message header (type 0, 3-byte length).
 pub fn smb(payload: &[u8]) -> bool {
     payload.first() == Some(&0)
-        && matches!(
-            payload.get(4..8),
-            Some([0xfd..=0xff, b'S', b'M', b'B'])
-        )
+        && matches!(payload.get(4..8), Some([0xfd..=0xff, b'S', b'M', b'B']))
 }
 
 /// The infrastructure protocol a first payload shows, if any.

@@ -1,0 +1,197 @@
+//! JA4 TLS client fingerprints (FoxIO's JA4 specification, BSD-licensed): `a_b_c`, where `a`
+//! summarises the ClientHello (transport, highest version, SNI present, cipher and extension
+//! counts, first ALPN), `b` hashes the sorted cipher suites, and `c` the sorted extensions
+//! (without SNI and ALPN) followed by the signature algorithms in their original order.
+//! Written from the specification; GREASE values (RFC 8701) never count.
+
+use ring::digest::{digest, SHA256};
+
+/// The ClientHello fields JA4 reads, in wire order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ja4Input {
+    pub ciphers: Vec<u16>,
+    pub extensions: Vec<u16>,
+    pub signature_algorithms: Vec<u16>,
+    pub first_alpn: Option<Vec<u8>>,
+    pub supported_versions: Vec<u16>,
+    pub legacy_version: u16,
+}
+
+pub fn is_grease(v: u16) -> bool {
+    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
+}
+
+fn version_code(v: u16) -> &'static str {
+    match v {
+        0x0304 => "13",
+        0x0303 => "12",
+        0x0302 => "11",
+        0x0301 => "10",
+        0x0300 => "s3",
+        0x0002 => "s2",
+        0xfeff => "d1",
+        0xfefd => "d2",
+        0xfefc => "d3",
+        _ => "00",
+    }
+}
+
+fn hex_list(values: &[u16]) -> String {
+    values
+        .iter()
+        .map(|v| format!("{v:04x}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+fn hash12(text: &str) -> String {
+    if text.is_empty() {
+        return "000000000000".to_owned();
+    }
+    digest(&SHA256, text.as_bytes())
+        .as_ref()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Returns (`ja4`, `ja4_r`) for a ClientHello carried over `transport`: `t` (TCP), `q` (QUIC),
+/// `d` (DTLS).
+pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
+    let ciphers: Vec<u16> = input
+        .ciphers
+        .iter()
+        .copied()
+        .filter(|c| !is_grease(*c))
+        .collect();
+    let extensions: Vec<u16> = input
+        .extensions
+        .iter()
+        .copied()
+        .filter(|e| !is_grease(*e))
+        .collect();
+    let version = input
+        .supported_versions
+        .iter()
+        .copied()
+        .filter(|v| !is_grease(*v))
+        .max()
+        .unwrap_or(input.legacy_version);
+    let sni = if extensions.contains(&0x0000) {
+        'd'
+    } else {
+        'i'
+    };
+    let alpn = match input.first_alpn.as_deref() {
+        Some([first, .., last])
+            if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() =>
+        {
+            format!("{}{}", char::from(*first), char::from(*last))
+        }
+        Some([only]) if only.is_ascii_alphanumeric() => {
+            format!("{}{}", char::from(*only), char::from(*only))
+        }
+        // Non-alphanumeric ends: the reference implementation writes "99" (checked against its
+        // value for ../shared/ja4/tls-non-ascii-alpn.pcapng), not the hex digits an older
+        // revision of the specification described.
+        Some(value) if !value.is_empty() => "99".to_owned(),
+        _ => "00".to_owned(),
+    };
+    let a = format!(
+        "{transport}{}{sni}{:02}{:02}{alpn}",
+        version_code(version),
+        ciphers.len().min(99),
+        extensions.len().min(99)
+    );
+    let mut sorted_ciphers = ciphers;
+    sorted_ciphers.sort_unstable();
+    let mut sorted_ext: Vec<u16> = extensions
+        .into_iter()
+        .filter(|e| *e != 0x0000 && *e != 0x0010)
+        .collect();
+    sorted_ext.sort_unstable();
+    let cipher_text = hex_list(&sorted_ciphers);
+    let sigalgs: Vec<u16> = input.signature_algorithms.clone();
+    let mut ext_text = hex_list(&sorted_ext);
+    if !sigalgs.is_empty() && !ext_text.is_empty() {
+        ext_text.push('_');
+        ext_text.push_str(&hex_list(&sigalgs));
+    }
+    let ja4 = format!("{a}_{}_{}", hash12(&cipher_text), hash12(&ext_text));
+    let ja4_r = format!("{a}_{cipher_text}_{ext_text}");
+    (ja4, ja4_r)
+}
+
+/// Reads extension types, signature algorithms and the first ALPN value from the raw
+/// extensions block of a ClientHello (2-byte type, 2-byte length, value; all bounds checked).
+pub fn scan_extensions(mut block: &[u8], input: &mut Ja4Input) {
+    let be16 = |b: &[u8], at: usize| -> Option<u16> {
+        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+    };
+    while let (Some(kind), Some(len)) = (be16(block, 0), be16(block, 2)) {
+        let len = usize::from(len);
+        let Some(value) = block.get(4..4 + len) else {
+            break;
+        };
+        input.extensions.push(kind);
+        match kind {
+            0x000d => {
+                let list_len = be16(value, 0).map_or(0, usize::from);
+                let list = value.get(2..2 + list_len).unwrap_or_default();
+                input.signature_algorithms =
+                    list.chunks_exact(2).filter_map(|c| be16(c, 0)).collect();
+            }
+            0x0010 => {
+                let first_len = value.get(2).map_or(0, |l| usize::from(*l));
+                input.first_alpn = value.get(3..3 + first_len).map(<[u8]>::to_vec);
+            }
+            _ => {}
+        }
+        block = block.get(4 + len..).unwrap_or_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reference_shape_from_the_specification() {
+        // The raw form in ../shared/ja4/tls12.pcap.ja4.csv row 1 rebuilt from its parts.
+        let input = Ja4Input {
+            ciphers: vec![
+                0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xcca9, 0xcca8, 0xc02c, 0xc030, 0xc00a,
+                0xc009, 0xc013, 0xc014, 0x009c, 0x009d, 0x002f, 0x0035,
+            ],
+            extensions: vec![
+                0x0000, 0x0017, 0xff01, 0x000a, 0x000b, 0x0023, 0x0010, 0x0005, 0x0022, 0x0033,
+                0x002b, 0x000d, 0x002d, 0x001c, 0x0015,
+            ],
+            signature_algorithms: vec![
+                0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601, 0x0203,
+                0x0201,
+            ],
+            first_alpn: Some(b"h2".to_vec()),
+            supported_versions: vec![0x0304, 0x0303],
+            legacy_version: 0x0303,
+        };
+        let (ja4, raw) = ja4('t', &input);
+        assert_eq!(ja4, "t13d1715h2_5b57614c22b0_3d5424432f57");
+        assert!(raw.starts_with("t13d1715h2_002f,0035,009c"));
+    }
+
+    #[test]
+    fn grease_empty_and_odd_alpn() {
+        let input = Ja4Input {
+            ciphers: vec![0x0a0a, 0x1301],
+            extensions: vec![0x1a1a],
+            first_alpn: Some(vec![0xab, 0xcd]),
+            legacy_version: 0x0303,
+            ..Ja4Input::default()
+        };
+        let (ja4, _) = ja4('q', &input);
+        assert!(ja4.starts_with("q12i010099_"), "{ja4}");
+        assert!(ja4.ends_with("_000000000000"));
+    }
+}
