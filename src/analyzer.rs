@@ -77,6 +77,13 @@ impl Finisher<'_> {
             .dns
             .lookup(record.server.ip, record.first_seen)
             .filter(|_| sni.is_none());
+        let cert_names: &[String] = entry
+            .state
+            .server_hello
+            .as_deref()
+            .and_then(|h| h.certificate.as_ref())
+            .map(|c| c.names.as_slice())
+            .unwrap_or_default();
         let sni_source = if entry.state.app == AppProtocol::Quic {
             MatchedBy::QuicSni
         } else {
@@ -93,6 +100,7 @@ impl Finisher<'_> {
                     sni_source,
                     http_host: http_host.as_deref(),
                     dns_name,
+                    cert_names,
                     server_ip: record.server.ip,
                     transport: record.transport,
                     server_port: record.server.port,

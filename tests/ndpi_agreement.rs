@@ -243,3 +243,97 @@ fn protocols_agree_with_ndpi() {
         }
     }
 }
+
+/// `[Issuer: ...]` and `[ServerNames: a,b]` of nDPI's flows equal what o365flow reads from the
+/// same certificates (TLS 1.2 and older, where the certificate is in clear).
+#[test]
+fn certificates_agree_with_ndpi() {
+    let Some(shared) = common::shared_dir("certificates_agree_with_ndpi") else {
+        return;
+    };
+    let field = |line: &str, name: &str| -> Option<String> {
+        let start = line.find(&format!("[{name}: "))? + name.len() + 3;
+        let rest = &line[start..];
+        // Values may contain '[' or ']' only in exotic names; the field ends at the next "][".
+        let end = rest.find("][").or_else(|| rest.rfind(']'))?;
+        Some(rest[..end].to_owned())
+    };
+    let mut outs: Vec<_> = std::fs::read_dir(shared.join("corpus"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".ndpi.out"))
+        .collect();
+    outs.sort();
+    let (mut checked, mut failures) = (0, Vec::new());
+    for out in outs {
+        let capture = out
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .trim_end_matches(".ndpi.out")
+            .to_owned();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let (flows, _) = parse_ndpi(&text);
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("[proto: ")).collect();
+        if !lines.iter().any(|l| l.contains("[Issuer: ")) {
+            continue;
+        }
+        let analysis = common::analyze_one(&shared.join("corpus").join(&capture));
+        for (n, line) in flows
+            .iter()
+            .zip(lines.iter().filter(|l| parse_ndpi(l).0.len() == 1))
+        {
+            let Some(issuer) = field(line, "Issuer") else {
+                continue;
+            };
+            let mut ends = [n.a, n.b];
+            ends.sort();
+            let ours = analysis.flows.iter().find(|f| {
+                let mut e = [(f.client_ip, f.client_port), (f.server_ip, f.server_port)];
+                e.sort();
+                e == ends && f.transport.as_str() == n.transport
+            });
+            let Some(ours) = ours else { continue };
+            // DTLS certificates are not read yet; TLS over TCP only.
+            if n.transport != "tcp" {
+                continue;
+            }
+            checked += 1;
+            // nDPI prints a subset of the issuer's attributes (no postalCode, streetAddress or
+            // serialNumber); each attribute it prints must be in ours, in the same order.
+            let ours_issuer = ours.cert_issuer.clone().unwrap_or_default();
+            let mut rest = ours_issuer.as_str();
+            let in_order = issuer.split(", ").all(|part| match rest.find(part) {
+                Some(at) => {
+                    rest = &rest[at + part.len()..];
+                    true
+                }
+                None => false,
+            });
+            if !in_order || ours_issuer.is_empty() {
+                failures.push(format!(
+                    "{capture} {:?}: issuer nDPI {issuer:?}, ours {:?}",
+                    n.b, ours.cert_issuer
+                ));
+            }
+            if let Some(names) = field(line, "ServerNames") {
+                let missing: Vec<&str> = names
+                    .split(',')
+                    .filter(|x| !ours.cert_names.iter().any(|o| o.eq_ignore_ascii_case(x)))
+                    .collect();
+                if !missing.is_empty() {
+                    failures.push(format!(
+                        "{capture} {:?}: names {missing:?} not in {:?}",
+                        n.b, ours.cert_names
+                    ));
+                }
+            }
+        }
+    }
+    eprintln!(
+        "certificates compared with nDPI: {checked}, different: {}",
+        failures.len()
+    );
+    assert!(checked >= 20, "only {checked} certificates compared");
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}

@@ -103,6 +103,8 @@ pub struct Signals<'a> {
     pub http_host: Option<&'a str>,
     /// The name a DNS answer in the capture gave the server address.
     pub dns_name: Option<&'a str>,
+    /// Names in the server's certificate (TLS 1.2 and older), subject first.
+    pub cert_names: &'a [String],
     pub server_ip: IpAddr,
     pub transport: Transport,
     pub server_port: u16,
@@ -150,6 +152,11 @@ pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
         .filter(|n| !n.is_empty())
         .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
         .map(|m| (MatchedBy::HttpHost, m));
+    let by_cert = signals
+        .cert_names
+        .iter()
+        .find_map(|n| catalog.match_name(n, signals.transport, signals.server_port))
+        .map(|m| (MatchedBy::Cert, m));
     let by_dns = signals
         .dns_name
         .filter(|n| !n.is_empty())
@@ -158,7 +165,7 @@ pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
     let by_addr = catalog
         .match_addr(signals.server_ip, signals.transport, signals.server_port)
         .map(|m| (MatchedBy::Ip, m));
-    let evidence: Vec<Evidence> = [&by_name, &by_host, &by_dns, &by_addr]
+    let evidence: Vec<Evidence> = [&by_name, &by_host, &by_cert, &by_dns, &by_addr]
         .into_iter()
         .flatten()
         .map(|(by, m)| Evidence {
@@ -167,18 +174,16 @@ pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
             endpoint_id: m.set.id,
         })
         .collect();
-    // Strongest signal first: the name the client sent (TLS/QUIC), HTTP, DNS, then the address.
-    let service =
-        by_name
-            .or(by_host)
-            .or(by_dns)
-            .or(by_addr)
-            .map(|(by, m): (MatchedBy, CatalogMatch<'_>)| ServiceMatch {
-                service_area: m.set.service_area.clone(),
-                endpoint_id: m.set.id,
-                category: m.set.category,
-                matched_by: by,
-                port_listed: m.port_listed,
-            });
+    // Strongest signal first: the name the client sent (TLS/QUIC), HTTP, the server's
+    // certificate, DNS, then the address.
+    let service = by_name.or(by_host).or(by_cert).or(by_dns).or(by_addr).map(
+        |(by, m): (MatchedBy, CatalogMatch<'_>)| ServiceMatch {
+            service_area: m.set.service_area.clone(),
+            endpoint_id: m.set.id,
+            category: m.set.category,
+            matched_by: by,
+            port_listed: m.port_listed,
+        },
+    );
     Classification { service, evidence }
 }

@@ -21,6 +21,7 @@ use crate::wire::quic::{
 use crate::wire::tls::{
     looks_like_record, probe_client_hello, probe_handshake, ClientHello, Probe,
 };
+use crate::wire::tls_server::{probe_server_flight, ServerHello, ServerProbe};
 use crate::wire::vpn::{self, Infra};
 use crate::wire::{TcpHeader, Transport};
 
@@ -148,6 +149,9 @@ enum Stage {
     Media(u8),
     /// DNS: every message is read, answers feed the address -> name map.
     Dns,
+    /// After the ClientHello: the server's first flight (ServerHello, certificate), with this
+    /// many more server segments allowed.
+    ServerFlight(Box<StreamBuffer>, usize, u8),
     /// Done inspecting; counting continues in the flow record.
     Done,
 }
@@ -170,6 +174,9 @@ const MAX_PLAINTEXT_SEGMENTS: u8 = 16;
 /// Datagrams of a media flow inspected after the first recognised one (STUN checks, then RTP,
 /// RTCP or DTLS follow within a few packets).
 const MAX_MEDIA_DATAGRAMS: u8 = 32;
+
+/// Server segments read for the ServerHello and certificate (a certificate chain takes a few).
+const MAX_SERVER_SEGMENTS: u8 = 12;
 
 /// Client datagrams inspected for a QUIC ClientHello before giving up.
 const MAX_QUIC_DATAGRAMS: u8 = 8;
@@ -196,6 +203,8 @@ pub struct FlowDissect {
     pub media: MediaSeen,
     /// The first name a DNS flow asked for.
     pub dns_query: Option<String>,
+    /// What the server's first TLS flight revealed.
+    pub server_hello: Option<Box<ServerHello>>,
 }
 
 /// The media kinds a flow carried, as bits: a flow may show STUN checks, then RTP and RTCP.
@@ -462,6 +471,10 @@ impl FlowDissect {
             if payload.is_empty() || syn {
                 return;
             }
+            if let Stage::ServerFlight(..) = self.stage {
+                self.server_flight(tcp.seq, payload, budget);
+                return;
+            }
             match &self.stage {
                 // The server spoke before any client byte: a banner (IMAP, POP3, SMTP, ...).
                 Stage::Probing => self.plaintext_start(Side::Server, payload, server_port, budget),
@@ -681,6 +694,8 @@ impl FlowDissect {
             Probe::ClientHello(hello) => {
                 self.upgrade_to_tls();
                 self.client_hello = Some(Box::new(hello));
+                self.await_server_flight(budget);
+                return;
             }
             Probe::NotClientHello => self.upgrade_to_tls(),
             Probe::TooLarge => {
@@ -693,6 +708,43 @@ impl FlowDissect {
         self.finish(budget);
     }
 
+    /// After the ClientHello, read the server's answer (bounded like the client's).
+    fn await_server_flight(&mut self, budget: &mut DissectBudget) {
+        self.release(budget);
+        if budget.in_use + budget.max_handshake > budget.max_total {
+            budget.refused += 1;
+            self.stage = Stage::Done;
+            return;
+        }
+        budget.in_use += budget.max_handshake;
+        budget.peak_in_use = budget.peak_in_use.max(budget.in_use);
+        self.stage = Stage::ServerFlight(
+            Box::new(StreamBuffer::new(budget.max_handshake)),
+            budget.max_handshake,
+            MAX_SERVER_SEGMENTS,
+        );
+    }
+
+    fn server_flight(&mut self, seq: u32, payload: &[u8], budget: &mut DissectBudget) {
+        let Stage::ServerFlight(buf, _, left) = &mut self.stage else {
+            return;
+        };
+        let pushed = buf.push(seq, payload);
+        *left = left.saturating_sub(1);
+        let answer = match pushed {
+            Push::Unchanged if *left > 0 => return,
+            _ => probe_server_flight(buf.contiguous(), &mut budget.scratch),
+        };
+        match answer {
+            ServerProbe::Done(hello) => {
+                self.server_hello = Some(Box::new(hello));
+                self.finish(budget);
+            }
+            ServerProbe::NeedMore if *left > 0 && pushed != Push::Overflow => {}
+            _ => self.finish(budget),
+        }
+    }
+
     /// TLS follows: a flow keeps its first protocol (STARTTLS, CONNECT), else it is TLS.
     fn upgrade_to_tls(&mut self) {
         if self.app == AppProtocol::Unknown {
@@ -702,7 +754,10 @@ impl FlowDissect {
 
     /// Gives a buffer's reservation back and leaves the stage `Probing`.
     fn release(&mut self, budget: &mut DissectBudget) {
-        if let Stage::Buffering(_, reserved) | Stage::Quic(_, reserved) = &self.stage {
+        if let Stage::Buffering(_, reserved)
+        | Stage::Quic(_, reserved)
+        | Stage::ServerFlight(_, reserved, _) = &self.stage
+        {
             budget.in_use = budget.in_use.saturating_sub(*reserved);
         }
         self.stage = Stage::Probing;
@@ -985,8 +1040,39 @@ mod tests {
         assert_eq!(d.app, AppProtocol::Tls);
         let sni = d.client_hello.as_ref().and_then(|h| h.sni.clone());
         assert_eq!(sni.as_deref(), Some("outlook.office365.com"));
+        // Now the server's answer is awaited, in a buffer of its own.
+        assert!(!d.is_done());
+        assert_eq!(budget.in_use, 4096);
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[5; 32]);
+        body.extend_from_slice(&[0, 0x13, 0x01, 0, 0, 6, 0, 0x2b, 0, 2, 3, 4]);
+        let mut record = vec![
+            22,
+            3,
+            3,
+            0,
+            (body.len() + 4) as u8,
+            2,
+            0,
+            0,
+            body.len() as u8,
+        ];
+        record.extend_from_slice(&body);
+        d.on_packet(
+            Transport::Tcp,
+            Side::Server,
+            Some(seg(77, TcpFlags::ACK)),
+            &record,
+            443,
+            &mut budget,
+        );
+        let version = d.server_hello.as_ref().map(|h| h.version.to_string());
+        assert_eq!(version.as_deref(), Some("1.3"));
         assert!(d.is_done());
-        assert_eq!(budget.in_use, 0, "buffer released once classified");
+        assert_eq!(
+            budget.in_use, 0,
+            "buffers released once the handshake is read"
+        );
     }
 
     #[test]
@@ -1022,6 +1108,7 @@ mod tests {
         assert_eq!(d.app, AppProtocol::Imap, "the first protocol stays");
         let sni = d.client_hello.as_ref().and_then(|h| h.sni.clone());
         assert_eq!(sni.as_deref(), Some("outlook.office365.com"));
+        d.finish(&mut budget); // the flow ends while the server answer is awaited
         assert_eq!(budget.in_use, 0);
     }
 
@@ -1101,6 +1188,7 @@ mod tests {
             (socks.via_proxy, socks.proxy_target.as_deref()),
             (true, Some("teams.microsoft.com:443"))
         );
+        d.finish(&mut budget);
         assert_eq!(budget.in_use, 0);
     }
 

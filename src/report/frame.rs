@@ -174,6 +174,10 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         }),
         text_col("ja4", rows, layout, |r| r.ja4.clone()),
         Column::new("ech".into(), rows.iter().map(|r| r.ech).collect::<Vec<_>>()),
+        text_col("tls_version", rows, layout, |r| r.tls_version.clone()),
+        text_col("alpn_selected", rows, layout, |r| r.alpn_selected.clone()),
+        list_col("cert_names", rows, layout, |r| &r.cert_names),
+        text_col("cert_issuer", rows, layout, |r| r.cert_issuer.clone()),
     ];
     DataFrame::new(rows.len(), columns)
 }

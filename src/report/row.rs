@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 40] = [
+pub const COLUMNS: [&str; 44] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -52,6 +52,10 @@ pub const COLUMNS: [&str; 40] = [
     "detected_by",
     "ja4",
     "ech",
+    "tls_version",
+    "alpn_selected",
+    "cert_names",
+    "cert_issuer",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,6 +118,14 @@ pub struct FlowRow {
     pub ja4: Option<String>,
     /// The ClientHello offered Encrypted Client Hello.
     pub ech: bool,
+    /// TLS version the server chose (ServerHello).
+    pub tls_version: Option<String>,
+    /// ALPN protocol the server chose.
+    pub alpn_selected: Option<String>,
+    /// Server certificate names (subject CN, then DNS SANs), TLS 1.2 and older.
+    pub cert_names: Vec<String>,
+    /// Server certificate issuer.
+    pub cert_issuer: Option<String>,
 }
 
 impl FlowRow {
@@ -125,6 +137,8 @@ impl FlowRow {
         precision: Precision,
     ) -> Self {
         let hello = dissect.client_hello.as_deref();
+        let server = dissect.server_hello.as_deref();
+        let cert = server.and_then(|s| s.certificate.as_ref());
         let (app_protocol, detected_by) = match dissect.app {
             AppProtocol::Unknown => {
                 match AppProtocol::guess_from_port(record.transport, record.server.port) {
@@ -197,6 +211,10 @@ impl FlowRow {
             detected_by,
             ja4: hello.map(|h| h.ja4.clone()).filter(|j| !j.is_empty()),
             ech: hello.is_some_and(|h| h.ech),
+            tls_version: server.map(|s| s.version.to_string()),
+            alpn_selected: server.and_then(|s| s.alpn.clone()),
+            cert_names: cert.map(|c| c.names.clone()).unwrap_or_default(),
+            cert_issuer: cert.map(|c| c.issuer.clone()),
         }
     }
 

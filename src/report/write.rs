@@ -140,6 +140,10 @@ struct JsonRow<'a> {
     detected_by: Option<&'static str>,
     ja4: Option<&'a str>,
     ech: bool,
+    tls_version: Option<&'a str>,
+    alpn_selected: Option<&'a str>,
+    cert_names: &'a [String],
+    cert_issuer: Option<&'a str>,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -185,6 +189,10 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             detected_by: r.detected_by,
             ja4: r.ja4.as_deref(),
             ech: r.ech,
+            tls_version: r.tls_version.as_deref(),
+            alpn_selected: r.alpn_selected.as_deref(),
+            cert_names: &r.cert_names,
+            cert_issuer: r.cert_issuer.as_deref(),
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod media;
 pub mod plaintext;
 pub mod quic;
 pub mod tls;
+pub mod tls_server;
 pub mod tunnel;
 pub mod vpn;
 

@@ -1,0 +1,285 @@
+//! The server's first TLS flight: ServerHello (negotiated version, selected ALPN) and, for TLS
+//! 1.2 and older where it travels in clear, the server certificate's names and issuer (parsed
+//! with x509-parser). The certificate is the evidence for SSL-inspection findings and a server
+//! name when the client sent none.
+
+use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
+use x509_parser::extensions::GeneralName;
+
+use super::tls::TlsVersion;
+
+const RECORD_HEADER: usize = 5;
+const HANDSHAKE: u8 = 22;
+const ALERT: u8 = 21;
+const SERVER_HELLO: u8 = 2;
+const CERTIFICATE: u8 = 11;
+/// Names kept from one certificate (Google's carry over a hundred SANs; some CDNs more).
+const MAX_NAMES: usize = 256;
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ServerHello {
+    /// The version the server chose (supported_versions for TLS 1.3, else the legacy field).
+    pub version: TlsVersion,
+    pub alpn: Option<String>,
+    pub certificate: Option<Certificate>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Certificate {
+    /// Subject common name first, then the DNS and IP subject alternative names (deduplicated).
+    pub names: Vec<String>,
+    /// Issuer distinguished name, e.g. `C=US, O=Microsoft Corporation, CN=Microsoft RSA TLS CA 01`.
+    pub issuer: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ServerProbe {
+    NeedMore,
+    /// Not a TLS server flight (or not one we can read).
+    NotTls,
+    Done(ServerHello),
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
+}
+
+fn be24(b: &[u8], at: usize) -> Option<usize> {
+    let x = b.get(at..at + 3)?;
+    Some(x.iter().fold(0usize, |acc, v| (acc << 8) | usize::from(*v)))
+}
+
+/// Examines the start of the server's byte stream. `scratch` collects handshake bytes.
+pub fn probe_server_flight(stream: &[u8], scratch: &mut Vec<u8>) -> ServerProbe {
+    scratch.clear();
+    let mut pos = 0;
+    let mut flight_ended = false;
+    while let Some(header) = stream.get(pos..pos + RECORD_HEADER) {
+        let kind = header.first().copied().unwrap_or(0);
+        let len = usize::from(be16(header, 3).unwrap_or(0));
+        if !(20..=23).contains(&kind) || header.get(1) != Some(&3) {
+            return if pos == 0 {
+                ServerProbe::NotTls
+            } else {
+                done_or_not(scratch, true)
+            };
+        }
+        if kind == ALERT {
+            // A warning alert may come first (unrecognized_name before the ServerHello,
+            // http_ipv6.pcap frame 98): skip it.
+            pos += RECORD_HEADER + len;
+            continue;
+        }
+        if kind != HANDSHAKE {
+            // ChangeCipherSpec or encrypted data: the clear part of the flight is over.
+            flight_ended = true;
+            break;
+        }
+        let body = stream.get(pos + RECORD_HEADER..).unwrap_or_default();
+        scratch.extend_from_slice(body.get(..len.min(body.len())).unwrap_or_default());
+        if body.len() < len {
+            break;
+        }
+        pos += RECORD_HEADER + len;
+    }
+    done_or_not(scratch, flight_ended)
+}
+
+fn done_or_not(handshake: &[u8], flight_ended: bool) -> ServerProbe {
+    let Some(&SERVER_HELLO) = handshake.first() else {
+        return if handshake.is_empty() && !flight_ended {
+            ServerProbe::NeedMore
+        } else {
+            ServerProbe::NotTls
+        };
+    };
+    let Some(sh_len) = be24(handshake, 1) else {
+        return ServerProbe::NeedMore;
+    };
+    let Some(sh_message) = handshake.get(..4 + sh_len) else {
+        return if flight_ended {
+            ServerProbe::NotTls
+        } else {
+            ServerProbe::NeedMore
+        };
+    };
+    let Some(mut hello) = parse_server_hello(sh_message) else {
+        return ServerProbe::NotTls;
+    };
+    // TLS 1.3 encrypts the certificate: the ServerHello is all there is to read.
+    if hello.version.0 >= 0x0304 {
+        return ServerProbe::Done(hello);
+    }
+    let rest = handshake.get(4 + sh_len..).unwrap_or_default();
+    match rest.first() {
+        Some(&CERTIFICATE) => {
+            let Some(len) = be24(rest, 1) else {
+                return ServerProbe::NeedMore;
+            };
+            match rest.get(..4 + len) {
+                Some(message) => {
+                    hello.certificate = parse_certificate_message(message);
+                    ServerProbe::Done(hello)
+                }
+                None if flight_ended => ServerProbe::Done(hello),
+                None => ServerProbe::NeedMore,
+            }
+        }
+        // Resumption (no certificate) or another message: done with what we have.
+        Some(_) => ServerProbe::Done(hello),
+        None if flight_ended => ServerProbe::Done(hello),
+        None => ServerProbe::NeedMore,
+    }
+}
+
+fn parse_server_hello(message: &[u8]) -> Option<ServerHello> {
+    let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ServerHello(sh)))) =
+        parse_tls_message_handshake(message)
+    else {
+        return None;
+    };
+    let mut hello = ServerHello {
+        version: TlsVersion(sh.version.0),
+        ..ServerHello::default()
+    };
+    let mut ext = sh.ext.unwrap_or_default();
+    while let (Some(kind), Some(len)) = (be16(ext, 0), be16(ext, 2)) {
+        let len = usize::from(len);
+        let Some(value) = ext.get(4..4 + len) else {
+            break;
+        };
+        match kind {
+            0x002b => {
+                if let Some(v) = be16(value, 0) {
+                    hello.version = TlsVersion(v);
+                }
+            }
+            0x0010 => {
+                let first_len = value.get(2).map_or(0, |l| usize::from(*l));
+                hello.alpn = value
+                    .get(3..3 + first_len)
+                    .map(|p| String::from_utf8_lossy(p).into_owned());
+            }
+            _ => {}
+        }
+        ext = ext.get(4 + len..).unwrap_or_default();
+    }
+    Some(hello)
+}
+
+fn parse_certificate_message(message: &[u8]) -> Option<Certificate> {
+    let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::Certificate(chain)))) =
+        parse_tls_message_handshake(message)
+    else {
+        return None;
+    };
+    let leaf = chain.cert_chain.first()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(leaf.data).ok()?;
+    let mut names: Vec<String> = cert
+        .subject()
+        .iter_common_name()
+        .filter_map(|cn| cn.as_str().ok())
+        .map(str::to_owned)
+        .collect();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            let text = match name {
+                GeneralName::DNSName(dns) => (*dns).to_owned(),
+                GeneralName::IPAddress(bytes) => match bytes.len() {
+                    4 => <[u8; 4]>::try_from(*bytes)
+                        .map(|a| std::net::IpAddr::from(a).to_string())
+                        .unwrap_or_default(),
+                    16 => <[u8; 16]>::try_from(*bytes)
+                        .map(|a| std::net::IpAddr::from(a).to_string())
+                        .unwrap_or_default(),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            // DNS names compare without case: `Outlook.office.com` (CN) is `outlook.office.com`.
+            let known = names.iter().any(|n| n.eq_ignore_ascii_case(&text));
+            if names.len() < MAX_NAMES && !text.is_empty() && !known {
+                names.push(text);
+            }
+        }
+    }
+    names.truncate(MAX_NAMES);
+    Some(Certificate {
+        names,
+        issuer: cert.issuer().to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server_hello(version_ext: Option<u16>, alpn: Option<&str>) -> Vec<u8> {
+        let mut ext = Vec::new();
+        if let Some(v) = version_ext {
+            ext.extend_from_slice(&[0, 0x2b, 0, 2]);
+            ext.extend_from_slice(&v.to_be_bytes());
+        }
+        if let Some(p) = alpn {
+            ext.extend_from_slice(&[0, 0x10]);
+            ext.extend_from_slice(&((p.len() + 3) as u16).to_be_bytes());
+            ext.extend_from_slice(&((p.len() + 1) as u16).to_be_bytes());
+            ext.push(p.len() as u8);
+            ext.extend_from_slice(p.as_bytes());
+        }
+        let mut body = vec![3, 3];
+        body.extend_from_slice(&[9; 32]);
+        body.push(0);
+        body.extend_from_slice(&[0x13, 0x01, 0]);
+        body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
+        body.extend_from_slice(&ext);
+        let mut msg = vec![2];
+        msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        msg.extend_from_slice(&body);
+        let mut rec = vec![22, 3, 3];
+        rec.extend_from_slice(&(msg.len() as u16).to_be_bytes());
+        rec.extend_from_slice(&msg);
+        rec
+    }
+
+    #[test]
+    fn tls13_server_hello_and_alpn() {
+        let rec = server_hello(Some(0x0304), Some("h2"));
+        let mut scratch = Vec::new();
+        let ServerProbe::Done(hello) = probe_server_flight(&rec, &mut scratch) else {
+            panic!("not done")
+        };
+        assert_eq!(hello.version.to_string(), "1.3");
+        assert_eq!(hello.alpn.as_deref(), Some("h2"));
+        for cut in 0..rec.len() {
+            assert_eq!(
+                probe_server_flight(&rec[..cut], &mut scratch),
+                ServerProbe::NeedMore,
+                "cut {cut}"
+            );
+        }
+    }
+
+    #[test]
+    fn tls12_waits_for_the_certificate_and_rejects_garbage() {
+        let rec = server_hello(None, None);
+        let mut scratch = Vec::new();
+        assert_eq!(
+            probe_server_flight(&rec, &mut scratch),
+            ServerProbe::NeedMore
+        );
+        let mut with_ccs = rec.clone();
+        with_ccs.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
+        let ServerProbe::Done(hello) = probe_server_flight(&with_ccs, &mut scratch) else {
+            panic!("resumption flight")
+        };
+        assert_eq!(
+            (hello.version.to_string(), hello.certificate),
+            ("1.2".to_owned(), None)
+        );
+        assert_eq!(
+            probe_server_flight(b"HTTP/1.1 200 OK\r\n", &mut scratch),
+            ServerProbe::NotTls
+        );
+    }
+}
