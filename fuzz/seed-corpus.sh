@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/corpus"
-mkdir -p "$out"/{frame,tls_client_hello,stream_buffer,catalog,capture_header,quic}
+mkdir -p "$out"/{frame,tls_client_hello,stream_buffer,catalog,capture_header,quic,media,dns,tunnel,plaintext,vpn,tls_server}
 python3 - "$here" "$out" <<'PY'
 import glob, os, struct, sys, hashlib
 here, out = sys.argv[1], sys.argv[2]
@@ -40,6 +40,19 @@ for cap in caps:
             if len(udp) > 8 and 443 in (int.from_bytes(udp[0:2], 'big'), int.from_bytes(udp[2:4], 'big')):
                 save('quic', b'\x00' + udp[8:])
                 save('quic', b'\x02' + udp[8:])
+        # Payloads after Ethernet + IPv4 + TCP/UDP seed the protocol parsers.
+        if link == 1 and len(f) > 34 and f[12:14] == b'\x08\x00' and f[23] in (6, 17):
+            ihl = (f[14] & 0x0f) * 4
+            l4 = f[14 + ihl:]
+            if f[23] == 17 and len(l4) > 8:
+                body = l4[8:]
+                for t in ('media', 'dns', 'vpn', 'tunnel'):
+                    save(t, body)
+            elif f[23] == 6 and len(l4) > 20:
+                body = l4[(l4[12] >> 4) * 4:]
+                if body:
+                    for t in ('plaintext', 'vpn', 'tls_server'):
+                        save(t, body)
         i = f.find(b'\x16\x03')
         if i >= 0 and len(f) > i + 5 and f[i+5] == 1:
             save('tls_client_hello', f[i:])

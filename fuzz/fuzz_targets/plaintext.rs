@@ -1,0 +1,17 @@
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use o365flow::wire::plaintext::{
+    client_mail_command, http_request, http_response, server_banner, sip_message, socks_connect,
+    socks5_greeting,
+};
+
+fuzz_target!(|data: &[u8]| {
+    let _ = http_request(data);
+    let _ = http_response(data);
+    let _ = server_banner(data, 25);
+    let _ = client_mail_command(data);
+    let _ = sip_message(data);
+    let _ = socks_connect(data);
+    let _ = socks5_greeting(data);
+});
