@@ -8,11 +8,22 @@ use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
 use crate::classify::{classify, Classification, MatchedBy, Signals};
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
+use crate::flow::defrag::{Defragmenter, FragmentKey};
 use crate::flow::table::PacketMeta;
 use crate::flow::{EndReason, Endpoint, FlowEntry, FlowTable, TableLimits};
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::Precision;
-use crate::wire::{decode, DecodeError, Decoded};
+use crate::wire::l2l4::{transport_of, FragmentInfo};
+use crate::wire::{decode, DecodeError, Decoded, Transport};
+
+fn fragment_key(f: &FragmentInfo<'_>) -> FragmentKey {
+    FragmentKey {
+        src: f.src,
+        dst: f.dst,
+        protocol: f.protocol,
+        id: f.id,
+    }
+}
 
 #[derive(Clone, Debug)]
 pub struct AnalysisConfig {
@@ -143,6 +154,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
         ..RunSummary::default()
     };
     let mut table: FlowTable<FlowDissect> = FlowTable::new(config.limits);
+    let mut defrag = Defragmenter::default();
     let mut fin = Finisher {
         catalog,
         captures: Vec::new(),
@@ -231,6 +243,12 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                     };
                     let (entry, side) =
                         table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));
+                    if let Some(first) = ip.fragment {
+                        // The datagram's payload is dissected once it is whole.
+                        let key = fragment_key(&first);
+                        defrag.push(key, 0, true, first.data, wire_len, packet.ts);
+                        continue;
+                    }
                     let server_port = entry.record.server.port;
                     fin.budget.now = packet.ts;
                     entry.state.on_packet(
@@ -242,7 +260,53 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                         &mut fin.budget,
                     );
                 }
-                Ok(Decoded::Fragment) => summary.fragments += 1,
+                Ok(Decoded::Fragment(piece)) => {
+                    summary.fragments += 1;
+                    let key = fragment_key(&piece);
+                    let Some(whole) = defrag.push(
+                        key,
+                        piece.offset,
+                        piece.more,
+                        piece.data,
+                        wire_len,
+                        packet.ts,
+                    ) else {
+                        continue;
+                    };
+                    let Some((sport, dport, tcp, payload)) =
+                        transport_of(key.protocol, &whole.payload)
+                    else {
+                        continue;
+                    };
+                    let src = Endpoint {
+                        ip: key.src,
+                        port: sport,
+                    };
+                    let dst = Endpoint {
+                        ip: key.dst,
+                        port: dport,
+                    };
+                    let transport = Transport::from_ip_number(key.protocol);
+                    if let Some((entry, side)) = table.find_mut(src, dst, transport) {
+                        summary.fragments_placed += whole.later_packets;
+                        entry.record.credit(
+                            side,
+                            whole.later_packets,
+                            whole.later_bytes,
+                            whole.last_seen,
+                        );
+                        let server_port = entry.record.server.port;
+                        fin.budget.now = packet.ts;
+                        entry.state.on_packet(
+                            transport,
+                            side,
+                            tcp,
+                            payload,
+                            server_port,
+                            &mut fin.budget,
+                        );
+                    }
+                }
                 Ok(Decoded::NotIp) => summary.non_ip_packets += 1,
                 Err(DecodeError::Truncated(_)) if packet.is_truncated() => {
                     summary.undecodable_truncated += 1
@@ -274,6 +338,8 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
 
     table.drain(&mut |e, r| fin.end(e, r));
     summary.table = table.stats();
+    summary.fragments_reassembled = defrag.stats.reassembled;
+    summary.fragments_incomplete = defrag.stats.incomplete;
     if summary.table.evicted > 0 {
         summary.warnings.push(Warning::Evictions {
             count: summary.table.evicted,

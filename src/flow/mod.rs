@@ -2,6 +2,7 @@
 //! table that expires idle flows on capture time, and bounded stream buffers for handshakes.
 //! Knows nothing of protocols above TCP/UDP: per-flow protocol state is a type parameter.
 
+pub mod defrag;
 pub mod key;
 pub mod reassembly;
 pub mod record;

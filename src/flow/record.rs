@@ -111,6 +111,18 @@ impl FlowRecord {
         }
     }
 
+    /// Adds packets that arrived as later IP fragments of a datagram already counted once.
+    pub fn credit(&mut self, side: Side, packets: u64, bytes: u64, last: Timestamp) {
+        let i = side.index();
+        if let Some(p) = self.packets.get_mut(i) {
+            *p += packets;
+        }
+        if let Some(b) = self.bytes.get_mut(i) {
+            *b += bytes;
+        }
+        self.last_seen = self.last_seen.max(last);
+    }
+
     pub fn packets(&self, side: Side) -> u64 {
         self.packets.get(side.index()).copied().unwrap_or(0)
     }

@@ -143,6 +143,23 @@ impl<S: Default> FlowTable<S> {
         (entry, side)
     }
 
+    /// The flow a packet from `src` to `dst` belongs to, if it exists, and the sender's side.
+    pub fn find_mut(
+        &mut self,
+        src: Endpoint,
+        dst: Endpoint,
+        transport: Transport,
+    ) -> Option<(&mut FlowEntry<S>, Side)> {
+        let (key, _) = FlowKey::new(src, dst, transport.ip_number());
+        let entry = self.flows.get_mut(&key)?;
+        let side = if entry.record.client == src {
+            Side::Client
+        } else {
+            Side::Server
+        };
+        Some((entry, side))
+    }
+
     /// Ends every remaining flow, oldest first, so output order does not depend on hashing.
     pub fn drain(&mut self, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
         let mut rest: Vec<FlowEntry<S>> = self.flows.drain().map(|(_, e)| e).collect();

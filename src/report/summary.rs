@@ -86,8 +86,14 @@ pub struct RunSummary {
     pub bytes: u64,
     pub ip_packets: u64,
     pub non_ip_packets: u64,
-    /// Non-first IP fragments (no transport header to place them by).
+    /// Non-first IP fragments seen.
     pub fragments: u64,
+    /// Of those, fragments credited to their flow once the datagram was reassembled.
+    pub fragments_placed: u64,
+    /// Datagrams reassembled from fragments.
+    pub fragments_reassembled: u64,
+    /// Fragmented datagrams dropped incomplete (timeout, limits).
+    pub fragments_incomplete: u64,
     /// Packets too short to reach their transport header because of snaplen.
     pub undecodable_truncated: u64,
     pub malformed: u64,

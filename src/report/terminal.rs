@@ -38,8 +38,10 @@ pub fn render(summary: &RunSummary, rows: &[FlowRow]) -> String {
     if truncated > 0 || summary.fragments > 0 || summary.non_ip_packets > 0 {
         let _ = writeln!(
             out,
-            "not placed in flows: {} non-IP, {} IP fragments; snaplen-truncated packets: {truncated}",
-            summary.non_ip_packets, summary.fragments
+            "not placed in flows: {} non-IP, {} of {} IP fragments; snaplen-truncated packets: {truncated}",
+            summary.non_ip_packets,
+            summary.fragments - summary.fragments_placed.min(summary.fragments),
+            summary.fragments
         );
     }
     let _ = writeln!(out, "catalog: {}", summary.catalog);

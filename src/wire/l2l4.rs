@@ -134,13 +134,28 @@ pub struct IpPacket<'a> {
     pub ip_incomplete: bool,
     /// Encapsulations removed to reach this packet, outermost first (empty when none).
     pub tunnel: TunnelPath,
+    /// Set on the first fragment of a fragmented datagram (its payload is partial).
+    pub fragment: Option<FragmentInfo<'a>>,
+}
+
+/// Where an IP fragment belongs in its datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FragmentInfo<'a> {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub protocol: u8,
+    pub id: u32,
+    /// Offset of `data` in the datagram's IP payload, in bytes.
+    pub offset: usize,
+    pub more: bool,
+    pub data: &'a [u8],
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Decoded<'a> {
     Ip(IpPacket<'a>),
-    /// A non-first IP fragment: no transport header to key a flow on.
-    Fragment,
+    /// A non-first IP fragment: no transport header to key a flow on until reassembled.
+    Fragment(FragmentInfo<'a>),
     /// ARP, LLDP, other ethertypes or PPP protocols: not IP, counted only.
     NotIp,
 }
@@ -350,7 +365,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
         Some(LaxNetSlice::Ipv4(v4)) => {
             let h = v4.header();
             if v4.payload().fragmented && h.fragments_offset().value() != 0 {
-                return Ok((Decoded::Fragment, &[]));
+                return Ok((Decoded::Fragment(fragment_info(sliced)?), &[]));
             }
             (
                 IpAddr::V4(h.source_addr()),
@@ -361,7 +376,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
             if v6.payload().fragmented && !ipv6_first_fragment(v6) {
-                return Ok((Decoded::Fragment, &[]));
+                return Ok((Decoded::Fragment(fragment_info(sliced)?), &[]));
             }
             (
                 IpAddr::V6(h.source_addr()),
@@ -398,6 +413,11 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
         payload: &[],
         ip_incomplete: payload.incomplete,
         tunnel: TunnelPath::default(),
+        fragment: if payload.fragmented {
+            fragment_info(sliced).ok()
+        } else {
+            None
+        },
     };
     match &sliced.transport {
         _ if authenticated => {}
@@ -483,6 +503,93 @@ fn ipv6_first_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
         at += len;
     }
     true
+}
+
+/// Ports, TCP header and payload of a reassembled datagram's IP payload (TCP or UDP).
+pub fn transport_of(protocol: u8, bytes: &[u8]) -> Option<(u16, u16, Option<TcpHeader>, &[u8])> {
+    match protocol {
+        6 => {
+            let tcp = etherparse::TcpSlice::from_slice(bytes).ok()?;
+            let flags = tcp.header_slice().get(13).copied().unwrap_or(0);
+            let header = TcpHeader {
+                seq: tcp.sequence_number(),
+                ack: tcp.acknowledgment_number(),
+                flags: TcpFlags(flags),
+            };
+            Some((
+                tcp.source_port(),
+                tcp.destination_port(),
+                Some(header),
+                tcp.payload(),
+            ))
+        }
+        17 => {
+            let udp = etherparse::UdpSlice::from_slice_lax(bytes).ok()?;
+            Some((
+                udp.source_port(),
+                udp.destination_port(),
+                None,
+                udp.payload(),
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// Identification, offset and more-fragments flag of a fragmented IPv4 or IPv6 packet.
+fn fragment_info<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<FragmentInfo<'a>, DecodeError> {
+    match &sliced.net {
+        Some(LaxNetSlice::Ipv4(v4)) => {
+            let h = v4.header();
+            Ok(FragmentInfo {
+                src: IpAddr::V4(h.source_addr()),
+                dst: IpAddr::V4(h.destination_addr()),
+                protocol: v4.payload().ip_number.0,
+                id: u32::from(h.identification()),
+                offset: usize::from(h.fragments_offset().value()) * 8,
+                more: h.more_fragments(),
+                data: v4.payload().payload,
+            })
+        }
+        Some(LaxNetSlice::Ipv6(v6)) => {
+            let h = v6.header();
+            let (offset, more, id) =
+                ipv6_fragment_header(v6).ok_or(DecodeError::Malformed("ipv6 fragment header"))?;
+            Ok(FragmentInfo {
+                src: IpAddr::V6(h.source_addr()),
+                dst: IpAddr::V6(h.destination_addr()),
+                protocol: v6.payload().ip_number.0,
+                id,
+                offset,
+                more,
+                data: v6.payload().payload,
+            })
+        }
+        _ => Err(DecodeError::Malformed("fragment")),
+    }
+}
+
+/// The IPv6 fragment header's (offset in bytes, more fragments, identification).
+fn ipv6_fragment_header(v6: &etherparse::LaxIpv6Slice<'_>) -> Option<(usize, bool, u32)> {
+    let exts = v6.extensions().slice();
+    let mut next = v6.header().next_header().0;
+    let mut at = 0usize;
+    for _ in 0..16 {
+        let following = *exts.get(at)?;
+        let len_byte = *exts.get(at + 1)?;
+        match next {
+            44 => {
+                let field = be16(exts, at + 2)?;
+                let id = u32::from_be_bytes(exts.get(at + 4..at + 8)?.try_into().ok()?);
+                return Some((usize::from(field >> 3) * 8, field & 1 == 1, id));
+            }
+            0 | 43 | 60 => at += (usize::from(len_byte) + 1) * 8,
+            51 => at += (usize::from(len_byte) + 2) * 4,
+            _ => return None,
+        }
+        next = following;
+    }
+    None
 }
 
 /// True when the IPv6 extension chain holds an Authentication Header (walked by hand, see
@@ -606,7 +713,15 @@ mod tests {
             panic!("first fragment is placed")
         };
         assert_eq!((first.src_port, first.dst_port), (5000, 443));
-        assert_eq!(decode(LinkType::Raw, &frag(100)), Ok(Decoded::Fragment));
+        let later_bytes = frag(100);
+        let Ok(Decoded::Fragment(later)) = decode(LinkType::Raw, &later_bytes) else {
+            panic!("a later fragment")
+        };
+        assert_eq!(
+            (later.offset, later.more, later.id, later.protocol),
+            (800, true, 9, 17)
+        );
+        assert_eq!(first.fragment.map(|f| (f.offset, f.id)), Some((0, 9)));
     }
 
     #[test]
