@@ -8,7 +8,9 @@
 #                   TCP 5061, SNI sipdir.online.lync.com (Skype for Business Online)
 #   stun-rtp.pcap   a STUN binding exchange on UDP 3478, then RTP on the same 5-tuple
 #                   (stun_rtp.py; no STUN server package is in this machine's registries)
-# IKEv2 is not made here: strongSwan needs kernel XFRM support this machine does not have.
+#   ikev2.pcap      IKEv2 IKE_SA_INIT request and response on UDP 500 and, with the non-ESP
+#                   marker, on UDP 4500, between Python initiator and responder (ike_sa_init.py;
+#                   strongSwan needs kernel XFRM support this machine does not have)
 # Needs root, iproute2, tcpdump, openssl, python3 (3.11: smtpd), wireguard-go, wireguard-tools.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -126,7 +128,14 @@ sleep 1
 ip netns exec "$a" python3 "$here/stun_rtp.py" call 192.0.2.2 3478
 stop_captures
 
-for name in wireguard smtp pop3 sip-tls stun-rtp; do
+# IKEv2 IKE_SA_INIT on 500 and 4500.
+capture ikev2 'udp port 500 or udp port 4500'
+ip netns exec "$b" python3 "$here/ike_sa_init.py" respond 192.0.2.2 &
+sleep 1
+ip netns exec "$a" python3 "$here/ike_sa_init.py" initiate 192.0.2.2
+stop_captures
+
+for name in wireguard smtp pop3 sip-tls stun-rtp ikev2; do
   cp "$work/$name.pcap" "$out/$name.pcap"
 done
 ls -l "$out"

@@ -71,3 +71,20 @@ fn rtp_after_stun_on_the_same_five_tuple() {
     assert_eq!(f.media_seen, ["stun", "rtp"]);
     assert_eq!((f.packets_c2s, f.packets_s2c), (21, 21));
 }
+
+#[test]
+fn ikev2_on_500_and_nat_traversal_4500() {
+    let analysis = common::analyze_one(&common::samples_dir().join("protocols/ikev2.pcap"));
+    let flows: Vec<(u16, &str, Option<&str>)> = analysis
+        .flows
+        .iter()
+        .map(|f| (f.server_port, f.app_protocol.as_str(), f.detected_by))
+        .collect();
+    assert_eq!(
+        flows,
+        [
+            (500, "ike", Some("payload")),
+            (4500, "ike", Some("payload"))
+        ]
+    );
+}
