@@ -1221,4 +1221,35 @@ mod tests {
         assert_eq!(a.app, AppProtocol::Tls, "a cut ClientHello is still TLS");
         assert!(a.incomplete_handshake);
     }
+
+    #[test]
+    fn quic_crypto_offsets_past_any_bound_end_the_handshake_cleanly() {
+        use crate::wire::quic::{testing::seal_initial, QuicVersion};
+        let dcid = [7u8; 8];
+        // CRYPTO at offset 2^62-1 (the largest varint) and at 1 MiB: neither fits the buffer.
+        for offset in [
+            &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff][..],
+            &[0x80, 0x10, 0x00, 0x00][..],
+        ] {
+            let mut frames = vec![0x06];
+            frames.extend_from_slice(offset);
+            frames.extend_from_slice(&[0x05, 1, 2, 3, 4, 5]);
+            let datagram = seal_initial(QuicVersion::V1, &dcid, &frames);
+            let mut budget = DissectBudget::new(4096, 1 << 20);
+            let mut d = FlowDissect::default();
+            d.on_packet(
+                Transport::Udp,
+                Side::Client,
+                None,
+                &datagram,
+                443,
+                &mut budget,
+            );
+            assert_eq!(d.app, AppProtocol::Quic, "the Initial authenticated");
+            assert!(d.is_done() && d.incomplete_handshake);
+            assert!(d.client_hello.is_none());
+            assert_eq!(budget.in_use, 0);
+            assert_eq!(budget.overflowed, 1);
+        }
+    }
 }

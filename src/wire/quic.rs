@@ -440,59 +440,12 @@ pub fn chlo_server_name(data: &[u8]) -> Option<&[u8]> {
     None
 }
 
+/// Builds protected client Initials the way a sender would (tests of this and later stages).
 #[cfg(test)]
-mod tests {
+pub(crate) mod testing {
     use super::*;
 
-    fn unhex(s: &str) -> Vec<u8> {
-        let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-            .collect()
-    }
-
-    #[test]
-    fn varints_from_rfc9000_appendix_a1() {
-        for (hex, value) in [
-            ("c2197c5eff14e88c", 151_288_809_941_952_652u64),
-            ("9d7f3e7d", 494_878_333),
-            ("7bbd", 15_293),
-            ("25", 37),
-            ("4025", 37),
-        ] {
-            let bytes = unhex(hex);
-            let mut pos = 0;
-            assert_eq!(varint(&bytes, &mut pos), Some(value));
-            assert_eq!(pos, bytes.len());
-        }
-        let mut pos = 0;
-        assert_eq!(varint(&[0xc2, 0x19], &mut pos), None);
-    }
-
-    #[test]
-    fn version_display() {
-        assert_eq!(QuicVersion(0x5130_3436).to_string(), "Q046");
-        assert_eq!(QuicVersion::V1.to_string(), "0x00000001");
-        assert_eq!(QuicVersion(0xff00_001d).to_string(), "0xff00001d");
-    }
-
-    /// RFC 9001 Appendix A.1/A.2 values: the client IV for DCID 8394c8f03e515708 and the header
-    /// protection mask of the appendix's sample. (v2 and the drafts are checked end to end on
-    /// real captures in tests/corpus_quic.rs.)
-    #[test]
-    fn rfc9001_appendix_a_keys_and_header_protection() {
-        let dcid = unhex("8394c8f03e515708");
-        let keys = InitialKeys::client(QuicVersion::V1, &dcid).unwrap();
-        assert_eq!(keys.iv.to_vec(), unhex("fa044b2f42a3fd3b46fb255c"));
-        // A.2: sample d1b1c98dd7689fb8ec11d242b123dc9b -> mask 437b9aec36.
-        let mask = keys
-            .hp
-            .new_mask(&unhex("d1b1c98dd7689fb8ec11d242b123dc9b"))
-            .unwrap();
-        assert_eq!(mask.to_vec(), unhex("437b9aec36"));
-    }
-
-    fn seal_initial(version: QuicVersion, dcid: &[u8], frames: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal_initial(version: QuicVersion, dcid: &[u8], frames: &[u8]) -> Vec<u8> {
         // Builds and protects a client Initial the way a sender would, with ring.
         let profile = version.profile().unwrap();
         let initial = Salt::new(HKDF_SHA256, &profile.salt).extract(dcid);
@@ -542,6 +495,60 @@ mod tests {
             packet[pn_offset + i] ^= mask[1 + i];
         }
         packet
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::seal_initial;
+    use super::*;
+
+    fn unhex(s: &str) -> Vec<u8> {
+        let s: String = s.chars().filter(|c| c.is_ascii_hexdigit()).collect();
+        (0..s.len() / 2)
+            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn varints_from_rfc9000_appendix_a1() {
+        for (hex, value) in [
+            ("c2197c5eff14e88c", 151_288_809_941_952_652u64),
+            ("9d7f3e7d", 494_878_333),
+            ("7bbd", 15_293),
+            ("25", 37),
+            ("4025", 37),
+        ] {
+            let bytes = unhex(hex);
+            let mut pos = 0;
+            assert_eq!(varint(&bytes, &mut pos), Some(value));
+            assert_eq!(pos, bytes.len());
+        }
+        let mut pos = 0;
+        assert_eq!(varint(&[0xc2, 0x19], &mut pos), None);
+    }
+
+    #[test]
+    fn version_display() {
+        assert_eq!(QuicVersion(0x5130_3436).to_string(), "Q046");
+        assert_eq!(QuicVersion::V1.to_string(), "0x00000001");
+        assert_eq!(QuicVersion(0xff00_001d).to_string(), "0xff00001d");
+    }
+
+    /// RFC 9001 Appendix A.1/A.2 values: the client IV for DCID 8394c8f03e515708 and the header
+    /// protection mask of the appendix's sample. (v2 and the drafts are checked end to end on
+    /// real captures in tests/corpus_quic.rs.)
+    #[test]
+    fn rfc9001_appendix_a_keys_and_header_protection() {
+        let dcid = unhex("8394c8f03e515708");
+        let keys = InitialKeys::client(QuicVersion::V1, &dcid).unwrap();
+        assert_eq!(keys.iv.to_vec(), unhex("fa044b2f42a3fd3b46fb255c"));
+        // A.2: sample d1b1c98dd7689fb8ec11d242b123dc9b -> mask 437b9aec36.
+        let mask = keys
+            .hp
+            .new_mask(&unhex("d1b1c98dd7689fb8ec11d242b123dc9b"))
+            .unwrap();
+        assert_eq!(mask.to_vec(), unhex("437b9aec36"));
     }
 
     #[test]
