@@ -53,6 +53,17 @@ fn allowed(master: &str, label: &str, server_port: u16) -> Option<Vec<&'static s
 /// Transport and the two endpoints in sorted order: a direction-free flow key.
 type FlowEnds = (String, (IpAddr, u16), (IpAddr, u16));
 
+/// The corpus' nDPI result files, in name order.
+fn ndpi_outputs(shared: &Path) -> Vec<std::path::PathBuf> {
+    let mut outs: Vec<_> = std::fs::read_dir(shared.join("corpus"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.to_string_lossy().ends_with(".ndpi.out"))
+        .collect();
+    outs.sort();
+    outs
+}
+
 struct NdpiFlow {
     transport: String,
     a: (IpAddr, u16),
@@ -118,12 +129,7 @@ fn protocols_agree_with_ndpi() {
             )
         })
         .collect();
-    let mut outs: Vec<_> = std::fs::read_dir(shared.join("corpus"))
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".ndpi.out"))
-        .collect();
-    outs.sort();
+    let outs = ndpi_outputs(&shared);
     let mut total: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let mut disagreements = BTreeSet::new();
     let mut via_media = 0;
@@ -258,12 +264,7 @@ fn certificates_agree_with_ndpi() {
         let end = rest.find("][").or_else(|| rest.rfind(']'))?;
         Some(rest[..end].to_owned())
     };
-    let mut outs: Vec<_> = std::fs::read_dir(shared.join("corpus"))
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.to_string_lossy().ends_with(".ndpi.out"))
-        .collect();
-    outs.sort();
+    let outs = ndpi_outputs(&shared);
     let (mut checked, mut failures) = (0, Vec::new());
     for out in outs {
         let capture = out

@@ -6,6 +6,8 @@
 
 use ring::digest::{digest, SHA256};
 
+use super::tls::raw_extensions;
+
 /// The ClientHello fields JA4 reads, in wire order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ja4Input {
@@ -125,15 +127,11 @@ pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
 
 /// Reads extension types, signature algorithms and the first ALPN value from the raw
 /// extensions block of a ClientHello (2-byte type, 2-byte length, value; all bounds checked).
-pub fn scan_extensions(mut block: &[u8], input: &mut Ja4Input) {
+pub fn scan_extensions(block: &[u8], input: &mut Ja4Input) {
     let be16 = |b: &[u8], at: usize| -> Option<u16> {
         Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
     };
-    while let (Some(kind), Some(len)) = (be16(block, 0), be16(block, 2)) {
-        let len = usize::from(len);
-        let Some(value) = block.get(4..4 + len) else {
-            break;
-        };
+    for (kind, value) in raw_extensions(block) {
         input.extensions.push(kind);
         match kind {
             0x000d => {
@@ -148,7 +146,6 @@ pub fn scan_extensions(mut block: &[u8], input: &mut Ja4Input) {
             }
             _ => {}
         }
-        block = block.get(4 + len..).unwrap_or_default();
     }
 }
 

@@ -228,28 +228,40 @@ pub fn parse_client_hello(message: &[u8]) -> Option<ClientHello> {
     Some(hello)
 }
 
-/// The supported_versions list (extension 43) as sent, GREASE included (JA4 filters it).
-fn supported_raw(mut block: &[u8]) -> Vec<u16> {
-    let be16 = |b: &[u8], at: usize| -> Option<u16> {
-        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-    };
-    while let (Some(kind), Some(len)) = (be16(block, 0), be16(block, 2)) {
-        let len = usize::from(len);
-        let Some(value) = block.get(4..4 + len) else {
-            break;
-        };
-        if kind == 0x002b {
-            let list_len = value.first().map_or(0, |l| usize::from(*l));
-            return value
-                .get(1..1 + list_len)
-                .unwrap_or_default()
-                .chunks_exact(2)
-                .filter_map(|c| be16(c, 0))
-                .collect();
-        }
-        block = block.get(4 + len..).unwrap_or_default();
+/// The (type, value) pairs of a raw extensions block (2-byte type, 2-byte length, value), as
+/// ClientHello and ServerHello carry them; ends at the first extension that does not fit.
+pub fn raw_extensions(block: &[u8]) -> RawExtensions<'_> {
+    RawExtensions { rest: block }
+}
+
+pub struct RawExtensions<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Iterator for RawExtensions<'a> {
+    type Item = (u16, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let kind = u16::from_be_bytes([*self.rest.first()?, *self.rest.get(1)?]);
+        let len = usize::from(u16::from_be_bytes([*self.rest.get(2)?, *self.rest.get(3)?]));
+        let value = self.rest.get(4..4 + len)?;
+        self.rest = self.rest.get(4 + len..).unwrap_or_default();
+        Some((kind, value))
     }
-    Vec::new()
+}
+
+/// The supported_versions list (extension 43) as sent, GREASE included (JA4 filters it).
+fn supported_raw(block: &[u8]) -> Vec<u16> {
+    let Some((_, value)) = raw_extensions(block).find(|(kind, _)| *kind == 0x002b) else {
+        return Vec::new();
+    };
+    let list_len = value.first().map_or(0, |l| usize::from(*l));
+    value
+        .get(1..1 + list_len)
+        .unwrap_or_default()
+        .chunks_exact(2)
+        .filter_map(|c| Some(u16::from_be_bytes([*c.first()?, *c.get(1)?])))
+        .collect()
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use x509_parser::extensions::GeneralName;
 
-use super::tls::TlsVersion;
+use super::tls::{raw_extensions, TlsVersion};
 
 const RECORD_HEADER: usize = 5;
 const HANDSHAKE: u8 = 22;
@@ -142,12 +142,7 @@ fn parse_server_hello(message: &[u8]) -> Option<ServerHello> {
         version: TlsVersion(sh.version.0),
         ..ServerHello::default()
     };
-    let mut ext = sh.ext.unwrap_or_default();
-    while let (Some(kind), Some(len)) = (be16(ext, 0), be16(ext, 2)) {
-        let len = usize::from(len);
-        let Some(value) = ext.get(4..4 + len) else {
-            break;
-        };
+    for (kind, value) in raw_extensions(sh.ext.unwrap_or_default()) {
         match kind {
             0x002b => {
                 if let Some(v) = be16(value, 0) {
@@ -162,7 +157,6 @@ fn parse_server_hello(message: &[u8]) -> Option<ServerHello> {
             }
             _ => {}
         }
-        ext = ext.get(4 + len..).unwrap_or_default();
     }
     Some(hello)
 }
