@@ -149,7 +149,7 @@ fn host_without_port(text: &str) -> String {
 pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -> Analysis {
     let (files, errors) = capture::expand_inputs(inputs);
     let mut summary = RunSummary {
-        catalog: catalog.name().to_owned(),
+        catalog: format!("{} (version {})", catalog.name(), catalog.version()),
         warnings: errors.into_iter().map(Warning::Capture).collect(),
         ..RunSummary::default()
     };

@@ -25,6 +25,30 @@ pub struct Cli {
 pub enum Command {
     /// Analyze capture files (pcap, pcapng) and directories of them as one run.
     Analyze(AnalyzeArgs),
+    /// Inspect and compare Office 365 endpoint catalogs (Microsoft's endpoint web-service JSON).
+    #[command(subcommand)]
+    Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Version, endpoint sets and their counts per service area and category.
+    Show {
+        /// Catalog file to show instead of the embedded one.
+        #[arg(long, value_name = "FILE")]
+        catalog: Option<PathBuf>,
+    },
+    /// Endpoint sets added, removed and changed from OLD to NEW (URLs, IPs, ports, category,
+    /// required, notes...).
+    Diff {
+        #[arg(value_name = "OLD")]
+        old: PathBuf,
+        #[arg(value_name = "NEW")]
+        new: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -73,6 +97,7 @@ pub const EXIT_FAILED: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => run_analyze(args),
+        Command::Catalog(command) => run_catalog(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -81,6 +106,71 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+fn run_catalog(command: CatalogCommand) -> anyhow::Result<u8> {
+    match command {
+        CatalogCommand::Show { catalog } => {
+            let catalog = match &catalog {
+                Some(path) => Catalog::from_file(path)?,
+                None => Catalog::embedded().context("embedded catalog")?,
+            };
+            print!("{}", catalog_summary(&catalog));
+        }
+        CatalogCommand::Diff { old, new, json } => {
+            let old = Catalog::raw_from_file(&old)?;
+            let new = Catalog::raw_from_file(&new)?;
+            let diff = o365flow::catalog::diff::diff(&old, &new);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&diff)?);
+            } else {
+                print!("{}", diff.to_text());
+            }
+        }
+    }
+    Ok(EXIT_CLEAN)
+}
+
+/// `catalog show`: source, version, and a table of set counts per service area and category.
+fn catalog_summary(catalog: &Catalog) -> String {
+    use o365flow::catalog::Category;
+    use std::collections::BTreeMap;
+    use std::fmt::Write;
+    let mut table: BTreeMap<String, [usize; 3]> = BTreeMap::new();
+    for set in catalog.sets() {
+        let column = match set.category {
+            Category::Optimize => 0,
+            Category::Allow => 1,
+            Category::Default => 2,
+        };
+        if let Some(cell) = table
+            .entry(set.service_area.to_string())
+            .or_default()
+            .get_mut(column)
+        {
+            *cell += 1;
+        }
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "catalog: {}", catalog.name());
+    let _ = writeln!(out, "version: {}", catalog.version());
+    let _ = writeln!(out, "endpoint sets: {}", catalog.sets().len());
+    let _ = writeln!(
+        out,
+        "  {:<12} {:>9} {:>7} {:>8} {:>6}",
+        "service", "Optimize", "Allow", "Default", "total"
+    );
+    for (area, counts) in &table {
+        let _ = writeln!(
+            out,
+            "  {area:<12} {:>9} {:>7} {:>8} {:>6}",
+            counts[0],
+            counts[1],
+            counts[2],
+            counts.iter().sum::<usize>()
+        );
+    }
+    out
 }
 
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {

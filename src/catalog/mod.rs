@@ -6,6 +6,7 @@
 //! - among sets tied on specificity, prefer the set whose ports include the flow's transport
 //!   and server port, then Optimize > Allow > Default, then the lowest id.
 
+pub mod diff;
 pub mod domain;
 pub mod prefix;
 pub mod raw;
@@ -24,6 +25,18 @@ use crate::wire::Transport;
 /// The catalog compiled into the binary (see `src/catalog/data/SOURCE.md`).
 pub const EMBEDDED_JSON: &str = include_str!("data/m365-worldwide-endpoints.json");
 pub const EMBEDDED_NAME: &str = "embedded worldwide 2025-12-01";
+/// As-of date of the embedded snapshot (the commit date of its source, see data/SOURCE.md).
+const EMBEDDED_AS_OF: &str = "2025-12-01";
+
+/// First 12 hex digits of the SHA-256 of `bytes`.
+pub fn sha256_prefix(bytes: &[u8]) -> String {
+    ring::digest::digest(&ring::digest::SHA256, bytes)
+        .as_ref()
+        .iter()
+        .take(6)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
 
 /// Immutable id of an endpoint set, stable across catalog versions.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -196,6 +209,7 @@ type SetIndex = u32;
 #[derive(Clone, Debug)]
 pub struct Catalog {
     name: String,
+    version: String,
     sets: Vec<EndpointSet>,
     names: DomainIndex<SetIndex>,
     prefixes: PrefixIndex<SetIndex>,
@@ -213,7 +227,12 @@ pub struct CatalogMatch<'c> {
 
 impl Catalog {
     pub fn embedded() -> Result<Self, CatalogError> {
-        Catalog::from_json(EMBEDDED_JSON, EMBEDDED_NAME)
+        let mut catalog = Catalog::from_json(EMBEDDED_JSON, EMBEDDED_NAME)?;
+        catalog.version = format!(
+            "{EMBEDDED_AS_OF}+{}",
+            sha256_prefix(EMBEDDED_JSON.as_bytes())
+        );
+        Ok(catalog)
     }
 
     pub fn from_file(path: &Path) -> Result<Self, CatalogError> {
@@ -221,17 +240,38 @@ impl Catalog {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        Catalog::from_json(&text, &path.display().to_string())
+        let mut catalog = Catalog::from_json(&text, &path.display().to_string())?;
+        // No version number travels with a bare /endpoints file: its date and content name it.
+        let as_of = std::fs::metadata(path)
+            .and_then(|m| m.modified())
+            .ok()
+            .map(|t| {
+                chrono::DateTime::<chrono::Utc>::from(t)
+                    .format("%Y-%m-%d")
+                    .to_string()
+            })
+            .unwrap_or_else(|| "unknown-date".to_owned());
+        catalog.version = format!("{as_of}+{}", sha256_prefix(text.as_bytes()));
+        Ok(catalog)
+    }
+
+    /// The endpoint sets of a file as Microsoft wrote them, after the same validation as
+    /// `from_json` (so a diff never reads a file `analyze` would refuse).
+    pub fn raw_from_file(path: &Path) -> Result<Vec<raw::RawEndpointSet>, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let name = path.display().to_string();
+        Catalog::from_json(&text, &name)?;
+        parse_raw(&text, &name)
     }
 
     pub fn from_json(text: &str, source_name: &str) -> Result<Self, CatalogError> {
-        let raw: Vec<raw::RawEndpointSet> =
-            serde_json::from_str(text).map_err(|e| CatalogError::Json {
-                source_name: source_name.to_owned(),
-                reason: e.to_string(),
-            })?;
+        let raw = parse_raw(text, source_name)?;
         let mut catalog = Catalog {
             name: source_name.to_owned(),
+            version: format!("unknown-date+{}", sha256_prefix(text.as_bytes())),
             sets: Vec::with_capacity(raw.len()),
             names: DomainIndex::default(),
             prefixes: PrefixIndex::default(),
@@ -297,6 +337,12 @@ impl Catalog {
         &self.name
     }
 
+    /// The data's version: Microsoft's version number when known, else the as-of date and
+    /// the first 12 hex digits of the file's SHA-256 (e.g. `2025-12-01+fac674b969f5`).
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
     pub fn sets(&self) -> &[EndpointSet] {
         &self.sets
     }
@@ -345,6 +391,13 @@ impl Catalog {
             port_listed: set.lists_port(transport, port),
         })
     }
+}
+
+fn parse_raw(text: &str, source_name: &str) -> Result<Vec<raw::RawEndpointSet>, CatalogError> {
+    serde_json::from_str(text).map_err(|e| CatalogError::Json {
+        source_name: source_name.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
