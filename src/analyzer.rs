@@ -13,7 +13,7 @@ use crate::flow::table::PacketMeta;
 use crate::flow::{EndReason, Endpoint, FlowEntry, FlowTable, TableLimits};
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::Precision;
-use crate::wire::l2l4::{transport_of, FragmentInfo};
+use crate::wire::l2l4::{transport_of, unreachable_original, FragmentInfo};
 use crate::wire::{decode, DecodeError, Decoded, Transport};
 
 fn fragment_key(f: &FragmentInfo<'_>) -> FragmentKey {
@@ -241,6 +241,26 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                         wire_len,
                         tunnel: ip.tunnel,
                     };
+                    // An ICMP unreachable marks the flow it quotes as rejected (it still counts as
+                    // an ICMP flow of its own).
+                    if let Some((src, sport, dst, dport, protocol)) =
+                        unreachable_original(ip.transport, ip.payload)
+                    {
+                        let transport = Transport::from_ip_number(protocol);
+                        let (a, b) = (
+                            Endpoint {
+                                ip: src,
+                                port: sport,
+                            },
+                            Endpoint {
+                                ip: dst,
+                                port: dport,
+                            },
+                        );
+                        if let Some((rejected, _)) = table.find_mut(a, b, transport) {
+                            rejected.record.rejected_by_icmp = true;
+                        }
+                    }
                     let (entry, side) =
                         table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));
                     if let Some(first) = ip.fragment {

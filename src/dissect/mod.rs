@@ -205,6 +205,8 @@ pub struct FlowDissect {
     pub dns_query: Option<String>,
     /// What the server's first TLS flight revealed.
     pub server_hello: Option<Box<ServerHello>>,
+    /// The server answered the ClientHello with this fatal TLS alert.
+    pub tls_alert: Option<u8>,
 }
 
 /// The media kinds a flow carried, as bits: a flow may show STUN checks, then RTP and RTCP.
@@ -267,7 +269,7 @@ impl FlowDissect {
             Stage::Buffering(buf, _) => buf.contiguous().is_empty(),
             _ => false,
         };
-        if first_payload && !payload.is_empty() {
+        if first_payload && !payload.is_empty() && transport.has_ports() {
             // DNS is recognised by content on any port (TCP messages carry a 2-byte length).
             let message = match transport {
                 Transport::Tcp => payload
@@ -738,6 +740,10 @@ impl FlowDissect {
         match answer {
             ServerProbe::Done(hello) => {
                 self.server_hello = Some(Box::new(hello));
+                self.finish(budget);
+            }
+            ServerProbe::Alert(description) => {
+                self.tls_alert = Some(description);
                 self.finish(budget);
             }
             ServerProbe::NeedMore if *left > 0 && pushed != Push::Overflow => {}

@@ -44,6 +44,8 @@ pub struct FlowRecord {
     pub reset: bool,
     /// Encapsulations around the flow's first packet (mirror-port tunnels, 6in4, ...).
     pub tunnel: TunnelPath,
+    /// An ICMP "destination unreachable" quoted one of this flow's packets.
+    pub rejected_by_icmp: bool,
 }
 
 impl FlowRecord {
@@ -72,6 +74,7 @@ impl FlowRecord {
             fin: [false; 2],
             reset: false,
             tunnel: TunnelPath::default(),
+            rejected_by_icmp: false,
         }
     }
 

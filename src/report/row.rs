@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 44] = [
+pub const COLUMNS: [&str; 45] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -56,6 +56,7 @@ pub const COLUMNS: [&str; 44] = [
     "alpn_selected",
     "cert_names",
     "cert_issuer",
+    "outcome",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -126,6 +127,28 @@ pub struct FlowRow {
     pub cert_names: Vec<String>,
     /// Server certificate issuer.
     pub cert_issuer: Option<String>,
+    /// How the attempt ended: `established`, `no-reply`, `reset`, `tls-alert`, `rejected-icmp`.
+    pub outcome: &'static str,
+}
+
+/// Whether the server took the flow: what an audit needs to show blocked endpoints.
+fn outcome(record: &FlowRecord, dissect: &FlowDissect) -> &'static str {
+    if record.rejected_by_icmp {
+        "rejected-icmp"
+    } else if dissect.tls_alert.is_some() {
+        "tls-alert"
+    } else if !record.server_answered() {
+        "no-reply"
+    } else if record.transport == Transport::Tcp
+        && record.syn_seen
+        && record.reset
+        && !record.syn_ack_seen
+    {
+        // The SYN got a RST instead of a SYN+ACK: connection refused.
+        "reset"
+    } else {
+        "established"
+    }
 }
 
 impl FlowRow {
@@ -215,6 +238,7 @@ impl FlowRow {
             alpn_selected: server.and_then(|s| s.alpn.clone()),
             cert_names: cert.map(|c| c.names.clone()).unwrap_or_default(),
             cert_issuer: cert.map(|c| c.issuer.clone()),
+            outcome: outcome(record, dissect),
         }
     }
 

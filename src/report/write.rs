@@ -144,6 +144,7 @@ struct JsonRow<'a> {
     alpn_selected: Option<&'a str>,
     cert_names: &'a [String],
     cert_issuer: Option<&'a str>,
+    outcome: &'static str,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -193,6 +194,7 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             alpn_selected: r.alpn_selected.as_deref(),
             cert_names: &r.cert_names,
             cert_issuer: r.cert_issuer.as_deref(),
+            outcome: r.outcome,
         }
     }
 }

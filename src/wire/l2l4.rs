@@ -429,6 +429,8 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
             packet.dst_port = udp.destination_port();
             packet.payload = udp.payload();
         }
+        Some(TransportSlice::Icmpv4(icmp)) => packet.payload = icmp.slice(),
+        Some(TransportSlice::Icmpv6(icmp)) => packet.payload = icmp.slice(),
         Some(_) => {}
         None if payload.fragmented => {
             // First fragment: etherparse stops at fragmented payloads, the header is still here.
@@ -534,6 +536,53 @@ pub fn transport_of(protocol: u8, bytes: &[u8]) -> Option<(u16, u16, Option<TcpH
         }
         _ => None,
     }
+}
+
+/// The flow an ICMP "destination unreachable" message refers to: (source, source port,
+/// destination, destination port, IP protocol) of the quoted original packet.
+pub fn unreachable_original(
+    transport: Transport,
+    icmp: &[u8],
+) -> Option<(IpAddr, u16, IpAddr, u16, u8)> {
+    let unreachable = match transport {
+        Transport::Icmp => icmp.first() == Some(&3),
+        Transport::Icmpv6 => icmp.first() == Some(&1),
+        _ => false,
+    };
+    if !unreachable {
+        return None;
+    }
+    let original = icmp.get(8..)?;
+    let (src, dst, protocol, l4) = match original.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(original.first()? & 0x0f) * 4;
+            let src: [u8; 4] = original.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = original.get(16..20)?.try_into().ok()?;
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                *original.get(9)?,
+                original.get(ihl..)?,
+            )
+        }
+        6 => {
+            let src: [u8; 16] = original.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = original.get(24..40)?.try_into().ok()?;
+            (
+                IpAddr::from(src),
+                IpAddr::from(dst),
+                *original.get(6)?,
+                original.get(40..)?,
+            )
+        }
+        _ => return None,
+    };
+    // ICMP quotes at least the first 8 bytes of the transport header: both ports.
+    let (sport, dport) = match protocol {
+        6 | 17 => (be16(l4, 0)?, be16(l4, 2)?),
+        _ => (0, 0),
+    };
+    Some((src, sport, dst, dport, protocol))
 }
 
 /// Identification, offset and more-fragments flag of a fragmented IPv4 or IPv6 packet.

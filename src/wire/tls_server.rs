@@ -38,6 +38,9 @@ pub enum ServerProbe {
     /// Not a TLS server flight (or not one we can read).
     NotTls,
     Done(ServerHello),
+    /// The server answered the ClientHello with a fatal alert (its description code), no
+    /// ServerHello: refused, as a firewall blocking by SNI or a failing inspection proxy does.
+    Alert(u8),
 }
 
 fn be16(b: &[u8], at: usize) -> Option<u16> {
@@ -65,6 +68,13 @@ pub fn probe_server_flight(stream: &[u8], scratch: &mut Vec<u8>) -> ServerProbe 
             };
         }
         if kind == ALERT {
+            let body = stream.get(pos + RECORD_HEADER..pos + RECORD_HEADER + len);
+            // Level 2 is fatal: the handshake ends here, before any ServerHello.
+            if let Some([2, description, ..]) = body {
+                if scratch.is_empty() {
+                    return ServerProbe::Alert(*description);
+                }
+            }
             // A warning alert may come first (unrecognized_name before the ServerHello,
             // http_ipv6.pcap frame 98): skip it.
             pos += RECORD_HEADER + len;
@@ -274,6 +284,16 @@ mod tests {
         assert_eq!(
             probe_server_flight(b"HTTP/1.1 200 OK\r\n", &mut scratch),
             ServerProbe::NotTls
+        );
+        // handshake_failure (40), fatal: refused.
+        assert_eq!(
+            probe_server_flight(&[21, 3, 3, 0, 2, 2, 40], &mut scratch),
+            ServerProbe::Alert(40)
+        );
+        // A warning (unrecognized_name) is skipped.
+        assert_eq!(
+            probe_server_flight(&[21, 3, 3, 0, 2, 1, 112], &mut scratch),
+            ServerProbe::NeedMore
         );
     }
 }
