@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
-use crate::classify::{classify, Classification, MatchedBy, Signals};
+use crate::classify::{classify, Classification, Direction, MatchedBy, Signals};
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
 use crate::flow::table::PacketMeta;
@@ -32,6 +32,8 @@ pub struct AnalysisConfig {
     pub max_handshake: usize,
     /// Bytes all flows together may hold in handshake buffers.
     pub max_handshake_total: usize,
+    /// The networks on the inside of the firewall (for `direction`).
+    pub internal: Vec<ipnet::IpNet>,
 }
 
 impl Default for AnalysisConfig {
@@ -41,6 +43,7 @@ impl Default for AnalysisConfig {
             limits: TableLimits::default(),
             max_handshake: budget.max_handshake,
             max_handshake_total: budget.max_total,
+            internal: crate::classify::default_internal_networks(),
         }
     }
 }
@@ -60,6 +63,7 @@ struct CaptureRef {
 
 struct Finisher<'a> {
     catalog: &'a Catalog,
+    internal: &'a [ipnet::IpNet],
     captures: Vec<CaptureRef>,
     rows: Vec<FlowRow>,
     budget: DissectBudget,
@@ -126,6 +130,7 @@ impl Finisher<'_> {
             .unwrap_or(("", Precision::Micro));
         let mut row = FlowRow::build(record, &entry.state, &classification, name, precision);
         row.dns_name = dns_name;
+        row.direction = Direction::of(record.client.ip, record.server.ip, self.internal).as_str();
         self.rows.push(row);
     }
 }
@@ -157,6 +162,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
     let mut defrag = Defragmenter::default();
     let mut fin = Finisher {
         catalog,
+        internal: &config.internal,
         captures: Vec::new(),
         rows: Vec::new(),
         budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),

@@ -84,6 +84,11 @@ pub struct AnalyzeArgs {
           value_parser = clap::value_parser!(u64).range(512..=1 << 20))]
     pub max_handshake: u64,
 
+    /// Networks inside the firewall, deciding each flow's direction (outbound, inbound,
+    /// internal, external); repeat or comma-separate. Default: RFC 1918 and fc00::/7.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', num_args = 1..)]
+    pub internal: Vec<ipnet::IpNet>,
+
     /// Print warnings only, no summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -184,6 +189,11 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
             idle_timeout: Duration::from_secs(i64::try_from(args.idle_timeout).unwrap_or(i64::MAX)),
         },
         max_handshake: usize::try_from(args.max_handshake).unwrap_or(32 * 1024),
+        internal: if args.internal.is_empty() {
+            o365flow::classify::default_internal_networks()
+        } else {
+            args.internal.clone()
+        },
         ..AnalysisConfig::default()
     };
     let analysis = analyze(&args.inputs, &catalog, &config);

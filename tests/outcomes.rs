@@ -62,3 +62,55 @@ fn corpus_alert_unreachable_and_no_reply() {
         .filter(|f| f.outcome == "no-reply")
         .all(|f| f.packets_s2c == 0));
 }
+
+#[test]
+fn direction_from_internal_networks() {
+    use o365flow::classify::{default_internal_networks, Direction};
+    let nets = default_internal_networks();
+    let ip = |s: &str| s.parse().unwrap();
+    assert_eq!(
+        Direction::of(ip("192.168.1.6"), ip("52.113.194.132"), &nets),
+        Direction::Outbound
+    );
+    assert_eq!(
+        Direction::of(ip("52.113.194.132"), ip("10.1.2.3"), &nets),
+        Direction::Inbound
+    );
+    assert_eq!(
+        Direction::of(ip("10.0.0.1"), ip("172.16.0.1"), &nets),
+        Direction::Internal
+    );
+    assert_eq!(
+        Direction::of(ip("fd00::1"), ip("2603:1063::1"), &nets),
+        Direction::Outbound
+    );
+    assert_eq!(
+        Direction::of(ip("8.8.8.8"), ip("1.1.1.1"), &nets),
+        Direction::External
+    );
+
+    // The flag replaces the defaults: loopback captures are internal when told so.
+    let dir = tempfile::tempdir().unwrap();
+    let flows = dir.path().join("f.jsonl");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["analyze", "-q", "--internal", "127.0.0.0/8,10.0.0.0/8"])
+        .arg(common::samples_dir().join("local-sll2-o365-tls.pcap"))
+        .arg("--flows")
+        .arg(&flows)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = std::fs::read_to_string(&flows).unwrap();
+    assert_eq!(
+        text.matches("\"direction\":\"internal\"").count(),
+        4,
+        "{text}"
+    );
+    let a = common::analyze_one(&common::samples_dir().join("teams.pcap"));
+    let teams = a
+        .flows
+        .iter()
+        .find(|f| f.sni.as_deref() == Some("teams.microsoft.com"))
+        .unwrap();
+    assert_eq!(teams.direction, "outbound");
+}

@@ -93,6 +93,54 @@ impl fmt::Display for PortVerdict {
     }
 }
 
+/// Which way a flow crosses the boundary between the internal networks and the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Direction {
+    /// An internal client to an external server.
+    Outbound,
+    /// An external client to an internal server (published services).
+    Inbound,
+    /// Both ends internal.
+    Internal,
+    /// Neither end internal (transit traffic, or `--internal` does not describe this capture).
+    External,
+}
+
+impl Direction {
+    pub fn of(client: IpAddr, server: IpAddr, internal: &[ipnet::IpNet]) -> Self {
+        let inside = |ip: IpAddr| {
+            let ip = match ip {
+                IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                v4 => v4,
+            };
+            internal.iter().any(|net| net.contains(&ip))
+        };
+        match (inside(client), inside(server)) {
+            (true, false) => Direction::Outbound,
+            (false, true) => Direction::Inbound,
+            (true, true) => Direction::Internal,
+            (false, false) => Direction::External,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Outbound => "outbound",
+            Direction::Inbound => "inbound",
+            Direction::Internal => "internal",
+            Direction::External => "external",
+        }
+    }
+}
+
+/// The default internal networks: RFC 1918 and IPv6 unique local addresses (RFC 4193).
+pub fn default_internal_networks() -> Vec<ipnet::IpNet> {
+    ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
 /// What the flow told us that can identify its service.
 #[derive(Clone, Copy, Debug)]
 pub struct Signals<'a> {

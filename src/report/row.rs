@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 45] = [
+pub const COLUMNS: [&str; 46] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -57,6 +57,7 @@ pub const COLUMNS: [&str; 45] = [
     "cert_names",
     "cert_issuer",
     "outcome",
+    "direction",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -129,6 +130,8 @@ pub struct FlowRow {
     pub cert_issuer: Option<String>,
     /// How the attempt ended: `established`, `no-reply`, `reset`, `tls-alert`, `rejected-icmp`.
     pub outcome: &'static str,
+    /// `outbound`, `inbound`, `internal` or `external`, from the `--internal` networks.
+    pub direction: &'static str,
 }
 
 /// Whether the server took the flow: what an audit needs to show blocked endpoints.
@@ -239,6 +242,7 @@ impl FlowRow {
             cert_names: cert.map(|c| c.names.clone()).unwrap_or_default(),
             cert_issuer: cert.map(|c| c.issuer.clone()),
             outcome: outcome(record, dissect),
+            direction: "",
         }
     }
 

@@ -145,6 +145,7 @@ struct JsonRow<'a> {
     cert_names: &'a [String],
     cert_issuer: Option<&'a str>,
     outcome: &'static str,
+    direction: &'static str,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -195,6 +196,7 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             cert_names: &r.cert_names,
             cert_issuer: r.cert_issuer.as_deref(),
             outcome: r.outcome,
+            direction: r.direction,
         }
     }
 }
