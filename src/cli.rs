@@ -86,7 +86,7 @@ pub struct AnalyzeArgs {
 
     /// Networks inside the firewall, deciding each flow's direction (outbound, inbound,
     /// internal, external); repeat or comma-separate. Default: RFC 1918 and fc00::/7.
-    #[arg(long, value_name = "CIDR", value_delimiter = ',', num_args = 1..)]
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub internal: Vec<ipnet::IpNet>,
 
     /// Print warnings only, no summary.
