@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
-use crate::classify::{classify, Classification, Direction, MatchedBy, Signals};
+use crate::classify::{classify, microsoft_status, Classification, Direction, MatchedBy, Signals};
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
 use crate::flow::table::PacketMeta;
@@ -131,6 +131,14 @@ impl Finisher<'_> {
         let mut row = FlowRow::build(record, &entry.state, &classification, name, precision);
         row.dns_name = dns_name;
         row.direction = Direction::of(record.client.ip, record.server.ip, self.internal).as_str();
+        let names = row
+            .sni
+            .iter()
+            .chain(row.http_host.iter())
+            .chain(row.dns_name.iter())
+            .chain(row.cert_names.iter())
+            .map(String::as_str);
+        row.microsoft = microsoft_status(row.service_area.is_some(), names);
         self.rows.push(row);
     }
 }

@@ -241,3 +241,50 @@ fn name_beats_address_and_both_are_evidence() {
     assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Ip));
     assert_eq!(c.evidence.len(), 1);
 }
+
+#[test]
+fn microsoft_owned_names_and_the_unlisted_evidence() {
+    use o365flow::classify::microsoft_owned;
+    for name in [
+        "microsoft.com",
+        "x.microsoft.com",
+        "gate.hockeyapp.net",
+        "API.MicrosoftStream.com.",
+        "teams.cloud.microsoft",
+    ] {
+        assert!(microsoft_owned(name), "{name}");
+    }
+    for name in [
+        "notmicrosoft.com",
+        "microsoft.com.evil.net",
+        "office.com-login.net",
+        "hockeyapp.net.example",
+        "",
+    ] {
+        assert!(!microsoft_owned(name), "{name}");
+    }
+    // In the Teams sample, Microsoft names outside every endpoint set: the list an admin sends on.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/teams.pcap");
+    let catalog = Catalog::embedded().unwrap();
+    let a = o365flow::analyze(&[path], &catalog, &o365flow::AnalysisConfig::default());
+    let mut unlisted: Vec<String> = a
+        .flows
+        .iter()
+        .filter(|f| f.microsoft == "unlisted")
+        .filter_map(|f| f.sni.clone())
+        .collect();
+    unlisted.sort();
+    assert_eq!(
+        unlisted,
+        [
+            "api.microsoftstream.com",
+            "euno-1.api.microsoftstream.com",
+            "gate.hockeyapp.net",
+            "gate.hockeyapp.net"
+        ]
+    );
+    assert_eq!(
+        a.flows.iter().filter(|f| f.microsoft == "listed").count(),
+        41
+    );
+}

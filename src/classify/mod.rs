@@ -133,6 +133,38 @@ impl Direction {
     }
 }
 
+const MICROSOFT_DOMAINS: &str = include_str!("data/microsoft-domains.txt");
+
+/// Is `name` under a domain Microsoft owns (`data/microsoft-domains.txt`)?
+pub fn microsoft_owned(name: &str) -> bool {
+    let name = crate::catalog::domain::normalize(name);
+    MICROSOFT_DOMAINS
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .any(|domain| {
+            name == domain
+                || name
+                    .strip_suffix(domain)
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+}
+
+/// The `microsoft` column: `listed` (a catalog set matched), `unlisted` (a Microsoft-owned name
+/// no set lists), or `no`.
+pub fn microsoft_status<'n>(
+    listed: bool,
+    mut names: impl Iterator<Item = &'n str>,
+) -> &'static str {
+    if listed {
+        "listed"
+    } else if names.any(microsoft_owned) {
+        "unlisted"
+    } else {
+        "no"
+    }
+}
+
 /// The default internal networks: RFC 1918 and IPv6 unique local addresses (RFC 4193).
 pub fn default_internal_networks() -> Vec<ipnet::IpNet> {
     ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"]

@@ -180,6 +180,7 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         text_col("cert_issuer", rows, layout, |r| r.cert_issuer.clone()),
         text_col("outcome", rows, layout, |r| Some(r.outcome.to_owned())),
         text_col("direction", rows, layout, |r| Some(r.direction.to_owned())),
+        text_col("microsoft", rows, layout, |r| Some(r.microsoft.to_owned())),
     ];
     DataFrame::new(rows.len(), columns)
 }

@@ -11,7 +11,7 @@ use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 46] = [
+pub const COLUMNS: [&str; 47] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -58,6 +58,7 @@ pub const COLUMNS: [&str; 46] = [
     "cert_issuer",
     "outcome",
     "direction",
+    "microsoft",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -132,6 +133,8 @@ pub struct FlowRow {
     pub outcome: &'static str,
     /// `outbound`, `inbound`, `internal` or `external`, from the `--internal` networks.
     pub direction: &'static str,
+    /// `listed` (in the catalog), `unlisted` (a Microsoft name no endpoint set lists), `no`.
+    pub microsoft: &'static str,
 }
 
 /// Whether the server took the flow: what an audit needs to show blocked endpoints.
@@ -243,6 +246,7 @@ impl FlowRow {
             cert_issuer: cert.map(|c| c.issuer.clone()),
             outcome: outcome(record, dissect),
             direction: "",
+            microsoft: "",
         }
     }
 

@@ -146,6 +146,7 @@ struct JsonRow<'a> {
     cert_issuer: Option<&'a str>,
     outcome: &'static str,
     direction: &'static str,
+    microsoft: &'static str,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -197,6 +198,7 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             cert_issuer: r.cert_issuer.as_deref(),
             outcome: r.outcome,
             direction: r.direction,
+            microsoft: r.microsoft,
         }
     }
 }
