@@ -32,8 +32,15 @@ pub fn render(summary: &RunSummary, rows: &[FlowRow]) -> String {
         .iter()
         .filter(|r| r.app_protocol == AppProtocol::Tls)
         .count();
+    let quic = rows
+        .iter()
+        .filter(|r| r.app_protocol == AppProtocol::Quic)
+        .count();
     let named = rows.iter().filter(|r| r.sni.is_some()).count();
-    let _ = writeln!(out, "TLS flows: {tls}, with a server name: {named}");
+    let _ = writeln!(
+        out,
+        "TLS flows: {tls}, QUIC flows: {quic}, flows with a server name (SNI): {named}"
+    );
     let truncated: u64 = summary.captures.iter().map(|c| c.truncated_packets).sum();
     if truncated > 0 || summary.fragments > 0 || summary.non_ip_packets > 0 {
         let _ = writeln!(
