@@ -6,7 +6,9 @@ use std::path::PathBuf;
 
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
-use crate::classify::{classify, microsoft_status, Classification, Direction, MatchedBy, Signals};
+use crate::classify::{
+    classify_with_user, microsoft_status, Classification, Direction, MatchedBy, Signals,
+};
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
 use crate::flow::table::PacketMeta;
@@ -34,6 +36,8 @@ pub struct AnalysisConfig {
     pub max_handshake_total: usize,
     /// The networks on the inside of the firewall (for `direction`).
     pub internal: Vec<ipnet::IpNet>,
+    /// The user's own entries (`--catalog-extra`), matched before the catalog.
+    pub user_catalog: Option<Catalog>,
 }
 
 impl Default for AnalysisConfig {
@@ -44,6 +48,7 @@ impl Default for AnalysisConfig {
             max_handshake: budget.max_handshake,
             max_handshake_total: budget.max_total,
             internal: crate::classify::default_internal_networks(),
+            user_catalog: None,
         }
     }
 }
@@ -63,6 +68,7 @@ struct CaptureRef {
 
 struct Finisher<'a> {
     catalog: &'a Catalog,
+    user_catalog: Option<&'a Catalog>,
     internal: &'a [ipnet::IpNet],
     captures: Vec<CaptureRef>,
     rows: Vec<FlowRow>,
@@ -108,8 +114,9 @@ impl Finisher<'_> {
         let classification = if entry.state.app == AppProtocol::Dns {
             Classification::default()
         } else {
-            classify(
+            classify_with_user(
                 self.catalog,
+                self.user_catalog,
                 &Signals {
                     sni,
                     sni_source,
@@ -170,6 +177,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
     let mut defrag = Defragmenter::default();
     let mut fin = Finisher {
         catalog,
+        user_catalog: config.user_catalog.as_ref(),
         internal: &config.internal,
         captures: Vec::new(),
         rows: Vec::new(),

@@ -68,6 +68,11 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub catalog: Option<PathBuf>,
 
+    /// Your own entries (TOML): names and prefixes with a service label (on-premises ADFS,
+    /// Exchange hybrid, SfB Edge, a proxy), matched before the catalog (`matched_by = user`).
+    #[arg(long, value_name = "FILE")]
+    pub catalog_extra: Option<PathBuf>,
+
     /// Most flows tracked at once; when full, the least recently active flows are ended early
     /// (counted and reported as evictions).
     #[arg(long, value_name = "N", default_value_t = 1_000_000,
@@ -189,6 +194,11 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
             idle_timeout: Duration::from_secs(i64::try_from(args.idle_timeout).unwrap_or(i64::MAX)),
         },
         max_handshake: usize::try_from(args.max_handshake).unwrap_or(32 * 1024),
+        user_catalog: args
+            .catalog_extra
+            .as_deref()
+            .map(Catalog::from_user_toml)
+            .transpose()?,
         internal: if args.internal.is_empty() {
             o365flow::classify::default_internal_networks()
         } else {

@@ -180,3 +180,92 @@ fn older_and_legacy_snapshots_load() {
         assert_eq!(c.sets().len(), sets, "{file}");
     }
 }
+
+#[test]
+fn catalog_extra_entries_match_as_user_at_their_signal_level() {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = dir.path().join("site.toml");
+    std::fs::write(
+        &extra,
+        r#"
+[[service]]
+name = "Lab Teams front end"
+category = "Allow"
+tcp_ports = "18444"
+names = ["teams.microsoft.com"]
+
+[[service]]
+name = "Lab servers"
+prefixes = ["127.0.0.0/8"]
+"#,
+    )
+    .unwrap();
+    let flows = dir.path().join("f.jsonl");
+    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["analyze", "-q"])
+        .arg(common::samples_dir().join("local-sll2-o365-tls.pcap"))
+        .arg("--catalog-extra")
+        .arg(&extra)
+        .arg("--flows")
+        .arg(&flows)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&flows)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let pick = |i: usize| {
+        (
+            rows[i]["service_area"].as_str().unwrap_or("").to_owned(),
+            rows[i]["matched_by"].as_str().unwrap_or("").to_owned(),
+            rows[i]["port_listed"].as_bool(),
+        )
+    };
+    // An SNI the catalog knows still beats the user's address entry...
+    assert_eq!(
+        pick(0),
+        ("Exchange".to_owned(), "sni".to_owned(), Some(false))
+    );
+    // ...while the user's own name entry beats the catalog at the same (SNI) level.
+    assert_eq!(
+        pick(2),
+        (
+            "Lab Teams front end".to_owned(),
+            "user".to_owned(),
+            Some(true)
+        )
+    );
+    assert!(rows[2]["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|e| e == "sni:teams.microsoft.com#12"));
+    // No name at all: the user's prefix decides.
+    assert_eq!(
+        pick(3),
+        ("Lab servers".to_owned(), "user".to_owned(), Some(false))
+    );
+
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "[[service]]\nname = \"x\"\nprefixes = [\"10.0.0.0/33\"]\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["analyze", "-q"])
+        .arg(common::samples_dir().join("dlt_ppp.pcap"))
+        .arg("--catalog-extra")
+        .arg(&broken)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("endpoint set 1000000: field ips"));
+}

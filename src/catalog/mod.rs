@@ -269,9 +269,78 @@ impl Catalog {
 
     pub fn from_json(text: &str, source_name: &str) -> Result<Self, CatalogError> {
         let raw = parse_raw(text, source_name)?;
+        let mut catalog = Catalog::from_raw(raw, source_name)?;
+        catalog.version = format!("unknown-date+{}", sha256_prefix(text.as_bytes()));
+        Ok(catalog)
+    }
+
+    /// The user's own entries (`--catalog-extra FILE`, TOML): names and prefixes with a service
+    /// label, e.g. an on-premises ADFS farm, an Exchange hybrid server, a Skype for Business
+    /// Edge or the company proxy. Each becomes an endpoint set with id 1000000 + its position.
+    ///
+    /// ```toml
+    /// [[service]]
+    /// name = "ADFS (on-premises)"   # shown as service_area
+    /// category = "Allow"            # optional: Optimize, Allow or Default (the default)
+    /// tcp_ports = "443"             # optional, the catalog's syntax
+    /// names = ["adfs.contoso.com"]
+    /// prefixes = ["198.51.100.10/32"]
+    /// ```
+    pub fn from_user_toml(path: &Path) -> Result<Self, CatalogError> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct UserService {
+            name: String,
+            category: Option<String>,
+            tcp_ports: Option<String>,
+            udp_ports: Option<String>,
+            #[serde(default)]
+            names: Vec<String>,
+            #[serde(default)]
+            prefixes: Vec<String>,
+        }
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct UserFile {
+            #[serde(default)]
+            service: Vec<UserService>,
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let name = path.display().to_string();
+        let file: UserFile = toml::from_str(&text).map_err(|e| CatalogError::Json {
+            source_name: name.clone(),
+            reason: e.to_string(),
+        })?;
+        let raw = file
+            .service
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| raw::RawEndpointSet {
+                id: 1_000_000 + i as i64,
+                service_area: Some(s.name),
+                service_area_display_name: None,
+                urls: s.names,
+                ips: s.prefixes,
+                tcp_ports: s.tcp_ports,
+                udp_ports: s.udp_ports,
+                express_route: None,
+                category: Some(s.category.unwrap_or_else(|| "Default".to_owned())),
+                required: Some(true),
+                notes: None,
+            })
+            .collect();
+        let mut catalog = Catalog::from_raw(raw, &name)?;
+        catalog.version = format!("user+{}", sha256_prefix(text.as_bytes()));
+        Ok(catalog)
+    }
+
+    fn from_raw(raw: Vec<raw::RawEndpointSet>, source_name: &str) -> Result<Self, CatalogError> {
         let mut catalog = Catalog {
             name: source_name.to_owned(),
-            version: format!("unknown-date+{}", sha256_prefix(text.as_bytes())),
+            version: String::new(),
             sets: Vec::with_capacity(raw.len()),
             names: DomainIndex::default(),
             prefixes: PrefixIndex::default(),

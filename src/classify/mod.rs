@@ -221,49 +221,76 @@ pub struct Classification {
     pub evidence: Vec<Evidence>,
 }
 
+/// Every catalog hit for the flow's signals, strongest signal first: the name the client sent
+/// (TLS/QUIC), the HTTP host, the server's certificate, DNS, then the address.
+fn hits<'c>(
+    catalog: &'c Catalog,
+    signals: &Signals<'_>,
+) -> [Option<(MatchedBy, CatalogMatch<'c>)>; 5] {
+    let (transport, port) = (signals.transport, signals.server_port);
+    let by_name = |name: Option<&str>, by: MatchedBy| {
+        name.filter(|n| !n.is_empty())
+            .and_then(|n| catalog.match_name(n, transport, port))
+            .map(|m| (by, m))
+    };
+    [
+        by_name(signals.sni, signals.sni_source),
+        by_name(signals.http_host, MatchedBy::HttpHost),
+        signals
+            .cert_names
+            .iter()
+            .find_map(|n| catalog.match_name(n, transport, port))
+            .map(|m| (MatchedBy::Cert, m)),
+        by_name(signals.dns_name, MatchedBy::Dns),
+        catalog
+            .match_addr(signals.server_ip, transport, port)
+            .map(|m| (MatchedBy::Ip, m)),
+    ]
+}
+
 pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
-    let by_name = signals
-        .sni
-        .filter(|n| !n.is_empty())
-        .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
-        .map(|m| (signals.sni_source, m));
-    let by_host = signals
-        .http_host
-        .filter(|n| !n.is_empty())
-        .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
-        .map(|m| (MatchedBy::HttpHost, m));
-    let by_cert = signals
-        .cert_names
-        .iter()
-        .find_map(|n| catalog.match_name(n, signals.transport, signals.server_port))
-        .map(|m| (MatchedBy::Cert, m));
-    let by_dns = signals
-        .dns_name
-        .filter(|n| !n.is_empty())
-        .and_then(|n| catalog.match_name(n, signals.transport, signals.server_port))
-        .map(|m| (MatchedBy::Dns, m));
-    let by_addr = catalog
-        .match_addr(signals.server_ip, signals.transport, signals.server_port)
-        .map(|m| (MatchedBy::Ip, m));
-    let evidence: Vec<Evidence> = [&by_name, &by_host, &by_cert, &by_dns, &by_addr]
-        .into_iter()
-        .flatten()
-        .map(|(by, m)| Evidence {
-            by: *by,
-            matched: m.matched.clone(),
-            endpoint_id: m.set.id,
-        })
-        .collect();
-    // Strongest signal first: the name the client sent (TLS/QUIC), HTTP, the server's
-    // certificate, DNS, then the address.
-    let service = by_name.or(by_host).or(by_cert).or(by_dns).or(by_addr).map(
-        |(by, m): (MatchedBy, CatalogMatch<'_>)| ServiceMatch {
-            service_area: m.set.service_area.clone(),
-            endpoint_id: m.set.id,
-            category: m.set.category,
-            matched_by: by,
-            port_listed: m.port_listed,
-        },
-    );
+    classify_with_user(catalog, None, signals)
+}
+
+/// Classifies with Microsoft's catalog and the user's own entries (`--catalog-extra`). The
+/// strongest signal decides; at the same signal the user's entry wins (`matched_by = user`), so a
+/// proxy's address never hides the Office 365 name a client sent through it. Every hit is kept
+/// as evidence.
+pub fn classify_with_user(
+    catalog: &Catalog,
+    user: Option<&Catalog>,
+    signals: &Signals<'_>,
+) -> Classification {
+    let microsoft = hits(catalog, signals);
+    let mine = user.map(|u| hits(u, signals));
+    let mut evidence = Vec::new();
+    let mut service = None;
+    for (level, hit) in microsoft.iter().enumerate() {
+        let user_hit = mine
+            .as_ref()
+            .and_then(|m| m.get(level))
+            .and_then(|h| h.as_ref());
+        for (by, m, is_user) in user_hit
+            .map(|(by, m)| (*by, m, true))
+            .into_iter()
+            .chain(hit.as_ref().map(|(by, m)| (*by, m, false)))
+        {
+            let by = if is_user { MatchedBy::User } else { by };
+            evidence.push(Evidence {
+                by,
+                matched: m.matched.clone(),
+                endpoint_id: m.set.id,
+            });
+            if service.is_none() {
+                service = Some(ServiceMatch {
+                    service_area: m.set.service_area.clone(),
+                    endpoint_id: m.set.id,
+                    category: m.set.category,
+                    matched_by: by,
+                    port_listed: m.port_listed,
+                });
+            }
+        }
+    }
     Classification { service, evidence }
 }
