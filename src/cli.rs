@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use o365flow::catalog::store::{self, Instance};
 use o365flow::catalog::Catalog;
 use o365flow::flow::TableLimits;
 use o365flow::report::{terminal, write_flows};
@@ -37,6 +38,18 @@ pub enum CatalogCommand {
         /// Catalog file to show instead of the embedded one.
         #[arg(long, value_name = "FILE")]
         catalog: Option<PathBuf>,
+    },
+    /// Validate a Microsoft endpoint JSON file and store it as the newest catalog of its
+    /// instance in the data directory; `analyze` then uses it.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// worldwide, usgovdod, usgovgcchigh or china.
+        #[arg(long, default_value = "worldwide", value_parser = parse_instance)]
+        instance: Instance,
+        /// Microsoft's version number (YYYYMMDDNN) when known; else the file's date and hash.
+        #[arg(long)]
+        version: Option<String>,
     },
     /// Endpoint sets added, removed and changed from OLD to NEW (URLs, IPs, ports, category,
     /// required, notes...).
@@ -123,9 +136,34 @@ fn run_catalog(command: CatalogCommand) -> anyhow::Result<u8> {
         CatalogCommand::Show { catalog } => {
             let catalog = match &catalog {
                 Some(path) => Catalog::from_file(path)?,
-                None => Catalog::embedded().context("embedded catalog")?,
+                None => default_catalog()?,
             };
             print!("{}", catalog_summary(&catalog));
+        }
+        CatalogCommand::Import {
+            file,
+            instance,
+            version,
+        } => {
+            let catalog = Catalog::from_file(&file)?;
+            let version = version.unwrap_or_else(|| catalog.version().to_owned());
+            let text =
+                std::fs::read_to_string(&file).with_context(|| file.display().to_string())?;
+            let data =
+                store::data_dir().context("no data directory: set O365FLOW_DATA_DIR or HOME")?;
+            let path = store::store(
+                &data,
+                instance,
+                &text,
+                &version,
+                &file.display().to_string(),
+            )?;
+            println!(
+                "stored {} endpoint sets as {} catalog version {version}: {}",
+                catalog.sets().len(),
+                instance.service_name(),
+                path.display()
+            );
         }
         CatalogCommand::Diff { old, new, json } => {
             let old = Catalog::raw_from_file(&old)?;
@@ -139,6 +177,21 @@ fn run_catalog(command: CatalogCommand) -> anyhow::Result<u8> {
         }
     }
     Ok(EXIT_CLEAN)
+}
+
+fn parse_instance(text: &str) -> Result<Instance, String> {
+    Instance::parse(text).ok_or_else(|| {
+        format!("unknown instance {text:?}: worldwide, usgovdod, usgovgcchigh or china")
+    })
+}
+
+/// The catalog `analyze` uses without `--catalog`: the newest stored worldwide catalog, else
+/// the embedded snapshot.
+fn default_catalog() -> anyhow::Result<Catalog> {
+    if let Some(stored) = store::data_dir().and_then(|d| store::newest(&d, Instance::Worldwide)) {
+        return Ok(stored?);
+    }
+    Catalog::embedded().context("embedded catalog")
 }
 
 /// `catalog show`: source, version, and a table of set counts per service area and category.
@@ -186,7 +239,7 @@ fn catalog_summary(catalog: &Catalog) -> String {
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
     let catalog = match &args.catalog {
         Some(path) => Catalog::from_file(path)?,
-        None => Catalog::embedded().context("embedded catalog")?,
+        None => default_catalog()?,
     };
     let config = AnalysisConfig {
         limits: TableLimits {

@@ -154,3 +154,69 @@ fn diff_refuses_a_broken_file_by_set_and_field() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("endpoint set 4: field category"));
 }
+
+#[test]
+fn import_stores_a_catalog_that_analyze_then_uses() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // A one-set catalog that names the local sample's servers.
+    let lab = dir.path().join("lab.json");
+    std::fs::write(
+        &lab,
+        r#"[{"id": 7, "serviceArea": "SharePoint", "category": "Optimize", "ips": ["127.0.0.0/8"], "tcpPorts": "18443"}]"#,
+    )
+    .unwrap();
+    let cmd = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+            .args(args)
+            .env("O365FLOW_DATA_DIR", data.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // Before: the embedded catalog.
+    let (code, text, _) = cmd(&["catalog", "show"]);
+    assert_eq!(code, 0);
+    assert!(text.contains("embedded"), "{text}");
+    let (code, text, err) = cmd(&[
+        "catalog",
+        "import",
+        lab.to_str().unwrap(),
+        "--version",
+        "2026112501",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        text.contains("stored 1 endpoint sets as Worldwide catalog version 2026112501"),
+        "{text}"
+    );
+    let (_, text, _) = cmd(&["catalog", "show"]);
+    assert!(
+        text.contains("version: 2026112501") && text.contains("endpoint sets: 1"),
+        "{text}"
+    );
+    let sample = common::samples_dir().join("local-sll2-o365-tls.pcap");
+    let (code, text, _) = cmd(&["analyze", sample.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(text.contains("(version 2026112501)"), "{text}");
+    // A broken file is refused and the stored catalog stays.
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "[{\"id\": 1}").unwrap();
+    let (code, _, err) = cmd(&["catalog", "import", bad.to_str().unwrap()]);
+    assert_eq!(code, 2, "{err}");
+    let (_, text, _) = cmd(&["catalog", "show"]);
+    assert!(text.contains("version: 2026112501"), "{text}");
+    let (code, _, err) = cmd(&[
+        "catalog",
+        "import",
+        lab.to_str().unwrap(),
+        "--instance",
+        "mars",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown instance"), "{err}");
+}

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod domain;
 pub mod prefix;
 pub mod raw;
+pub mod store;
 
 use std::fmt;
 use std::net::IpAddr;
