@@ -12,8 +12,11 @@ mod common;
 use std::process::Command;
 
 fn run(args: &[&str]) -> (i32, String) {
+    // An empty data directory: no stored catalog of the machine's user interferes.
+    let data = tempfile::tempdir().unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
         .args(args)
+        .env("O365FLOW_DATA_DIR", data.path())
         .output()
         .unwrap();
     (
