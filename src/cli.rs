@@ -51,6 +51,19 @@ pub enum CatalogCommand {
         #[arg(long)]
         version: Option<String>,
     },
+    /// Ask Microsoft's endpoint web service for the latest version and, when newer than every
+    /// stored catalog, download and store it (the data directory keeps all versions).
+    Update {
+        /// worldwide, usgovdod, usgovgcchigh or china.
+        #[arg(long, default_value = "worldwide", value_parser = parse_instance)]
+        instance: Instance,
+        /// HTTP(S) proxy, e.g. http://proxy.example:8080 (default: the http(s)_proxy variables).
+        #[arg(long, value_name = "URL")]
+        proxy: Option<String>,
+        /// The web service's address (for a mirror or a test server).
+        #[arg(long, value_name = "URL", default_value = o365flow::catalog::update::SERVICE_URL)]
+        service_url: String,
+    },
     /// Endpoint sets added, removed and changed from OLD to NEW (URLs, IPs, ports, category,
     /// required, notes...).
     Diff {
@@ -164,6 +177,28 @@ fn run_catalog(command: CatalogCommand) -> anyhow::Result<u8> {
                 instance.service_name(),
                 path.display()
             );
+        }
+        CatalogCommand::Update {
+            instance,
+            proxy,
+            service_url,
+        } => {
+            use o365flow::catalog::update::{update, UpdateOutcome};
+            let data =
+                store::data_dir().context("no data directory: set O365FLOW_DATA_DIR or HOME")?;
+            match update(&data, instance, &service_url, proxy.as_deref())? {
+                UpdateOutcome::UpToDate { version } => {
+                    println!(
+                        "{} catalog is up to date: version {version}",
+                        instance.service_name()
+                    )
+                }
+                UpdateOutcome::Stored { version, path } => println!(
+                    "stored {} catalog version {version}: {}",
+                    instance.service_name(),
+                    path.display()
+                ),
+            }
         }
         CatalogCommand::Diff { old, new, json } => {
             let old = Catalog::raw_from_file(&old)?;

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod prefix;
 pub mod raw;
 pub mod store;
+pub mod update;
 
 use std::fmt;
 use std::net::IpAddr;
@@ -195,6 +196,8 @@ pub enum CatalogError {
     Read { path: PathBuf, reason: String },
     #[error("{source_name}: not Microsoft endpoint JSON: {reason}")]
     Json { source_name: String, reason: String },
+    #[error("{url}: {reason}")]
+    Fetch { url: String, reason: String },
     #[error("{source_name}: endpoint set {id}: field {field}: {reason}")]
     Field {
         source_name: String,
