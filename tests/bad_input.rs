@@ -10,10 +10,10 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn o365flow(args: &[&str]) -> Output {
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(args)
         .output()
         .expect("run o365flow");

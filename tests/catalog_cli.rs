@@ -9,12 +9,10 @@
 
 mod common;
 
-use std::process::Command;
-
 fn run(args: &[&str]) -> (i32, String) {
     // An empty data directory: no stored catalog of the machine's user interferes.
     let data = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(args)
         .env("O365FLOW_DATA_DIR", data.path())
         .output()
@@ -145,7 +143,7 @@ fn diff_refuses_a_broken_file_by_set_and_field() {
         r#"[{"id": 4, "serviceArea": "Exchange", "category": "Sometimes"}]"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args([
             "catalog",
             "diff",
@@ -170,7 +168,7 @@ fn import_stores_a_catalog_that_analyze_then_uses() {
     )
     .unwrap();
     let cmd = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+        let out = common::o365flow_command()
             .args(args)
             .env("O365FLOW_DATA_DIR", data.path())
             .output()

@@ -8,10 +8,11 @@
     clippy::indexing_slicing
 )]
 
+mod common;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 #[derive(Default)]
@@ -60,7 +61,7 @@ fn serve(state: Arc<Mutex<Service>>) -> String {
 }
 
 fn o365flow(data: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(args)
         .env("O365FLOW_DATA_DIR", data)
         .env_remove("http_proxy")

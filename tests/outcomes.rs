@@ -92,7 +92,7 @@ fn direction_from_internal_networks() {
     // The flag replaces the defaults: loopback captures are internal when told so.
     let dir = tempfile::tempdir().unwrap();
     let flows = dir.path().join("f.jsonl");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(["analyze", "-q", "--internal", "127.0.0.0/8,10.0.0.0/8"])
         .arg(common::samples_dir().join("local-sll2-o365-tls.pcap"))
         .arg("--flows")

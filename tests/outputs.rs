@@ -9,8 +9,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use o365flow::report::row::COLUMNS;
 use o365flow::report::write_flows;
 use polars::prelude::*;
@@ -107,7 +105,7 @@ fn catalog_flag_replaces_the_embedded_catalog() {
     )
     .unwrap();
     let flows = dir.path().join("f.csv");
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(["analyze", "-q"])
         .arg(common::samples_dir().join("local-sll2-o365-tls.pcap"))
         .arg("--catalog")
@@ -149,7 +147,7 @@ fn catalog_flag_replaces_the_embedded_catalog() {
         r#"[{"id": 5, "serviceArea": "Skype", "category": "Optimize", "udpPorts": "3478-x"}]"#,
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(["analyze", "-q"])
         .arg(common::samples_dir().join("dlt_ppp.pcap"))
         .arg("--catalog")
@@ -201,7 +199,7 @@ prefixes = ["127.0.0.0/8"]
     )
     .unwrap();
     let flows = dir.path().join("f.jsonl");
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(["analyze", "-q"])
         .arg(common::samples_dir().join("local-sll2-o365-tls.pcap"))
         .arg("--catalog-extra")
@@ -259,7 +257,7 @@ prefixes = ["127.0.0.0/8"]
         "[[service]]\nname = \"x\"\nprefixes = [\"10.0.0.0/33\"]\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+    let out = common::o365flow_command()
         .args(["analyze", "-q"])
         .arg(common::samples_dir().join("dlt_ppp.pcap"))
         .arg("--catalog-extra")

@@ -94,3 +94,14 @@ pub fn manifest(shared: &Path) -> Vec<(String, String, String, usize, usize)> {
         })
         .collect()
 }
+
+/// The binary, with a data directory that holds no stored catalog: the embedded catalog is
+/// used whatever the machine's user imported (tests may override the variable).
+pub fn o365flow_command() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_o365flow"));
+    command.env(
+        "O365FLOW_DATA_DIR",
+        std::env::temp_dir().join("o365flow-tests-no-stored-catalog"),
+    );
+    command
+}
