@@ -272,16 +272,16 @@ impl FlowDissect {
         if first_payload && !payload.is_empty() && transport.has_ports() {
             // DNS is recognised by content on any port (TCP messages carry a 2-byte length).
             let message = match transport {
-                Transport::Tcp => payload
-                    .get(2..)
-                    .filter(|m| be16(payload).is_some_and(|len| usize::from(len) >= m.len())),
+                Transport::Tcp => payload.get(2..).filter(|m| {
+                    crate::wire::be16(payload, 0).is_some_and(|len| usize::from(len) >= m.len())
+                }),
                 _ => Some(payload),
             };
-            if let Some(message) = message.filter(|m| dns::parse(m).is_some()) {
+            if let Some(msg) = message.and_then(dns::parse) {
                 self.release(budget);
                 self.app = AppProtocol::Dns;
                 self.stage = Stage::Dns;
-                self.on_dns(message, budget);
+                self.record_dns(msg, budget);
                 return;
             }
         }
@@ -299,9 +299,13 @@ impl FlowDissect {
     }
 
     fn on_dns(&mut self, message: &[u8], budget: &mut DissectBudget) {
-        let Some(msg) = dns::parse(message) else {
-            return;
-        };
+        if let Some(msg) = dns::parse(message) {
+            self.record_dns(msg, budget);
+        }
+    }
+
+    /// Keeps the first query name and feeds the answers to the address -> name map.
+    fn record_dns(&mut self, msg: dns::DnsMessage, budget: &mut DissectBudget) {
         if self.dns_query.is_none() && !msg.query.is_empty() {
             self.dns_query = Some(msg.query.clone());
         }
@@ -936,10 +940,6 @@ impl From<Banner> for AppProtocol {
             Banner::Smtp => AppProtocol::Smtp,
         }
     }
-}
-
-fn be16(bytes: &[u8]) -> Option<u16> {
-    Some(u16::from_be_bytes([*bytes.first()?, *bytes.get(1)?]))
 }
 
 fn lossy(bytes: &[u8]) -> String {

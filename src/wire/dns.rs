@@ -2,6 +2,8 @@
 //! Names are decoded with compression pointers followed at most `MAX_POINTERS` times, so a
 //! pointer loop ends; labels and names are bounded by the RFC's limits.
 
+use super::be16;
+
 use std::net::IpAddr;
 
 const HEADER: usize = 12;
@@ -17,10 +19,6 @@ pub struct DnsMessage {
     pub query: String,
     /// Addresses from A and AAAA answers, with their TTL in seconds.
     pub addresses: Vec<(IpAddr, u32)>,
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 /// Reads a possibly compressed name at `at`; returns it and the offset after it in the message.

@@ -11,6 +11,7 @@ use etherparse::{
     err::packet::SliceError, EtherType, IpNumber, LaxNetSlice, LaxSlicedPacket, TransportSlice,
 };
 
+use super::be16;
 use super::tunnel::{self, Inner, TunnelKind, TunnelPath};
 use crate::capture::LinkType;
 
@@ -341,11 +342,6 @@ fn slice_inner(inner: Inner<'_>) -> Result<Option<LaxSlicedPacket<'_>>, DecodeEr
     }
 }
 
-fn be16(bytes: &[u8], at: usize) -> Option<u16> {
-    let b = bytes.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes([*b.first()?, *b.get(1)?]))
-}
-
 fn from_ether_type(ether_type: u16, body: &[u8]) -> LaxSlicedPacket<'_> {
     LaxSlicedPacket::from_ether_type(EtherType(ether_type), body)
 }
@@ -375,7 +371,10 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
-            if v6.payload().fragmented && !ipv6_first_fragment(v6) {
+            let first_fragment = ipv6_chain(v6)
+                .fragment
+                .is_none_or(|(offset, _, _)| offset == 0);
+            if v6.payload().fragmented && !first_fragment {
                 return Ok((Decoded::Fragment(fragment_info(sliced)?), &[]));
             }
             (
@@ -395,7 +394,7 @@ fn finish<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<(Decoded<'a>, &'a [u8]), D
     // An AH header makes the packet IPsec traffic whatever it protects: the flow is AH's.
     let authenticated = match &sliced.net {
         Some(LaxNetSlice::Ipv4(v4)) => v4.extensions().auth.is_some(),
-        Some(LaxNetSlice::Ipv6(v6)) => ipv6_has_auth_header(v6),
+        Some(LaxNetSlice::Ipv6(v6)) => ipv6_chain(v6).auth,
         _ => false,
     };
     let transport = if authenticated {
@@ -475,36 +474,55 @@ fn fill_tcp<'a>(packet: &mut IpPacket<'a>, tcp: &etherparse::TcpSlice<'a>) {
     packet.payload = tcp.payload();
 }
 
-/// Walks the IPv6 extension headers to the fragment header, if any, and tells whether this is
-/// the first fragment. Done by hand over the raw bytes: etherparse's iterator over a lax
-/// extension slice reads past the end of a truncated header (found by the `frame` fuzz target
-/// against etherparse 0.21).
-fn ipv6_first_fragment(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
+/// What an IPv6 extension chain holds that decoding needs.
+#[derive(Clone, Copy, Debug, Default)]
+struct Ipv6Chain {
+    /// An Authentication Header (the flow is IPsec AH).
+    auth: bool,
+    /// The fragment header's (offset in bytes, more fragments, identification).
+    fragment: Option<(usize, bool, u32)>,
+}
+
+/// Walks the IPv6 extension headers once, by hand over the raw bytes: etherparse's iterator
+/// over a lax extension slice reads past the end of a truncated header (found by the `frame`
+/// fuzz target against etherparse 0.21). At most 16 headers are followed.
+fn ipv6_chain(v6: &etherparse::LaxIpv6Slice<'_>) -> Ipv6Chain {
     const HOP_BY_HOP: u8 = 0;
     const ROUTING: u8 = 43;
     const FRAGMENT: u8 = 44;
     const AUTH: u8 = 51;
     const DEST_OPTS: u8 = 60;
     let exts = v6.extensions().slice();
+    let mut chain = Ipv6Chain::default();
     let mut next = v6.header().next_header().0;
     let mut at = 0usize;
     for _ in 0..16 {
         let (Some(&following), Some(&len_byte)) = (exts.get(at), exts.get(at + 1)) else {
-            return true;
+            break;
         };
         let len = match next {
             FRAGMENT => {
-                let offset = be16(exts, at + 2).map(|v| v >> 3).unwrap_or(0);
-                return offset == 0;
+                let field = be16(exts, at + 2);
+                let id = exts
+                    .get(at + 4..at + 8)
+                    .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                    .map(u32::from_be_bytes);
+                if let (Some(field), Some(id)) = (field, id) {
+                    chain.fragment = Some((usize::from(field >> 3) * 8, field & 1 == 1, id));
+                }
+                8
             }
-            AUTH => (usize::from(len_byte) + 2) * 4,
+            AUTH => {
+                chain.auth = true;
+                (usize::from(len_byte) + 2) * 4
+            }
             HOP_BY_HOP | ROUTING | DEST_OPTS => (usize::from(len_byte) + 1) * 8,
-            _ => return true,
+            _ => break,
         };
         next = following;
         at += len;
     }
-    true
+    chain
 }
 
 /// Ports, TCP header and payload of a reassembled datagram's IP payload (TCP or UDP).
@@ -602,8 +620,9 @@ fn fragment_info<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<FragmentInfo<'a>, D
         }
         Some(LaxNetSlice::Ipv6(v6)) => {
             let h = v6.header();
-            let (offset, more, id) =
-                ipv6_fragment_header(v6).ok_or(DecodeError::Malformed("ipv6 fragment header"))?;
+            let (offset, more, id) = ipv6_chain(v6)
+                .fragment
+                .ok_or(DecodeError::Malformed("ipv6 fragment header"))?;
             Ok(FragmentInfo {
                 src: IpAddr::V6(h.source_addr()),
                 dst: IpAddr::V6(h.destination_addr()),
@@ -616,53 +635,6 @@ fn fragment_info<'a>(sliced: &LaxSlicedPacket<'a>) -> Result<FragmentInfo<'a>, D
         }
         _ => Err(DecodeError::Malformed("fragment")),
     }
-}
-
-/// The IPv6 fragment header's (offset in bytes, more fragments, identification).
-fn ipv6_fragment_header(v6: &etherparse::LaxIpv6Slice<'_>) -> Option<(usize, bool, u32)> {
-    let exts = v6.extensions().slice();
-    let mut next = v6.header().next_header().0;
-    let mut at = 0usize;
-    for _ in 0..16 {
-        let following = *exts.get(at)?;
-        let len_byte = *exts.get(at + 1)?;
-        match next {
-            44 => {
-                let field = be16(exts, at + 2)?;
-                let id = u32::from_be_bytes(exts.get(at + 4..at + 8)?.try_into().ok()?);
-                return Some((usize::from(field >> 3) * 8, field & 1 == 1, id));
-            }
-            0 | 43 | 60 => at += (usize::from(len_byte) + 1) * 8,
-            51 => at += (usize::from(len_byte) + 2) * 4,
-            _ => return None,
-        }
-        next = following;
-    }
-    None
-}
-
-/// True when the IPv6 extension chain holds an Authentication Header (walked by hand, see
-/// `ipv6_first_fragment`).
-fn ipv6_has_auth_header(v6: &etherparse::LaxIpv6Slice<'_>) -> bool {
-    const AUTH: u8 = 51;
-    let exts = v6.extensions().slice();
-    let mut next = v6.header().next_header().0;
-    let mut at = 0usize;
-    for _ in 0..16 {
-        if next == AUTH {
-            return true;
-        }
-        let (Some(&following), Some(&len_byte)) = (exts.get(at), exts.get(at + 1)) else {
-            return false;
-        };
-        at += match next {
-            0 | 43 | 60 => (usize::from(len_byte) + 1) * 8,
-            44 => 8,
-            _ => return false,
-        };
-        next = following;
-    }
-    false
 }
 
 fn classify_stop(err: &SliceError, layer: &'static str) -> DecodeError {

@@ -4,6 +4,8 @@
 //! and DTLS records (RFC 6347/9147). Hand-written: these are a few fixed header fields each, and
 //! no maintained crate offers them as borrowed, allocation-free views.
 
+use super::be16;
+
 const STUN_HEADER: usize = 20;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const MTURN_MAGIC: [u8; 2] = [0xff, 0x10];
@@ -30,10 +32,6 @@ pub struct MediaPacket {
     pub microsoft: bool,
     /// A DTLS ClientHello.
     pub dtls_client_hello: bool,
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 /// STUN: two zero top bits, a length that fits and is a multiple of 4, and either the RFC 5389

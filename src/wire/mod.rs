@@ -13,3 +13,11 @@ pub mod tunnel;
 pub mod vpn;
 
 pub use l2l4::{decode, DecodeError, Decoded, IpPacket, TcpFlags, TcpHeader, Transport};
+
+/// A big-endian u16 at `at`, if the bytes are there: the one field reader every parser here uses.
+pub(crate) fn be16(bytes: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([
+        *bytes.get(at)?,
+        *bytes.get(at.checked_add(1)?)?,
+    ]))
+}

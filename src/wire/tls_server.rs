@@ -3,6 +3,8 @@
 //! with x509-parser). The certificate is the evidence for SSL-inspection findings and a server
 //! name when the client sent none.
 
+use super::be16;
+
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use x509_parser::extensions::GeneralName;
 
@@ -41,10 +43,6 @@ pub enum ServerProbe {
     /// The server answered the ClientHello with a fatal alert (its description code), no
     /// ServerHello: refused, as a firewall blocking by SNI or a failing inspection proxy does.
     Alert(u8),
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 fn be24(b: &[u8], at: usize) -> Option<usize> {

@@ -3,6 +3,8 @@
 //! Hand-written because etherparse stops at the IP/transport boundary and no maintained crate
 //! decodes GRE, ERSPAN, VXLAN, Geneve, CAPWAP, GTP-U, Teredo, MPLS and PPPoE as borrowed views.
 
+use super::be16;
+
 use std::fmt;
 
 /// One encapsulation layer, outermost first in a `TunnelPath`.
@@ -107,10 +109,6 @@ pub enum Inner<'a> {
     Ppp(&'a [u8]),
     /// An IEEE 802.11 frame (CAPWAP with native 802.11 binding).
     Wlan(&'a [u8]),
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 fn by_ether_type(ether_type: u16, body: &[u8]) -> Option<Inner<'_>> {

@@ -4,6 +4,8 @@
 //! (RFC 4120 ASN.1 application tags), LDAP (BER message) and SMB (NetBIOS session + SMB magic).
 //! Each check is a handful of fixed fields; nothing is allocated or copied.
 
+use super::be16;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Infra {
     Ike,
@@ -13,10 +15,6 @@ pub enum Infra {
     Kerberos,
     Ldap,
     Smb,
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
