@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
+use crate::classify::client::{ClientFacts, ClientRules};
 use crate::classify::{
-    classify_with_user, microsoft_status, Classification, Direction, MatchedBy, Signals,
+    classify_with_user, Classification, Direction, MatchedBy, MicrosoftStatus, Ownership, Signals,
 };
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
@@ -38,6 +39,8 @@ pub struct AnalysisConfig {
     pub internal: Vec<ipnet::IpNet>,
     /// The user's own entries (`--catalog-extra`), matched before the catalog.
     pub user_catalog: Option<Catalog>,
+    /// Client identification rules (the embedded ones, after the user's `--client-rules`).
+    pub client_rules: ClientRules,
 }
 
 impl Default for AnalysisConfig {
@@ -49,6 +52,8 @@ impl Default for AnalysisConfig {
             max_handshake_total: budget.max_total,
             internal: crate::classify::default_internal_networks(),
             user_catalog: None,
+            // The embedded rules are checked by a unit test; empty rules only name no clients.
+            client_rules: ClientRules::embedded().unwrap_or_default(),
         }
     }
 }
@@ -70,6 +75,7 @@ struct Finisher<'a> {
     catalog: &'a Catalog,
     user_catalog: Option<&'a Catalog>,
     internal: &'a [ipnet::IpNet],
+    client_rules: &'a ClientRules,
     captures: Vec<CaptureRef>,
     rows: Vec<FlowRow>,
     budget: DissectBudget,
@@ -137,15 +143,59 @@ impl Finisher<'_> {
             .unwrap_or(("", Precision::Micro));
         let mut row = FlowRow::build(record, &entry.state, &classification, name, precision);
         row.dns_name = dns_name;
-        row.direction = Direction::of(record.client.ip, record.server.ip, self.internal).as_str();
-        let names = row
+        let direction = Direction::of(record.client.ip, record.server.ip, self.internal);
+        row.direction = direction.as_str();
+        let names: Vec<&str> = row
             .sni
             .iter()
             .chain(row.http_host.iter())
             .chain(row.dns_name.iter())
             .chain(row.cert_names.iter())
-            .map(String::as_str);
-        row.microsoft = microsoft_status(row.service_area.is_some(), names);
+            .map(String::as_str)
+            .collect();
+        let ownership = Ownership::get();
+        row.microsoft = ownership.status(
+            row.service_area.is_some(),
+            names.iter().copied(),
+            record.server.ip,
+        );
+        let client_microsoft = if self
+            .catalog
+            .match_addr(record.client.ip, record.transport, record.server.port)
+            .is_some()
+        {
+            MicrosoftStatus::Listed
+        } else if ownership.owns_addr(record.client.ip) {
+            MicrosoftStatus::Unlisted
+        } else {
+            MicrosoftStatus::No
+        };
+        let identified = self.client_rules.identify(&ClientFacts {
+            transport: record.transport,
+            server_port: record.server.port,
+            app_protocol: row.app_protocol.as_str(),
+            names: &names,
+            ja4: row.ja4.as_deref(),
+            alpn: &row.alpn,
+            user_agent: row.user_agent.as_deref(),
+            http_path: entry.state.http_path.as_deref(),
+            media: &row.media_seen,
+            service_area: row.service_area.as_ref().map(|a| a.as_str()),
+            microsoft: row.microsoft,
+            client_microsoft,
+            direction,
+        });
+        if let Some(client) = identified.client {
+            row.client_app = Some(client.app);
+            row.client_confidence = Some(client.confidence);
+            row.client_evidence = client.evidence;
+        }
+        if let Some(rule) = identified.published_evidence.first() {
+            if !row.client_evidence.contains(rule) {
+                row.client_evidence.push(format!("published-{rule}"));
+            }
+        }
+        row.published_service = identified.published;
         self.rows.push(row);
     }
 }
@@ -179,6 +229,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
         catalog,
         user_catalog: config.user_catalog.as_ref(),
         internal: &config.internal,
+        client_rules: &config.client_rules,
         captures: Vec::new(),
         rows: Vec::new(),
         budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use o365flow::catalog::store::{self, Instance};
 use o365flow::catalog::Catalog;
+use o365flow::classify::client::ClientRules;
 use o365flow::flow::TableLimits;
 use o365flow::report::{terminal, write_flows};
 use o365flow::time::Duration;
@@ -98,6 +99,11 @@ pub struct AnalyzeArgs {
     /// Exchange hybrid, SfB Edge, a proxy), matched before the catalog (`matched_by = user`).
     #[arg(long, value_name = "FILE")]
     pub catalog_extra: Option<PathBuf>,
+
+    /// Your own client identification rules (TOML, the format of the embedded
+    /// src/classify/data/clients.toml), tried before the embedded ones.
+    #[arg(long, value_name = "FILE")]
+    pub client_rules: Option<PathBuf>,
 
     /// Most flows tracked at once; when full, the least recently active flows are ended early
     /// (counted and reported as evictions).
@@ -291,6 +297,10 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
             o365flow::classify::default_internal_networks()
         } else {
             args.internal.clone()
+        },
+        client_rules: match &args.client_rules {
+            Some(path) => ClientRules::with_user_file(path)?,
+            None => ClientRules::embedded()?,
         },
         ..AnalysisConfig::default()
     };

@@ -244,7 +244,7 @@ fn name_beats_address_and_both_are_evidence() {
 
 #[test]
 fn microsoft_owned_names_and_the_unlisted_evidence() {
-    use o365flow::classify::microsoft_owned;
+    use o365flow::classify::{microsoft_owned, MicrosoftStatus};
     for name in [
         "microsoft.com",
         "x.microsoft.com",
@@ -270,7 +270,7 @@ fn microsoft_owned_names_and_the_unlisted_evidence() {
     let mut unlisted: Vec<String> = a
         .flows
         .iter()
-        .filter(|f| f.microsoft == "unlisted")
+        .filter(|f| f.microsoft == MicrosoftStatus::Unlisted)
         .filter_map(|f| f.sni.clone())
         .collect();
     unlisted.sort();
@@ -284,7 +284,10 @@ fn microsoft_owned_names_and_the_unlisted_evidence() {
         ]
     );
     assert_eq!(
-        a.flows.iter().filter(|f| f.microsoft == "listed").count(),
+        a.flows
+            .iter()
+            .filter(|f| f.microsoft == MicrosoftStatus::Listed)
+            .count(),
         41
     );
 }

@@ -10,6 +10,11 @@ use crate::catalog::{Catalog, CatalogMatch, Category, EndpointId, ServiceArea};
 use crate::dissect::AppProtocol;
 use crate::wire::Transport;
 
+pub mod client;
+pub mod owners;
+
+pub use owners::{MicrosoftStatus, Ownership};
+
 /// Which signal chose the flow's endpoint set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum MatchedBy {
@@ -133,36 +138,9 @@ impl Direction {
     }
 }
 
-const MICROSOFT_DOMAINS: &str = include_str!("data/microsoft-domains.txt");
-
 /// Is `name` under a domain Microsoft owns (`data/microsoft-domains.txt`)?
 pub fn microsoft_owned(name: &str) -> bool {
-    let name = crate::catalog::domain::normalize(name);
-    MICROSOFT_DOMAINS
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        .any(|domain| {
-            name == domain
-                || name
-                    .strip_suffix(domain)
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
-}
-
-/// The `microsoft` column: `listed` (a catalog set matched), `unlisted` (a Microsoft-owned name
-/// no set lists), or `no`.
-pub fn microsoft_status<'n>(
-    listed: bool,
-    mut names: impl Iterator<Item = &'n str>,
-) -> &'static str {
-    if listed {
-        "listed"
-    } else if names.any(microsoft_owned) {
-        "unlisted"
-    } else {
-        "no"
-    }
+    Ownership::get().owns_name(name)
 }
 
 /// The default internal networks: RFC 1918 and IPv6 unique local addresses (RFC 4193).

@@ -11,8 +11,8 @@ use crate::flow::{Push, Side, StreamBuffer};
 use crate::wire::dns;
 use crate::wire::media::{media_packet, stun, Media, MediaPacket};
 use crate::wire::plaintext::{
-    client_mail_command, http_request, http_response, server_banner, sip_message, socks_connect,
-    Banner, SocksHost,
+    client_mail_command, http_request, http_response, server_banner, sip_message, sip_user_agent,
+    socks_connect, Banner, SocksHost,
 };
 use crate::wire::quic::{
     chlo_server_name, crypto_frames, decrypt_initial, gquic_version, parse_long_header, Handshake,
@@ -207,6 +207,10 @@ pub struct FlowDissect {
     pub server_hello: Option<Box<ServerHello>>,
     /// The server answered the ClientHello with this fatal TLS alert.
     pub tls_alert: Option<u8>,
+    /// User-Agent of the first HTTP request (CONNECT included) or SIP message.
+    pub user_agent: Option<String>,
+    /// Path of the first HTTP request, without its query (which may name users), bounded.
+    pub http_path: Option<String>,
 }
 
 /// The media kinds a flow carried, as bits: a flow may show STUN checks, then RTP and RTCP.
@@ -350,6 +354,7 @@ impl FlowDissect {
         // VPN, signalling and infrastructure protocols, from either side's first datagram.
         if let Stage::Probing = self.stage {
             let settled = if sip_message(payload) {
+                self.user_agent = sip_user_agent(payload).map(bounded_text);
                 Some(AppProtocol::Sip)
             } else {
                 vpn::recognise(payload, false).map(AppProtocol::from)
@@ -571,9 +576,19 @@ impl FlowDissect {
             // TLS records without a ClientHello: the capture began mid-connection.
             Some(AppProtocol::Tls)
         } else if sip_message(bytes) {
+            self.user_agent = sip_user_agent(bytes).map(bounded_text);
             Some(AppProtocol::Sip)
-        } else if stun(bytes).is_some() || bytes.get(2..).is_some_and(|b| stun(b).is_some()) {
-            // STUN over TCP, bare (RFC 5389 7.2.2) or with RFC 4571 framing (ICE-TCP).
+        } else if let Some((turn, microsoft)) =
+            stun(bytes).or_else(|| bytes.get(2..).and_then(stun))
+        {
+            // STUN over TCP, bare (RFC 5389 7.2.2) or with RFC 4571 framing (ICE-TCP); Teams
+            // sends its MS-ICE attributes here too.
+            self.note_media(MediaPacket {
+                kind: if turn { Media::Turn } else { Media::Stun },
+                mturn: false,
+                microsoft,
+                dtls_client_hello: false,
+            });
             Some(AppProtocol::Stun)
         } else if side == Side::Server && http_response(bytes) {
             Some(AppProtocol::Http)
@@ -595,10 +610,13 @@ impl FlowDissect {
                 if let Some(request) = http_request(bytes) {
                     self.app = AppProtocol::Http;
                     self.http_host = request.host.map(lossy);
+                    self.user_agent = request.user_agent.map(bounded_text);
                     if request.is_connect() {
                         self.via_proxy = true;
                         self.proxy_target = Some(lossy(request.target));
                     } else {
+                        let path = request.target.split(|b| *b == b'?').next();
+                        self.http_path = path.map(bounded_text);
                         upgrade_possible = false;
                     }
                 } else if let Some(target) = socks_target(bytes) {
@@ -940,6 +958,11 @@ impl From<Banner> for AppProtocol {
             Banner::Smtp => AppProtocol::Smtp,
         }
     }
+}
+
+/// Text kept from a header for reports and rules: at most 256 bytes of it.
+fn bounded_text(bytes: &[u8]) -> String {
+    lossy(bytes.get(..bytes.len().min(256)).unwrap_or_default())
 }
 
 fn lossy(bytes: &[u8]) -> String {

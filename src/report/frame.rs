@@ -180,7 +180,18 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         text_col("cert_issuer", rows, layout, |r| r.cert_issuer.clone()),
         text_col("outcome", rows, layout, |r| Some(r.outcome.to_owned())),
         text_col("direction", rows, layout, |r| Some(r.direction.to_owned())),
-        text_col("microsoft", rows, layout, |r| Some(r.microsoft.to_owned())),
+        text_col("microsoft", rows, layout, |r| {
+            Some(r.microsoft.as_str().to_owned())
+        }),
+        text_col("user_agent", rows, layout, |r| r.user_agent.clone()),
+        text_col("client_app", rows, layout, |r| r.client_app.clone()),
+        text_col("client_confidence", rows, layout, |r| {
+            r.client_confidence.map(|c| c.as_str().to_owned())
+        }),
+        list_col("client_evidence", rows, layout, |r| &r.client_evidence),
+        text_col("published_service", rows, layout, |r| {
+            r.published_service.clone()
+        }),
     ];
     DataFrame::new(rows.len(), columns)
 }

@@ -4,14 +4,15 @@
 use std::net::IpAddr;
 
 use crate::catalog::{Category, EndpointId, ServiceArea};
-use crate::classify::{Classification, MatchedBy, PortVerdict};
+use crate::classify::client::Confidence;
+use crate::classify::{Classification, MatchedBy, MicrosoftStatus, PortVerdict};
 use crate::dissect::{AppProtocol, FlowDissect};
 use crate::flow::{FlowRecord, Side};
 use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 47] = [
+pub const COLUMNS: [&str; 52] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -59,6 +60,11 @@ pub const COLUMNS: [&str; 47] = [
     "outcome",
     "direction",
     "microsoft",
+    "user_agent",
+    "client_app",
+    "client_confidence",
+    "client_evidence",
+    "published_service",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -133,8 +139,19 @@ pub struct FlowRow {
     pub outcome: &'static str,
     /// `outbound`, `inbound`, `internal` or `external`, from the `--internal` networks.
     pub direction: &'static str,
-    /// `listed` (in the catalog), `unlisted` (a Microsoft name no endpoint set lists), `no`.
-    pub microsoft: &'static str,
+    /// `listed` (in the catalog), `consumer` (a Microsoft consumer service no set lists),
+    /// `unlisted` (another Microsoft name or address no set lists), `no`.
+    pub microsoft: MicrosoftStatus,
+    /// User-Agent of the first HTTP request (CONNECT included) or SIP message.
+    pub user_agent: Option<String>,
+    /// The program behind the flow, from the client rules (`teams-desktop`, `outlook-mobile`...).
+    pub client_app: Option<String>,
+    pub client_confidence: Option<Confidence>,
+    /// The rule that decided `client_app` (`rule=ID`) and the facts that satisfied it.
+    pub client_evidence: Vec<String>,
+    /// An inbound flow to a service published to the internet: `adfs`, `exchange-hybrid`,
+    /// `lync-edge`.
+    pub published_service: Option<String>,
 }
 
 /// Whether the server took the flow: what an audit needs to show blocked endpoints.
@@ -246,7 +263,12 @@ impl FlowRow {
             cert_issuer: cert.map(|c| c.issuer.clone()),
             outcome: outcome(record, dissect),
             direction: "",
-            microsoft: "",
+            microsoft: MicrosoftStatus::No,
+            user_agent: dissect.user_agent.clone(),
+            client_app: None,
+            client_confidence: None,
+            client_evidence: Vec::new(),
+            published_service: None,
         }
     }
 

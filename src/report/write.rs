@@ -147,6 +147,11 @@ struct JsonRow<'a> {
     outcome: &'static str,
     direction: &'static str,
     microsoft: &'static str,
+    user_agent: Option<&'a str>,
+    client_app: Option<&'a str>,
+    client_confidence: Option<&'static str>,
+    client_evidence: &'a [String],
+    published_service: Option<&'a str>,
 }
 
 impl<'a> From<&'a FlowRow> for JsonRow<'a> {
@@ -198,7 +203,12 @@ impl<'a> From<&'a FlowRow> for JsonRow<'a> {
             cert_issuer: r.cert_issuer.as_deref(),
             outcome: r.outcome,
             direction: r.direction,
-            microsoft: r.microsoft,
+            microsoft: r.microsoft.as_str(),
+            user_agent: r.user_agent.as_deref(),
+            client_app: r.client_app.as_deref(),
+            client_confidence: r.client_confidence.map(|c| c.as_str()),
+            client_evidence: &r.client_evidence,
+            published_service: r.published_service.as_deref(),
         }
     }
 }

@@ -60,6 +60,8 @@ pub struct HttpRequest<'a> {
     pub target: &'a [u8],
     /// The Host header, when the segment holds it.
     pub host: Option<&'a [u8]>,
+    /// The User-Agent header (a CONNECT through a proxy carries the client's too).
+    pub user_agent: Option<&'a [u8]>,
 }
 
 impl HttpRequest<'_> {
@@ -82,19 +84,32 @@ pub fn http_request(payload: &[u8]) -> Option<HttpRequest<'_>> {
     if !is_method || !version.starts_with(b"HTTP/1.") || target.is_empty() {
         return None;
     }
-    let host = head
-        .split(|b| *b == b'\n')
-        .skip(1)
-        .take_while(|l| !l.is_empty() && *l != b"\r")
-        .find_map(|l| {
-            let (name, value) = split_once(l, b':')?;
-            name.eq_ignore_ascii_case(b"host").then(|| trim(value))
-        });
+    let host = header(head, b"host");
+    let user_agent = header(head, b"user-agent");
     Some(HttpRequest {
         method,
         target,
         host,
+        user_agent,
     })
+}
+
+/// The value of header `name` (lower case) in a message head: the lines after the first, up to
+/// the blank line. Trimmed, borrowed.
+pub fn header<'a>(head: &'a [u8], name: &[u8]) -> Option<&'a [u8]> {
+    let head = head.get(..head.len().min(MAX_HEAD))?;
+    head.split(|b| *b == b'\n')
+        .skip(1)
+        .take_while(|l| !l.is_empty() && *l != b"\r")
+        .find_map(|l| {
+            let (key, value) = split_once(l, b':')?;
+            trim(key).eq_ignore_ascii_case(name).then(|| trim(value))
+        })
+}
+
+/// The program a SIP message names: `User-Agent` in requests, `Server` in responses.
+pub fn sip_user_agent(payload: &[u8]) -> Option<&[u8]> {
+    header(payload, b"user-agent").or_else(|| header(payload, b"server"))
 }
 
 /// True for an HTTP/1.x status line.
@@ -220,6 +235,7 @@ mod tests {
             (r.method, r.target, r.host),
             (&b"GET"[..], &b"/a"[..], Some(&b"outlook.office365.com"[..]))
         );
+        assert_eq!(r.user_agent, Some(&b"x"[..]));
         let c = http_request(
             b"CONNECT teams.microsoft.com:443 HTTP/1.1\r\nHost: teams.microsoft.com:443\r\n\r\n",
         )
@@ -236,6 +252,14 @@ mod tests {
             b"REGISTER sip:example.com SIP/2.0\r\nVia: x\r\n"
         ));
         assert!(sip_message(b"SIP/2.0 401 Unauthorized\r\n"));
+        assert_eq!(
+            sip_user_agent(b"REGISTER sip:a SIP/2.0\r\nUser-Agent: UCCAPI/16.0 OC/16.0\r\n\r\n"),
+            Some(&b"UCCAPI/16.0 OC/16.0"[..])
+        );
+        assert_eq!(
+            sip_user_agent(b"SIP/2.0 200 OK\r\nServer: RTC/7.0\r\n\r\nUser-Agent: body"),
+            Some(&b"RTC/7.0"[..])
+        );
         assert!(!sip_message(b"GET / HTTP/1.1\r\n"));
     }
 

@@ -1,0 +1,186 @@
+//! Who owns a name or an address: Microsoft (its registered domains and address blocks), and
+//! which of Microsoft's names are consumer services. Feeds the `microsoft` column. The lists are
+//! small data files compiled in (`data/`), parsed once.
+
+use std::net::IpAddr;
+use std::sync::OnceLock;
+
+use crate::catalog::domain::normalize;
+use crate::catalog::prefix::PrefixIndex;
+
+const DOMAINS: &str = include_str!("data/microsoft-domains.txt");
+const PREFIXES: &str = include_str!("data/microsoft-prefixes.txt");
+const CONSUMER: &str = include_str!("data/consumer-domains.txt");
+
+/// The `microsoft` column.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MicrosoftStatus {
+    /// An endpoint set of the catalog matched.
+    Listed,
+    /// A Microsoft consumer service (Outlook.com, OneDrive personal, Skype) no set lists.
+    Consumer,
+    /// A Microsoft-owned name or address that no set lists.
+    Unlisted,
+    No,
+}
+
+impl MicrosoftStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MicrosoftStatus::Listed => "listed",
+            MicrosoftStatus::Consumer => "consumer",
+            MicrosoftStatus::Unlisted => "unlisted",
+            MicrosoftStatus::No => "no",
+        }
+    }
+}
+
+pub struct Ownership {
+    domains: Vec<String>,
+    prefixes: PrefixIndex<()>,
+    /// (name, includes every name under it)
+    consumer: Vec<(String, bool)>,
+}
+
+fn data_lines(text: &str) -> impl Iterator<Item = &str> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+}
+
+fn under(name: &str, domain: &str) -> bool {
+    name == domain
+        || name
+            .strip_suffix(domain)
+            .is_some_and(|rest| rest.ends_with('.'))
+}
+
+impl Ownership {
+    /// The compiled-in lists.
+    pub fn get() -> &'static Ownership {
+        static OWNERSHIP: OnceLock<Ownership> = OnceLock::new();
+        OWNERSHIP.get_or_init(|| {
+            let mut prefixes = PrefixIndex::default();
+            // The file is ours and checked by a test; a bad line is skipped, not fatal.
+            for net in data_lines(PREFIXES).filter_map(|l| l.parse().ok()) {
+                prefixes.insert(net, ());
+            }
+            Ownership {
+                domains: data_lines(DOMAINS).map(str::to_owned).collect(),
+                prefixes,
+                consumer: data_lines(CONSUMER)
+                    .map(|l| match l.strip_prefix("*.") {
+                        Some(domain) => (domain.to_owned(), true),
+                        None => (l.to_owned(), false),
+                    })
+                    .collect(),
+            }
+        })
+    }
+
+    /// Is `name` under a domain Microsoft owns?
+    pub fn owns_name(&self, name: &str) -> bool {
+        let name = normalize(name);
+        self.domains.iter().any(|d| under(&name, d))
+    }
+
+    /// Is `addr` in an address block registered to Microsoft?
+    pub fn owns_addr(&self, addr: IpAddr) -> bool {
+        self.prefixes.lookup(addr).is_some()
+    }
+
+    /// Is `name` one of Microsoft's consumer services?
+    pub fn consumer_name(&self, name: &str) -> bool {
+        let name = normalize(name);
+        self.consumer.iter().any(|(domain, subdomains)| {
+            if *subdomains {
+                under(&name, domain)
+            } else {
+                name == *domain
+            }
+        })
+    }
+
+    /// The `microsoft` column for a flow: `listed` when a catalog set matched, `consumer` for a
+    /// consumer service's name, `unlisted` for another Microsoft name or a Microsoft address.
+    pub fn status<'n>(
+        &self,
+        listed: bool,
+        names: impl Iterator<Item = &'n str> + Clone,
+        server: IpAddr,
+    ) -> MicrosoftStatus {
+        if listed {
+            MicrosoftStatus::Listed
+        } else if names.clone().any(|n| self.consumer_name(n)) {
+            MicrosoftStatus::Consumer
+        } else if names.into_iter().any(|n| self.owns_name(n)) || self.owns_addr(server) {
+            MicrosoftStatus::Unlisted
+        } else {
+            MicrosoftStatus::No
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_data_line_parses() {
+        let bad: Vec<&str> = data_lines(PREFIXES)
+            .filter(|l| l.parse::<ipnet::IpNet>().is_err())
+            .collect();
+        assert!(bad.is_empty(), "{bad:?}");
+        for line in data_lines(DOMAINS).chain(data_lines(CONSUMER)) {
+            let name = line.trim_start_matches("*.");
+            assert!(
+                !name.is_empty() && name == normalize(name) && !name.contains('*'),
+                "{line:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_and_addresses() {
+        let o = Ownership::get();
+        assert!(o.owns_name("api.microsoftstream.com"));
+        assert!(o.owns_name("Gate.HockeyApp.net."));
+        assert!(!o.owns_name("notmicrosoft.com"));
+        assert!(!o.owns_name("microsoft.com.phish.net"));
+        // An Azure address outside the Microsoft 365 catalog (ocs.pcap in the nDPI corpus).
+        assert!(o.owns_addr("137.135.131.52".parse().unwrap()));
+        assert!(o.owns_addr("2603:1030::1".parse().unwrap()));
+        assert!(!o.owns_addr("93.71.110.205".parse().unwrap()));
+    }
+
+    #[test]
+    fn consumer_services() {
+        let o = Ownership::get();
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let one = |n: &'static str| std::iter::once(n);
+        assert!(o.consumer_name("outlook.com"));
+        assert!(o.consumer_name("smtp.hotmail.com"));
+        assert!(o.consumer_name("hotmail.com"));
+        assert!(o.consumer_name("web.skype.com"));
+        // Teams uses other skype.com names: not consumer by name alone.
+        assert!(!o.consumer_name("eu-api.asm.skype.com"));
+        assert!(!o.consumer_name("outlook.office365.com"));
+        assert_eq!(
+            o.status(false, one("outlook.live.com"), ip),
+            MicrosoftStatus::Consumer
+        );
+        assert_eq!(
+            o.status(true, one("outlook.live.com"), ip),
+            MicrosoftStatus::Listed
+        );
+        assert_eq!(
+            o.status(
+                false,
+                one("teams.example.org"),
+                "52.187.20.175".parse().unwrap()
+            ),
+            MicrosoftStatus::Unlisted
+        );
+        assert_eq!(o.status(false, one("example.org"), ip), MicrosoftStatus::No);
+    }
+}
