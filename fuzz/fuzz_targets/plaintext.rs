@@ -2,8 +2,8 @@
 
 use libfuzzer_sys::fuzz_target;
 use o365flow::wire::plaintext::{
-    client_mail_command, http_request, http_response, server_banner, sip_message, socks_connect,
-    socks5_greeting,
+    client_mail_command, header, http_request, http_response, server_banner, sip_message,
+    sip_user_agent, socks5_greeting, socks_connect,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -12,6 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let _ = server_banner(data, 25);
     let _ = client_mail_command(data);
     let _ = sip_message(data);
+    let _ = sip_user_agent(data);
+    let _ = header(data, b"host");
     let _ = socks_connect(data);
     let _ = socks5_greeting(data);
 });

@@ -1,0 +1,60 @@
+#!/usr/bin/env python3
+"""A minimal HTTP CONNECT proxy for make-client-samples.sh: whatever host a client asks for, the
+tunnel goes to one local TLS server, so no traffic leaves the test namespace.
+
+usage: proxy.py LISTEN_ADDR LISTEN_PORT UPSTREAM_ADDR UPSTREAM_PORT
+"""
+import socket
+import sys
+import threading
+
+
+def pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    finally:
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def handle(client, upstream_addr):
+    head = b""
+    while b"\r\n\r\n" not in head and len(head) < 65536:
+        chunk = client.recv(4096)
+        if not chunk:
+            client.close()
+            return
+        head += chunk
+    if not head.startswith(b"CONNECT "):
+        client.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+        client.close()
+        return
+    upstream = socket.create_connection(upstream_addr, timeout=5)
+    client.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    threading.Thread(target=pipe, args=(upstream, client), daemon=True).start()
+    pipe(client, upstream)
+
+
+def main():
+    listen = (sys.argv[1], int(sys.argv[2]))
+    upstream = (sys.argv[3], int(sys.argv[4]))
+    server = socket.socket()
+    server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    server.bind(listen)
+    server.listen(16)
+    while True:
+        client, _ = server.accept()
+        threading.Thread(target=handle, args=(client, upstream), daemon=True).start()
+
+
+if __name__ == "__main__":
+    main()
