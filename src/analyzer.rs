@@ -263,6 +263,9 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
             last_ts: None,
             truncated_packets: 0,
             read_error: false,
+            snaplen: source.snaplen(),
+            size: 0,
+            sha256: String::new(),
         };
         let link = source.link_type();
         let mut malformed: Option<(u64, u64, String)> = None;
@@ -425,6 +428,11 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                 first_packet,
                 first_reason,
             });
+        }
+        // Identifies the capture in reports; a file that cannot be read again keeps no digest.
+        if let Ok((size, sha256)) = crate::capture::file::file_digest(&cap.path) {
+            cap.size = size;
+            cap.sha256 = sha256;
         }
         summary.captures.push(cap);
     }

@@ -10,6 +10,9 @@ use o365flow::catalog::store::{self, Instance};
 use o365flow::catalog::Catalog;
 use o365flow::classify::client::ClientRules;
 use o365flow::flow::TableLimits;
+use o365flow::report::meta::RunMeta;
+use o365flow::report::out::{read_flow_files, write_analysis, write_report};
+use o365flow::report::pseudonym::Pseudonymizer;
 use o365flow::report::{terminal, write_flows};
 use o365flow::time::Duration;
 use o365flow::{analyze, AnalysisConfig};
@@ -27,9 +30,33 @@ pub struct Cli {
 pub enum Command {
     /// Analyze capture files (pcap, pcapng) and directories of them as one run.
     Analyze(AnalyzeArgs),
+    /// Rebuild the audit report from flow files (flows.parquet of one or many `analyze --out`
+    /// runs, e.g. several sites or a week of captures).
+    Report(ReportArgs),
     /// Inspect and compare Office 365 endpoint catalogs (Microsoft's endpoint web-service JSON).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// flows.parquet files written by `analyze --out` (or `--flows FILE.parquet`).
+    #[arg(value_name = "FLOWS", required = true)]
+    pub inputs: Vec<PathBuf>,
+
+    /// Directory for summary.json, report.md, report.html, firewall-rules.csv and firewall/.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+
+    /// Office 365 endpoint catalog for firewall rules and never-seen endpoints (default: the
+    /// newest stored catalog, else the embedded one).
+    #[arg(long, value_name = "FILE")]
+    pub catalog: Option<PathBuf>,
+
+    /// Replace internal addresses with stable pseudonyms (IPv6 documentation addresses) in
+    /// every output.
+    #[arg(long)]
+    pub pseudonymize: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -126,6 +153,17 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "CIDR", value_delimiter = ',')]
     pub internal: Vec<ipnet::IpNet>,
 
+    /// Write the flow table (flows.parquet with the run's metadata, flows.csv, flows.jsonl) and
+    /// the audit report (summary.json, report.md, report.html, firewall-rules.csv, firewall/)
+    /// into DIR.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+
+    /// Replace internal addresses with stable pseudonyms (IPv6 documentation addresses,
+    /// 2001:db8::/32) in every output, for reports that leave the company.
+    #[arg(long)]
+    pub pseudonymize: bool,
+
     /// Print warnings only, no summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -139,6 +177,7 @@ pub const EXIT_FAILED: u8 = 2;
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => run_analyze(args),
+        Command::Report(args) => run_report(args),
         Command::Catalog(command) => run_catalog(command),
     };
     match result {
@@ -304,20 +343,35 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
         },
         ..AnalysisConfig::default()
     };
-    let analysis = analyze(&args.inputs, &catalog, &config);
+    let mut analysis = analyze(&args.inputs, &catalog, &config);
+    let mut meta = RunMeta::from_run(&analysis.summary, &config.internal);
+    if args.pseudonymize {
+        Pseudonymizer::for_run(&config.internal).rows(&mut analysis.flows);
+        meta.pseudonymized = true;
+    }
     // Results first, whatever went wrong with some inputs: nothing read is lost.
-    let write_result = match &args.flows {
+    let mut write_result = match &args.flows {
         Some(path) if analysis.read_anything() => {
             write_flows(&analysis.flows, path).map_err(anyhow::Error::from)
         }
         _ => Ok(()),
     };
+    let mut report = None;
+    if let (Some(dir), true) = (&args.out, analysis.read_anything()) {
+        match write_analysis(&analysis.flows, &meta, &catalog, dir) {
+            Ok(r) => report = Some(r),
+            Err(e) => write_result = write_result.and(Err(e.into())),
+        }
+    }
     if args.quiet {
         for w in &analysis.summary.warnings {
             eprintln!("o365flow: warning: {w}");
         }
     } else {
         print!("{}", terminal::render(&analysis.summary, &analysis.flows));
+        if let Some(report) = &report {
+            print!("{}", terminal::findings(report));
+        }
         for w in &analysis.summary.warnings {
             eprintln!("o365flow: warning: {w}");
         }
@@ -328,6 +382,40 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
         return Ok(EXIT_FAILED);
     }
     Ok(if analysis.summary.warnings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_WARNINGS
+    })
+}
+
+fn run_report(args: ReportArgs) -> anyhow::Result<u8> {
+    let catalog = match &args.catalog {
+        Some(path) => Catalog::from_file(path)?,
+        None => default_catalog()?,
+    };
+    let (mut flows, metas) = read_flow_files(&args.inputs)?;
+    let mut meta = RunMeta::merge(&metas);
+    if args.pseudonymize {
+        let internal: Vec<ipnet::IpNet> = meta
+            .internal_networks
+            .iter()
+            .filter_map(|n| n.parse().ok())
+            .collect();
+        let internal = if internal.is_empty() {
+            o365flow::classify::default_internal_networks()
+        } else {
+            internal
+        };
+        Pseudonymizer::for_run(&internal).frame(&mut flows)?;
+        meta.pseudonymized = true;
+    }
+    let report = o365flow::report::audit::build(&flows, &meta, &catalog)?;
+    write_report(&report, &args.out)?;
+    print!("{}", terminal::findings(&report));
+    for w in &meta.warnings {
+        eprintln!("o365flow: warning: {w}");
+    }
+    Ok(if meta.warnings.is_empty() {
         EXIT_CLEAN
     } else {
         EXIT_WARNINGS

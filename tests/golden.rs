@@ -201,23 +201,42 @@ fn nanosecond_captures_keep_nanoseconds() {
 
 #[test]
 fn committed_example_reports_are_current() {
-    // reports/samples/flows.csv is what `scripts/demo` writes for the top-level samples, in
-    // name order, as one run.
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/samples/flows.csv");
-    let catalog = Catalog::embedded().unwrap();
-    let files: Vec<PathBuf> = samples()
-        .iter()
-        .map(|n| common::samples_dir().join(n))
-        .collect();
-    let analysis = analyze(&files, &catalog, &AnalysisConfig::default());
+    // reports/samples/ is what `scripts/demo` writes: the top-level samples in name order and
+    // samples/clients/, as one run, with `--out`.
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/samples");
     let dir = tempfile::tempdir().unwrap();
-    let fresh = dir.path().join("flows.csv");
-    write_flows(&analysis.flows, &fresh).unwrap();
-    let want = std::fs::read_to_string(&fresh).unwrap();
-    let got = std::fs::read_to_string(&committed).unwrap_or_default();
+    let mut command = common::o365flow_command();
+    command.arg("analyze").arg("-q");
+    for name in samples() {
+        command.arg(common::samples_dir().join(name));
+    }
+    command
+        .arg(common::samples_dir().join("clients"))
+        .arg("--out")
+        .arg(dir.path());
+    let status = command.status().unwrap();
+    assert!(status.code().unwrap_or(9) <= 1, "analyze failed: {status}");
+    let mut stale = Vec::new();
+    for name in [
+        "flows.csv",
+        "flows.jsonl",
+        "summary.json",
+        "report.md",
+        "report.html",
+        "firewall-rules.csv",
+        "firewall/optimize-names.txt",
+        "firewall/allow-ipv4.txt",
+        "firewall/proxy.pac",
+    ] {
+        let want = std::fs::read_to_string(dir.path().join(name)).unwrap();
+        let got = std::fs::read_to_string(committed.join(name)).unwrap_or_default();
+        if got != want {
+            stale.push(name);
+        }
+    }
     assert!(
-        got == want,
-        "{} is stale: run scripts/demo and commit reports/",
+        stale.is_empty(),
+        "{} is stale ({stale:?}): run scripts/demo and commit reports/",
         committed.display()
     );
 }

@@ -29,6 +29,7 @@ pub struct FileSource {
     capture: pcap::Capture<pcap::Offline>,
     link: LinkType,
     precision: Precision,
+    snaplen: Option<u32>,
     read: u64,
     finished: bool,
 }
@@ -36,7 +37,7 @@ pub struct FileSource {
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
         // Checked first so an empty or unreadable file gets a plain message, not libpcap's.
-        let precision = match native_precision(path) {
+        let (precision, snaplen) = match native_head(path) {
             Ok(p) => p,
             Err(reason) => {
                 return Err(CaptureError::Open {
@@ -56,6 +57,7 @@ impl FileSource {
             capture,
             link,
             precision,
+            snaplen,
             read: 0,
             finished: false,
         })
@@ -71,6 +73,12 @@ impl FileSource {
 
     pub fn precision(&self) -> Precision {
         self.precision
+    }
+
+    /// The largest packet the capture kept (its header's snaplen; the first interface's in
+    /// pcapng), when the header says.
+    pub fn snaplen(&self) -> Option<u32> {
+        self.snaplen
     }
 
     /// Packets returned so far.
@@ -136,13 +144,74 @@ const HEAD_BYTES: u64 = 64 * 1024;
 
 /// The timestamp resolution the file records. libpcap scales every timestamp to the precision
 /// asked for and does not expose the file's own, so the header is read here (bounded, checked).
-fn native_precision(path: &Path) -> Result<Precision, String> {
+fn native_head(path: &Path) -> Result<(Precision, Option<u32>), String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
     let mut head = Vec::new();
     file.take(HEAD_BYTES)
         .read_to_end(&mut head)
         .map_err(|e| e.to_string())?;
-    head_precision(&head)
+    Ok((head_precision(&head)?, head_snaplen(&head)))
+}
+
+/// The snaplen a capture's header declares: pcap's global header, or pcapng's first Interface
+/// Description Block. None when the head is neither or too short.
+pub fn head_snaplen(head: &[u8]) -> Option<u32> {
+    let word = |at: usize, big: bool| -> Option<u32> {
+        let b: [u8; 4] = head.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let magic = word(0, false)?;
+    if magic == PCAP_MICRO || magic == PCAP_NANO {
+        return word(16, false);
+    }
+    if magic.swap_bytes() == PCAP_MICRO || magic.swap_bytes() == PCAP_NANO {
+        return word(16, true);
+    }
+    if magic != PCAPNG_SHB {
+        return None;
+    }
+    let big = word(8, false) != Some(PCAPNG_BYTE_ORDER);
+    let mut at = 0usize;
+    // Blocks are at least 12 bytes long, so the walk ends within the head.
+    while let (Some(kind), Some(len)) = (word(at, big), word(at + 4, big)) {
+        if len < 12 {
+            return None;
+        }
+        if kind == PCAPNG_IDB {
+            // type, length, linktype(2), reserved(2), snaplen(4).
+            return word(at + 12, big);
+        }
+        at = at.checked_add(len as usize)?;
+    }
+    None
+}
+
+/// Size in bytes and SHA-256 (hex) of a file, read in bounded chunks: the report's header
+/// identifies each capture by them.
+pub fn file_digest(path: &Path) -> std::io::Result<(u64, String)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut size = 0u64;
+    loop {
+        let n = file.read(&mut buffer)?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        context.update(buffer.get(..n).unwrap_or_default());
+    }
+    let hex = context
+        .finish()
+        .as_ref()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    Ok((size, hex))
 }
 
 /// The precision a capture's first bytes declare; an error for empty or too-short input.

@@ -2,13 +2,19 @@
 //! Parquet through polars, JSON lines) and the terminal summary. Strings from the wire are
 //! untrusted: CSV cells are protected against formula injection here.
 
+pub mod meta;
+pub mod pseudonym;
 pub mod row;
 pub mod summary;
 pub mod terminal;
 pub mod write;
 
 #[cfg(feature = "report")]
+pub mod audit;
+#[cfg(feature = "report")]
 pub mod frame;
+#[cfg(feature = "report")]
+pub mod out;
 
 pub use row::FlowRow;
 pub use summary::{CaptureSummary, RunSummary, Warning};

@@ -11,6 +11,10 @@ use crate::flow::{FlowRecord, Side};
 use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
+/// Version of the flow schema (`COLUMNS`, their types and meanings). Raised by hand whenever a
+/// column is added or changes; tests/schema.rs fails when the columns change without it.
+pub const SCHEMA_VERSION: u32 = 1;
+
 /// Output column names in order.
 pub const COLUMNS: [&str; 52] = [
     "capture",

@@ -23,6 +23,11 @@ pub struct CaptureSummary {
     pub truncated_packets: u64,
     /// Reading stopped early at an error (the error is among the warnings).
     pub read_error: bool,
+    /// The capture header's snaplen.
+    pub snaplen: Option<u32>,
+    /// File size in bytes and SHA-256 (hex), when the file could be read again for them.
+    pub size: u64,
+    pub sha256: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

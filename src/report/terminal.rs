@@ -99,3 +99,37 @@ pub fn render(summary: &RunSummary, rows: &[FlowRow]) -> String {
     }
     out
 }
+
+/// The report's verdict and findings, compactly, after the run summary.
+#[cfg(feature = "report")]
+pub fn findings(report: &super::audit::AuditReport) -> String {
+    let mut out = String::new();
+    let t = &report.totals;
+    let _ = writeln!(
+        out,
+        "report: Office 365 {} of {} flows, {} of {} bytes",
+        t.o365_flows, t.flows, t.o365_bytes, t.bytes
+    );
+    for bar in &report.verdict_bars {
+        let parts: Vec<String> = bar
+            .parts
+            .iter()
+            .filter(|(_, b)| *b > 0)
+            .map(|(v, b)| format!("{v} {b}"))
+            .collect();
+        let _ = writeln!(out, "  {:<12} {}", bar.service_area, parts.join(", "));
+    }
+    if report.findings.is_empty() {
+        let _ = writeln!(out, "findings: none");
+    }
+    for f in &report.findings {
+        let _ = writeln!(
+            out,
+            "finding [{}] {} ({} flows)",
+            f.severity.as_str(),
+            f.title,
+            f.flows
+        );
+    }
+    out
+}

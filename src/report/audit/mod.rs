@@ -1,0 +1,508 @@
+//! The audit report: from a flow table (the typed Parquet layout, from `analyze` or read back
+//! from flow files) and the run's metadata to the verdict, ports matrix, findings, firewall
+//! rules, clients, top talkers, timeline and never-seen endpoints. Every table and aggregation
+//! is a polars operation over the flow frame; rendering (Markdown, HTML, CSV, lists) is separate
+//! (`render`, `firewall`).
+
+pub mod findings;
+pub mod firewall;
+pub mod render;
+pub mod svg;
+
+use polars::prelude::*;
+use serde::Serialize;
+
+use super::meta::RunMeta;
+use crate::catalog::{Catalog, EndpointId};
+use findings::Finding;
+
+/// A table as rendered: headers, text cells, which columns are numeric (right-aligned, sorted
+/// as numbers).
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Table {
+    pub id: &'static str,
+    pub title: String,
+    pub columns: Vec<String>,
+    pub numeric: Vec<bool>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// One bar of the verdict chart: a service area's Office 365 bytes per port verdict.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct VerdictBar {
+    pub service_area: String,
+    /// (port verdict, bytes), in `PortVerdict::ALL` order.
+    pub parts: Vec<(String, i64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub flows: i64,
+    pub bytes: i64,
+    pub o365_flows: i64,
+    pub o365_bytes: i64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Timeline {
+    pub bucket_seconds: i64,
+    /// (bucket start in ns since the epoch, service area, bytes of flows starting in it).
+    pub points: Vec<(i64, String, i64)>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct AuditReport {
+    pub meta: RunMeta,
+    pub caveats: Vec<String>,
+    pub totals: Totals,
+    pub verdict: Table,
+    pub verdict_bars: Vec<VerdictBar>,
+    pub ports: Table,
+    pub findings: Vec<Finding>,
+    pub firewall: Table,
+    pub firewall_sets: Vec<firewall::ObservedSet>,
+    pub clients: Table,
+    pub talkers: Table,
+    pub timeline: Timeline,
+    pub never_seen: Table,
+}
+
+/// Columns the report adds to the flow frame before any table is built.
+pub(crate) const BYTES: &str = "bytes";
+pub(crate) const PORT: &str = "port";
+pub(crate) const O365: &str = "o365";
+pub(crate) const START_NS: &str = "start_ns";
+
+/// Text of each value of a column (numbers and booleans as text); None for null.
+pub(crate) fn texts(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
+    let column = df.column(name)?.cast(&DataType::String)?;
+    Ok(column.str()?.iter().map(|v| v.map(str::to_owned)).collect())
+}
+
+pub(crate) fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<i64>> {
+    let column = df.column(name)?.cast(&DataType::Int64)?;
+    Ok(column.i64()?.iter().map(|v| v.unwrap_or(0)).collect())
+}
+
+pub(crate) fn bools(df: &DataFrame, name: &str) -> PolarsResult<Vec<bool>> {
+    let column = df.column(name)?.cast(&DataType::Boolean)?;
+    Ok(column.bool()?.iter().map(|v| v.unwrap_or(false)).collect())
+}
+
+pub(crate) fn filter(df: &DataFrame, keep: impl Iterator<Item = bool>) -> PolarsResult<DataFrame> {
+    let mask: BooleanChunked = keep.collect();
+    df.filter(&mask)
+}
+
+fn descending() -> SortMultipleOptions {
+    SortMultipleOptions::default()
+        .with_order_descending(true)
+        .with_maintain_order(true)
+}
+
+/// Flows, bytes and distinct values of `distinct` per group of `keys`, most bytes first.
+pub(crate) fn tally(df: &DataFrame, keys: &[&str], distinct: &str) -> PolarsResult<DataFrame> {
+    df.clone()
+        .lazy()
+        .group_by_stable(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg([
+            len().cast(DataType::Int64).alias("flows"),
+            col(BYTES).sum().cast(DataType::Int64).alias(BYTES),
+            col(distinct)
+                .n_unique()
+                .cast(DataType::Int64)
+                .alias(format!("distinct_{distinct}")),
+        ])
+        .sort([BYTES], descending())
+        .collect()
+}
+
+fn cell(value: AnyValue<'_>) -> String {
+    match value {
+        AnyValue::Null => String::new(),
+        AnyValue::String(s) => s.to_owned(),
+        AnyValue::StringOwned(s) => s.to_string(),
+        AnyValue::Boolean(b) => if b { "yes" } else { "no" }.to_owned(),
+        other => other.to_string(),
+    }
+}
+
+/// A frame as a rendered table, with the given header names.
+pub(crate) fn table_of(
+    id: &'static str,
+    title: &str,
+    df: &DataFrame,
+    headers: &[&str],
+) -> PolarsResult<Table> {
+    let columns = df.columns();
+    let numeric = columns
+        .iter()
+        .map(|c| c.dtype().is_primitive_numeric())
+        .collect();
+    let mut rows = Vec::with_capacity(df.height());
+    for i in 0..df.height() {
+        let mut row = Vec::with_capacity(columns.len());
+        for c in columns {
+            row.push(cell(c.get(i)?));
+        }
+        rows.push(row);
+    }
+    let mut names: Vec<String> = headers.iter().map(|h| (*h).to_owned()).collect();
+    names.extend(
+        columns
+            .iter()
+            .skip(headers.len())
+            .map(|c| c.name().to_string()),
+    );
+    Ok(Table {
+        id,
+        title: title.to_owned(),
+        columns: names,
+        numeric,
+        rows,
+    })
+}
+
+/// The flow frame with the report's helper columns, in a fixed row order (so a report over
+/// several flow files equals one over the captures analysed together).
+pub fn prepare(flows: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut df = flows.clone();
+    let c2s = ints(&df, "bytes_c2s")?;
+    let s2c = ints(&df, "bytes_s2c")?;
+    let bytes: Vec<i64> = c2s.iter().zip(&s2c).map(|(a, b)| a + b).collect();
+    df.with_column(Column::new(BYTES.into(), bytes))?;
+    let transport = texts(&df, "transport")?;
+    let port = ints(&df, "server_port")?;
+    let ports: Vec<String> = transport
+        .iter()
+        .zip(&port)
+        .map(|(t, p)| format!("{}/{p}", t.as_deref().unwrap_or("")))
+        .collect();
+    df.with_column(Column::new(PORT.into(), ports))?;
+    let area = texts(&df, "service_area")?;
+    let by = texts(&df, "matched_by")?;
+    // Office 365 traffic: matched a set of Microsoft's catalog (not only the user's entries).
+    let o365: Vec<bool> = area
+        .iter()
+        .zip(&by)
+        .map(|(a, b)| a.is_some() && b.as_deref() != Some("user"))
+        .collect();
+    df.with_column(Column::new(O365.into(), o365))?;
+    let start = df.column("first_seen")?.cast(&DataType::Int64)?;
+    df.with_column(start.with_name(START_NS.into()))?;
+    df.sort(
+        [
+            START_NS,
+            "client_ip",
+            "client_port",
+            "server_ip",
+            "server_port",
+            "transport",
+        ],
+        SortMultipleOptions::default().with_maintain_order(true),
+    )
+}
+
+fn human_share(part: i64, whole: i64) -> String {
+    if whole <= 0 {
+        "0.0%".to_owned()
+    } else {
+        format!("{:.1}%", part as f64 * 100.0 / whole as f64)
+    }
+}
+
+const VERDICTS: [&str; 5] = [
+    "tunneled-443",
+    "quic-443",
+    "web-80",
+    "exotic",
+    "non-tls-443",
+];
+
+/// Builds every table and finding of the report.
+pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResult<AuditReport> {
+    let df = prepare(flows)?;
+    let o365 = filter(&df, bools(&df, O365)?.into_iter())?;
+    let totals = Totals {
+        flows: df.height() as i64,
+        bytes: ints(&df, BYTES)?.iter().sum(),
+        o365_flows: o365.height() as i64,
+        o365_bytes: ints(&o365, BYTES)?.iter().sum(),
+    };
+
+    // 2. Verdict: Office 365 flows and bytes per service area and port verdict.
+    let mut verdict_df = tally(&o365, &["service_area", "port_verdict"], "client_ip")?;
+    let verdict_bytes = ints(&verdict_df, BYTES)?;
+    let shares: Vec<String> = verdict_bytes
+        .iter()
+        .map(|b| human_share(*b, totals.o365_bytes))
+        .collect();
+    verdict_df.with_column(Column::new("share_of_o365_bytes".into(), shares))?;
+    let verdict_df = verdict_df.sort(
+        ["service_area", BYTES],
+        SortMultipleOptions::default()
+            .with_order_descending_multi([false, true])
+            .with_maintain_order(true),
+    )?;
+    let verdict = table_of(
+        "verdict",
+        "Office 365 traffic per service area and port verdict",
+        &verdict_df,
+        &[
+            "service area",
+            "port verdict",
+            "flows",
+            "bytes",
+            "clients",
+            "share of Office 365 bytes",
+        ],
+    )?;
+    let verdict_bytes = ints(&verdict_df, BYTES)?;
+    let areas = texts(&verdict_df, "service_area")?;
+    let verdicts = texts(&verdict_df, "port_verdict")?;
+    let mut verdict_bars: Vec<VerdictBar> = Vec::new();
+    for ((area, v), bytes) in areas.iter().zip(&verdicts).zip(&verdict_bytes) {
+        let area = area.clone().unwrap_or_default();
+        if verdict_bars.last().map(|b| &b.service_area) != Some(&area) {
+            verdict_bars.push(VerdictBar {
+                service_area: area,
+                parts: VERDICTS.iter().map(|v| ((*v).to_owned(), 0)).collect(),
+            });
+        }
+        if let Some(bar) = verdict_bars.last_mut() {
+            if let Some(part) = bar
+                .parts
+                .iter_mut()
+                .find(|(name, _)| Some(name) == v.as_ref())
+            {
+                part.1 += bytes;
+            }
+        }
+    }
+
+    // 3. Ports matrix: service area x transport/port, and whether Microsoft lists the port.
+    let ports_df = tally(&o365, &["service_area", PORT, "port_listed"], "client_ip")?.sort(
+        ["service_area", BYTES],
+        SortMultipleOptions::default()
+            .with_order_descending_multi([false, true])
+            .with_maintain_order(true),
+    )?;
+    let ports = table_of(
+        "ports",
+        "Ports matrix: service area x transport/port",
+        &ports_df,
+        &[
+            "service area",
+            "transport/port",
+            "Microsoft lists the port",
+            "flows",
+            "bytes",
+            "clients",
+        ],
+    )?;
+
+    // 5. Firewall rules for the observed endpoint sets.
+    let (firewall, firewall_sets) = firewall::rules(&o365, catalog)?;
+
+    // 6. Clients: which client types talk to which services, on which ports.
+    let has_client: Vec<bool> = texts(&df, "client_app")?
+        .iter()
+        .map(Option::is_some)
+        .collect();
+    let with_client = filter(&df, has_client.into_iter())?;
+    let clients_df = tally(
+        &with_client,
+        &["client_app", "service_area", PORT],
+        "client_ip",
+    )?;
+    let clients = table_of(
+        "clients",
+        "Clients: which programs reach which services, on which ports",
+        &clients_df,
+        &[
+            "client",
+            "service area",
+            "transport/port",
+            "flows",
+            "bytes",
+            "client addresses",
+        ],
+    )?;
+
+    // 7. Top talkers: internal clients by Office 365 bytes.
+    let talkers_df = tally(&o365, &["client_ip"], "service_area")?.head(Some(20));
+    let talkers = table_of(
+        "talkers",
+        "Top talkers: clients by Office 365 bytes",
+        &talkers_df,
+        &["client", "flows", "bytes", "service areas"],
+    )?;
+    let timeline = timeline(&o365, meta)?;
+
+    // 8. Required endpoints never seen.
+    let seen: std::collections::BTreeSet<i64> = ints(&o365, "endpoint_id")?.into_iter().collect();
+    let never: Vec<&crate::catalog::EndpointSet> = catalog
+        .sets()
+        .iter()
+        .filter(|s| s.required && !seen.contains(&i64::from(s.id.0)))
+        .collect();
+    let never_df = DataFrame::new_infer_height(vec![
+        Column::new(
+            "endpoint_id".into(),
+            never.iter().map(|s| i64::from(s.id.0)).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "service_area".into(),
+            never
+                .iter()
+                .map(|s| s.service_area.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "category".into(),
+            never
+                .iter()
+                .map(|s| s.category.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "ports".into(),
+            never
+                .iter()
+                .map(|s| firewall::ports_text(s))
+                .collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "destinations".into(),
+            never
+                .iter()
+                .map(|s| firewall::destinations_preview(s))
+                .collect::<Vec<_>>(),
+        ),
+    ])?;
+    let never_seen = table_of(
+        "never-seen",
+        "Required endpoint sets never seen",
+        &never_df,
+        &[
+            "endpoint set",
+            "service area",
+            "category",
+            "ports",
+            "destinations",
+        ],
+    )?;
+
+    let findings = findings::all(&df, &o365, catalog)?;
+    Ok(AuditReport {
+        meta: meta.clone(),
+        caveats: caveats(meta),
+        totals,
+        verdict,
+        verdict_bars,
+        ports,
+        findings,
+        firewall,
+        firewall_sets,
+        clients,
+        talkers,
+        timeline,
+        never_seen,
+    })
+}
+
+/// Warnings for the header: what the captures cannot show.
+fn caveats(meta: &RunMeta) -> Vec<String> {
+    let mut out = Vec::new();
+    let truncated = meta.truncated_packets();
+    if truncated > 0 {
+        out.push(format!(
+            "{truncated} packets were cut by the capture's snaplen: server names in cut handshakes are missing, byte counts are those kept"
+        ));
+    }
+    let hours = meta.covered_seconds() / 3600.0;
+    if hours < 24.0 {
+        out.push(format!(
+            "the captures cover {hours:.2} hours: \"never seen\" endpoints may simply not have been used in that time (a working day or more is needed to judge them)"
+        ));
+    }
+    if meta.evicted_flows > 0 {
+        out.push(format!(
+            "{} flows were ended early because the flow table was full (counts are split, not lost)",
+            meta.evicted_flows
+        ));
+    }
+    let skipped: u64 = meta.captures.iter().map(|c| c.skipped_packets).sum();
+    if skipped > 0 {
+        out.push(format!(
+            "{skipped} packets of unsupported link types were skipped"
+        ));
+    }
+    let dropped: u64 = meta.captures.iter().map(|c| c.dropped_packets).sum();
+    if dropped > 0 {
+        out.push(format!("{dropped} packets were dropped while capturing"));
+    }
+    if meta.captures.iter().any(|c| c.read_error) {
+        out.push("some captures could not be read to the end (see warnings)".to_owned());
+    }
+    out
+}
+
+/// Office 365 bytes over time per service area: each flow's bytes in the bucket where it
+/// started. About 48 buckets over the covered span, on a round size.
+fn timeline(o365: &DataFrame, _meta: &RunMeta) -> PolarsResult<Timeline> {
+    let starts = ints(o365, START_NS)?;
+    let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
+        return Ok(Timeline::default());
+    };
+    let span = (last - first) / 1_000_000_000;
+    let bucket_seconds = [
+        1,
+        10,
+        60,
+        300,
+        900,
+        1800,
+        3600,
+        3 * 3600,
+        6 * 3600,
+        86_400,
+        7 * 86_400,
+    ]
+    .into_iter()
+    .find(|b| span / b <= 48)
+    .unwrap_or(30 * 86_400);
+    let bucket_ns = bucket_seconds * 1_000_000_000;
+    let buckets: Vec<i64> = starts
+        .iter()
+        .map(|s| s.div_euclid(bucket_ns) * bucket_ns)
+        .collect();
+    let mut df = o365.clone();
+    df.with_column(Column::new("bucket".into(), buckets))?;
+    let sums = df
+        .lazy()
+        .group_by_stable([col("bucket"), col("service_area")])
+        .agg([col(BYTES).sum().cast(DataType::Int64).alias(BYTES)])
+        .sort(
+            ["bucket", "service_area"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()?;
+    let points = ints(&sums, "bucket")?
+        .into_iter()
+        .zip(texts(&sums, "service_area")?)
+        .zip(ints(&sums, BYTES)?)
+        .map(|((b, a), v)| (b, a.unwrap_or_default(), v))
+        .collect();
+    Ok(Timeline {
+        bucket_seconds,
+        points,
+    })
+}
+
+/// The catalog set for an id from the flow table (user entries are not in it).
+pub(crate) fn catalog_set(catalog: &Catalog, id: i64) -> Option<&crate::catalog::EndpointSet> {
+    u32::try_from(id)
+        .ok()
+        .and_then(|id| catalog.set(EndpointId(id)))
+}

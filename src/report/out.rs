@@ -1,0 +1,163 @@
+//! `--out DIR`: the flow table (Parquet with the run's metadata, CSV, JSON lines) and the
+//! report set (summary.json, report.md, report.html, firewall-rules.csv, firewall/). Every file
+//! is written under a temporary name and renamed into place, so a reader never sees half a file.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+use super::audit::{self, firewall, render, AuditReport};
+use super::frame::{flows_frame, Layout};
+use super::meta::{RunMeta, PARQUET_META_KEY};
+use super::row::FlowRow;
+use super::write::{csv_safe, write_flows, WriteError};
+use crate::catalog::Catalog;
+
+fn io_error(path: &Path, e: &dyn std::fmt::Display) -> WriteError {
+    WriteError::Io {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    let tmp = temp_name(path);
+    let mut file = File::create(&tmp).map_err(|e| io_error(&tmp, &e))?;
+    file.write_all(bytes).map_err(|e| io_error(&tmp, &e))?;
+    file.sync_all().map_err(|e| io_error(&tmp, &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
+}
+
+fn temp_name(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+}
+
+/// The flow table as Parquet with the run's metadata in its key-value metadata.
+pub fn write_parquet(df: &DataFrame, meta: &RunMeta, path: &Path) -> Result<(), WriteError> {
+    let json = serde_json::to_string(meta).map_err(|e| io_error(path, &e))?;
+    let tmp = temp_name(path);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    }
+    let file = File::create(&tmp).map_err(|e| io_error(&tmp, &e))?;
+    let mut df = df.clone();
+    ParquetWriter::new(file)
+        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+            PARQUET_META_KEY.to_owned(),
+            json,
+        )])))
+        .finish(&mut df)
+        .map_err(|e| io_error(&tmp, &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
+}
+
+/// Reads flow files written by `analyze --out` (or `--flows x.parquet`): the rows of all, and
+/// each file's run metadata (a file without it gets an empty one and a warning).
+pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), WriteError> {
+    let mut frames: Option<DataFrame> = None;
+    let mut metas = Vec::new();
+    for path in paths {
+        let file = File::open(path).map_err(|e| io_error(path, &e))?;
+        let mut reader = ParquetReader::new(file);
+        let stored = reader
+            .get_metadata()
+            .map_err(|e| io_error(path, &e))?
+            .key_value_metadata()
+            .as_ref()
+            .and_then(|kv| kv.iter().find(|k| k.key == PARQUET_META_KEY))
+            .and_then(|k| k.value.clone());
+        let meta = match stored {
+            Some(json) => serde_json::from_str(&json).map_err(|e| io_error(path, &e))?,
+            None => RunMeta {
+                warnings: vec![format!(
+                    "{}: no o365flow run metadata (not written by analyze --out?)",
+                    path.display()
+                )],
+                ..RunMeta::default()
+            },
+        };
+        metas.push(meta);
+        let df = reader.finish().map_err(|e| io_error(path, &e))?;
+        frames = Some(match frames {
+            None => df,
+            Some(mut all) => {
+                all.vstack_mut(&df).map_err(|e| io_error(path, &e))?;
+                all
+            }
+        });
+    }
+    let df = frames.ok_or_else(|| WriteError::Io {
+        path: PathBuf::new(),
+        reason: "no flow files given".into(),
+    })?;
+    Ok((df, metas))
+}
+
+/// A rendered table as CSV through polars, cells protected against formula injection.
+fn table_csv(table: &audit::Table) -> PolarsResult<Vec<u8>> {
+    let columns: Vec<Column> = table
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let values: Vec<String> = table
+                .rows
+                .iter()
+                .map(|r| csv_safe(r.get(i).map(String::as_str).unwrap_or("")).into_owned())
+                .collect();
+            Column::new(name.as_str().into(), values)
+        })
+        .collect();
+    let mut df = DataFrame::new_infer_height(columns)?;
+    let mut out = Vec::new();
+    CsvWriter::new(&mut out).finish(&mut df)?;
+    Ok(out)
+}
+
+/// The report files for a built report.
+pub fn write_report(report: &AuditReport, dir: &Path) -> Result<(), WriteError> {
+    let json = render::summary_json(report).map_err(|e| io_error(dir, &e))?;
+    write_atomic(&dir.join("summary.json"), json.as_bytes())?;
+    write_atomic(&dir.join("report.md"), render::markdown(report).as_bytes())?;
+    write_atomic(&dir.join("report.html"), render::html(report).as_bytes())?;
+    let rules = table_csv(&report.firewall).map_err(|e| io_error(dir, &e))?;
+    write_atomic(&dir.join("firewall-rules.csv"), &rules)?;
+    let lists = dir.join("firewall");
+    for (name, text) in firewall::lists(&report.firewall_sets) {
+        write_atomic(&lists.join(name), text.as_bytes())?;
+    }
+    write_atomic(
+        &lists.join("proxy.pac"),
+        firewall::pac(&report.firewall_sets).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// `analyze --out DIR`: flow files and the report for one run.
+pub fn write_analysis(
+    rows: &[FlowRow],
+    meta: &RunMeta,
+    catalog: &Catalog,
+    dir: &Path,
+) -> Result<AuditReport, WriteError> {
+    let df = flows_frame(rows, Layout::Typed).map_err(|e| io_error(dir, &e))?;
+    write_parquet(&df, meta, &dir.join("flows.parquet"))?;
+    for name in ["flows.csv", "flows.jsonl"] {
+        // The temporary name keeps the extension: it decides the format.
+        let tmp = dir.join(format!(".tmp{}-{name}", std::process::id()));
+        write_flows(rows, &tmp)?;
+        std::fs::rename(&tmp, dir.join(name)).map_err(|e| io_error(&dir.join(name), &e))?;
+    }
+    let report = audit::build(&df, meta, catalog).map_err(|e| io_error(dir, &e))?;
+    write_report(&report, dir)?;
+    Ok(report)
+}
