@@ -151,13 +151,22 @@ fn exotic_ports(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
     if exotic.height() == 0 {
         return Ok(None);
     }
-    let t = tally(&exotic, &["service_area", PORT, "port_listed"], "client_ip")?;
+    let t = tally(
+        &with_name(&exotic)?,
+        &["service_area", PORT, "port_listed", "name"],
+        "client_ip",
+    )?;
     let unlisted = bools(&t, "port_listed")?.iter().any(|l| !l);
-    let evidence = lines(&t, ["service_area", PORT, "port_listed"], |v| {
+    let evidence = lines(&t, ["service_area", PORT, "port_listed", "name"], |v| {
         format!(
-            "{} {} ({})",
+            "{} {} {} ({})",
             v[0],
             v[1],
+            if v[3].is_empty() {
+                "(address only)"
+            } else {
+                &v[3]
+            },
             if v[2] == "true" {
                 "Microsoft lists this port"
             } else {
@@ -231,11 +240,14 @@ fn media_fallback(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
 }
 
 fn non_tls_443(df: &DataFrame) -> PolarsResult<Option<Finding>> {
+    // Only connections that carried something: an unanswered SYN to 443 shows no protocol.
+    let verdict = texts(df, "port_verdict")?;
+    let outcome = texts(df, "outcome")?;
     let hit = filter(
         df,
-        texts(df, "port_verdict")?
-            .iter()
-            .map(|v| v.as_deref() == Some("non-tls-443")),
+        verdict.iter().zip(&outcome).map(|(v, o)| {
+            v.as_deref() == Some("non-tls-443") && o.as_deref() == Some("established")
+        }),
     )?;
     if hit.height() == 0 {
         return Ok(None);
