@@ -214,10 +214,40 @@ fn host_without_port(text: &str) -> String {
     }
 }
 
+/// Told how far a run has read, for a progress bar. Bytes are file bytes: each packet's kept
+/// bytes plus its record header, so the total is the files' size.
+pub trait Progress {
+    fn start(&mut self, _total_bytes: u64) {}
+    fn advance(&mut self, _bytes: u64) {}
+    fn finish(&mut self) {}
+}
+
+struct NoProgress;
+
+impl Progress for NoProgress {}
+
 /// Analyses the inputs (files or directories) as one run. Never fails as a whole: problems
 /// become warnings in the summary, and everything read before a problem is kept.
 pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -> Analysis {
+    analyze_with_progress(inputs, catalog, config, &mut NoProgress)
+}
+
+/// [`analyze`], reporting the bytes read to `progress` now and then (every 4096 packets).
+pub fn analyze_with_progress(
+    inputs: &[PathBuf],
+    catalog: &Catalog,
+    config: &AnalysisConfig,
+    progress: &mut dyn Progress,
+) -> Analysis {
     let (files, errors) = capture::expand_inputs(inputs);
+    progress.start(
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum(),
+    );
+    let mut unreported: u64 = 0;
     let mut summary = RunSummary {
         catalog: format!("{} (version {})", catalog.name(), catalog.version()),
         warnings: errors.into_iter().map(Warning::Capture).collect(),
@@ -284,6 +314,12 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
                 .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
             cap.packets += 1;
             cap.bytes += u64::from(wire_len);
+            // pcap record header 16 bytes (pcapng blocks are a little larger: close enough).
+            unreported += packet.data.len() as u64 + 16;
+            if cap.packets % 4096 == 0 {
+                progress.advance(unreported);
+                unreported = 0;
+            }
             cap.first_ts = Some(cap.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
             cap.last_ts = Some(cap.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
             if packet.is_truncated() {
@@ -434,6 +470,8 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
             cap.size = size;
             cap.sha256 = sha256;
         }
+        progress.advance(unreported);
+        unreported = 0;
         summary.captures.push(cap);
     }
 
@@ -453,6 +491,7 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
             overflowed: fin.budget.overflowed,
         });
     }
+    progress.finish();
     let mut rows = fin.rows;
     rows.sort_by(|a, b| {
         (

@@ -15,7 +15,7 @@ use o365flow::report::out::{read_flow_files, write_analysis, write_report};
 use o365flow::report::pseudonym::Pseudonymizer;
 use o365flow::report::{terminal, write_flows};
 use o365flow::time::Duration;
-use o365flow::{analyze, AnalysisConfig};
+use o365flow::{analyze_with_progress, AnalysisConfig, Progress};
 
 /// Office 365 flow analyzer: reads packet captures, finds what each flow is (TLS server names,
 /// ports, protocol) and which Office 365 service it belongs to.
@@ -343,7 +343,8 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
         },
         ..AnalysisConfig::default()
     };
-    let mut analysis = analyze(&args.inputs, &catalog, &config);
+    let mut bar = ProgressBar::new(!args.quiet);
+    let mut analysis = analyze_with_progress(&args.inputs, &catalog, &config, &mut bar);
     let mut meta = RunMeta::from_run(&analysis.summary, &config.internal);
     if args.pseudonymize {
         Pseudonymizer::for_run(&config.internal).rows(&mut analysis.flows);
@@ -420,4 +421,44 @@ fn run_report(args: ReportArgs) -> anyhow::Result<u8> {
     } else {
         EXIT_WARNINGS
     })
+}
+
+/// A progress bar of bytes read, on stderr when it is a terminal; nothing otherwise.
+struct ProgressBar {
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl ProgressBar {
+    fn new(wanted: bool) -> Self {
+        use std::io::IsTerminal;
+        let on_terminal = wanted && std::io::stderr().is_terminal();
+        ProgressBar {
+            bar: on_terminal.then(indicatif::ProgressBar::hidden),
+        }
+    }
+}
+
+impl Progress for ProgressBar {
+    fn start(&mut self, total_bytes: u64) {
+        let Some(bar) = &self.bar else { return };
+        bar.set_length(total_bytes);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {bytes}/{total_bytes} {binary_bytes_per_sec} eta {eta}",
+        ) {
+            bar.set_style(style);
+        }
+        bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+    }
+
+    fn advance(&mut self, bytes: u64) {
+        if let Some(bar) = &self.bar {
+            bar.inc(bytes);
+        }
+    }
+
+    fn finish(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
 }

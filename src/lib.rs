@@ -17,4 +17,4 @@ pub mod report;
 pub mod time;
 pub mod wire;
 
-pub use analyzer::{analyze, Analysis, AnalysisConfig};
+pub use analyzer::{analyze, analyze_with_progress, Analysis, AnalysisConfig, Progress};
