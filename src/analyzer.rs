@@ -232,267 +232,238 @@ pub fn analyze(inputs: &[PathBuf], catalog: &Catalog, config: &AnalysisConfig) -
     analyze_with_progress(inputs, catalog, config, &mut NoProgress)
 }
 
-/// [`analyze`], reporting the bytes read to `progress` now and then (every 4096 packets).
-pub fn analyze_with_progress(
-    inputs: &[PathBuf],
-    catalog: &Catalog,
-    config: &AnalysisConfig,
-    progress: &mut dyn Progress,
-) -> Analysis {
-    let (files, errors) = capture::expand_inputs(inputs);
-    progress.start(
-        files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum(),
-    );
-    let mut unreported: u64 = 0;
-    let mut summary = RunSummary {
-        catalog: format!("{} (version {})", catalog.name(), catalog.version()),
-        warnings: errors.into_iter().map(Warning::Capture).collect(),
-        ..RunSummary::default()
-    };
-    let mut table: FlowTable<FlowDissect> = FlowTable::new(config.limits);
-    let mut defrag = Defragmenter::default();
-    let mut fin = Finisher {
-        catalog,
-        user_catalog: config.user_catalog.as_ref(),
-        internal: &config.internal,
-        client_rules: &config.client_rules,
-        captures: Vec::new(),
-        rows: Vec::new(),
-        budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
-    };
+/// Malformed packets of one capture: count, first packet number, first reason.
+type Malformed = Option<(u64, u64, String)>;
 
-    for path in files {
-        let mut source = match FileSource::open(&path) {
-            Ok(s) => s,
-            Err(e) => {
-                summary.warnings.push(Warning::Capture(e));
-                continue;
-            }
-        };
-        let capture_index = u32::try_from(fin.captures.len()).unwrap_or(u32::MAX);
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| path.display().to_string());
-        fin.captures.push(CaptureRef {
-            name: name.clone(),
-            precision: source.precision(),
+/// The analysis state of one run, fed packet by packet: by `analyze` from files, by live
+/// capture from an interface.
+pub struct Engine<'a> {
+    config: &'a AnalysisConfig,
+    summary: RunSummary,
+    table: FlowTable<FlowDissect>,
+    defrag: Defragmenter,
+    fin: Finisher<'a>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(catalog: &'a Catalog, config: &'a AnalysisConfig) -> Self {
+        Engine {
+            config,
+            summary: RunSummary {
+                catalog: format!("{} (version {})", catalog.name(), catalog.version()),
+                ..RunSummary::default()
+            },
+            table: FlowTable::new(config.limits),
+            defrag: Defragmenter::default(),
+            fin: Finisher {
+                catalog,
+                user_catalog: config.user_catalog.as_ref(),
+                internal: &config.internal,
+                client_rules: &config.client_rules,
+                captures: Vec::new(),
+                rows: Vec::new(),
+                budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
+            },
+        }
+    }
+
+    /// Registers a capture (a file, or a live interface) and returns its index for `packet`.
+    pub fn begin_capture(&mut self, name: &str, precision: Precision) -> u32 {
+        let index = u32::try_from(self.fin.captures.len()).unwrap_or(u32::MAX);
+        self.fin.captures.push(CaptureRef {
+            name: name.to_owned(),
+            precision,
         });
-        let mut cap = CaptureSummary {
-            path: path.clone(),
-            name,
-            link_type: source.link_type(),
-            precision: source.precision(),
-            packets: 0,
-            bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            truncated_packets: 0,
-            read_error: false,
-            snaplen: source.snaplen(),
-            size: 0,
-            sha256: String::new(),
+        index
+    }
+
+    pub fn summary_mut(&mut self) -> &mut RunSummary {
+        &mut self.summary
+    }
+
+    /// Flows finished so far (idle, evicted, ended), in the order they ended.
+    pub fn finished(&self) -> &[FlowRow] {
+        &self.fin.rows
+    }
+
+    /// Flows being tracked now.
+    pub fn open_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Ends flows idle at `now` (live capture calls this when no packets arrive).
+    pub fn expire_idle(&mut self, now: crate::time::Timestamp) {
+        let fin = &mut self.fin;
+        self.table.sweep(now, &mut |e, r| fin.end(e, r));
+    }
+
+    /// One packet of capture `capture` (link type `link`). `malformed` collects the capture's
+    /// malformed packets.
+    pub fn packet(
+        &mut self,
+        capture: u32,
+        link: LinkType,
+        packet: &capture::RawPacket<'_>,
+        malformed: &mut Malformed,
+    ) {
+        let wire_len = packet
+            .wire_len
+            .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
+        let (summary, table, defrag, fin) = (
+            &mut self.summary,
+            &mut self.table,
+            &mut self.defrag,
+            &mut self.fin,
+        );
+        let mut bad = |reason: String| {
+            let m = malformed.get_or_insert((0, packet.number, reason));
+            m.0 += 1;
         };
-        let link = source.link_type();
-        let mut malformed: Option<(u64, u64, String)> = None;
-        loop {
-            let packet = match source.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => {
-                    cap.read_error = true;
-                    summary.warnings.push(Warning::Capture(e));
-                    break;
+        match decode(link, packet.data) {
+            Ok(Decoded::Ip(ip)) => {
+                summary.ip_packets += 1;
+                if ip.ip_incomplete && !packet.is_truncated() {
+                    bad("IP length exceeds the captured packet".into());
                 }
-            };
-            let wire_len = packet
-                .wire_len
-                .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
-            cap.packets += 1;
-            cap.bytes += u64::from(wire_len);
-            // pcap record header 16 bytes (pcapng blocks are a little larger: close enough).
-            unreported += packet.data.len() as u64 + 16;
-            if cap.packets % 4096 == 0 {
-                progress.advance(unreported);
-                unreported = 0;
-            }
-            cap.first_ts = Some(cap.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
-            cap.last_ts = Some(cap.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
-            if packet.is_truncated() {
-                cap.truncated_packets += 1;
-            }
-            if let LinkType::Unsupported(_) = link {
-                continue;
-            }
-            let mut bad = |reason: String| {
-                let m = malformed.get_or_insert((0, packet.number, reason));
-                m.0 += 1;
-            };
-            match decode(link, packet.data) {
-                Ok(Decoded::Ip(ip)) => {
-                    summary.ip_packets += 1;
-                    if ip.ip_incomplete && !packet.is_truncated() {
-                        bad("IP length exceeds the captured packet".into());
-                    }
-                    let meta = PacketMeta {
-                        src: Endpoint {
-                            ip: ip.src,
-                            port: ip.src_port,
+                let meta = PacketMeta {
+                    src: Endpoint {
+                        ip: ip.src,
+                        port: ip.src_port,
+                    },
+                    dst: Endpoint {
+                        ip: ip.dst,
+                        port: ip.dst_port,
+                    },
+                    transport: ip.transport,
+                    tcp_flags: ip.tcp.map(|t| t.flags),
+                    ts: packet.ts,
+                    wire_len,
+                    tunnel: ip.tunnel,
+                };
+                // An ICMP unreachable marks the flow it quotes as rejected (it still counts as
+                // an ICMP flow of its own).
+                if let Some((src, sport, dst, dport, protocol)) =
+                    unreachable_original(ip.transport, ip.payload)
+                {
+                    let transport = Transport::from_ip_number(protocol);
+                    let (a, b) = (
+                        Endpoint {
+                            ip: src,
+                            port: sport,
                         },
-                        dst: Endpoint {
-                            ip: ip.dst,
-                            port: ip.dst_port,
+                        Endpoint {
+                            ip: dst,
+                            port: dport,
                         },
-                        transport: ip.transport,
-                        tcp_flags: ip.tcp.map(|t| t.flags),
-                        ts: packet.ts,
-                        wire_len,
-                        tunnel: ip.tunnel,
-                    };
-                    // An ICMP unreachable marks the flow it quotes as rejected (it still counts as
-                    // an ICMP flow of its own).
-                    if let Some((src, sport, dst, dport, protocol)) =
-                        unreachable_original(ip.transport, ip.payload)
-                    {
-                        let transport = Transport::from_ip_number(protocol);
-                        let (a, b) = (
-                            Endpoint {
-                                ip: src,
-                                port: sport,
-                            },
-                            Endpoint {
-                                ip: dst,
-                                port: dport,
-                            },
-                        );
-                        if let Some((rejected, _)) = table.find_mut(a, b, transport) {
-                            rejected.record.rejected_by_icmp = true;
-                        }
+                    );
+                    if let Some((rejected, _)) = table.find_mut(a, b, transport) {
+                        rejected.record.rejected_by_icmp = true;
                     }
-                    let (entry, side) =
-                        table.packet(&meta, capture_index, &mut |e, r| fin.end(e, r));
-                    if let Some(first) = ip.fragment {
-                        // The datagram's payload is dissected once it is whole.
-                        let key = fragment_key(&first);
-                        defrag.push(key, 0, true, first.data, wire_len, packet.ts);
-                        continue;
-                    }
+                }
+                let (entry, side) =
+                    table.packet(&meta, capture, &mut |e, r| fin.end(e, r));
+                if let Some(first) = ip.fragment {
+                    // The datagram's payload is dissected once it is whole.
+                    let key = fragment_key(&first);
+                    defrag.push(key, 0, true, first.data, wire_len, packet.ts);
+                    return;
+                }
+                let server_port = entry.record.server.port;
+                fin.budget.now = packet.ts;
+                entry.state.on_packet(
+                    ip.transport,
+                    side,
+                    ip.tcp,
+                    ip.payload,
+                    server_port,
+                    &mut fin.budget,
+                );
+            }
+            Ok(Decoded::Fragment(piece)) => {
+                summary.fragments += 1;
+                let key = fragment_key(&piece);
+                let Some(whole) = defrag.push(
+                    key,
+                    piece.offset,
+                    piece.more,
+                    piece.data,
+                    wire_len,
+                    packet.ts,
+                ) else {
+                    return;
+                };
+                let Some((sport, dport, tcp, payload)) =
+                    transport_of(key.protocol, &whole.payload)
+                else {
+                    return;
+                };
+                let src = Endpoint {
+                    ip: key.src,
+                    port: sport,
+                };
+                let dst = Endpoint {
+                    ip: key.dst,
+                    port: dport,
+                };
+                let transport = Transport::from_ip_number(key.protocol);
+                if let Some((entry, side)) = table.find_mut(src, dst, transport) {
+                    summary.fragments_placed += whole.later_packets;
+                    entry.record.credit(
+                        side,
+                        whole.later_packets,
+                        whole.later_bytes,
+                        whole.last_seen,
+                    );
                     let server_port = entry.record.server.port;
                     fin.budget.now = packet.ts;
                     entry.state.on_packet(
-                        ip.transport,
+                        transport,
                         side,
-                        ip.tcp,
-                        ip.payload,
+                        tcp,
+                        payload,
                         server_port,
                         &mut fin.budget,
                     );
                 }
-                Ok(Decoded::Fragment(piece)) => {
-                    summary.fragments += 1;
-                    let key = fragment_key(&piece);
-                    let Some(whole) = defrag.push(
-                        key,
-                        piece.offset,
-                        piece.more,
-                        piece.data,
-                        wire_len,
-                        packet.ts,
-                    ) else {
-                        continue;
-                    };
-                    let Some((sport, dport, tcp, payload)) =
-                        transport_of(key.protocol, &whole.payload)
-                    else {
-                        continue;
-                    };
-                    let src = Endpoint {
-                        ip: key.src,
-                        port: sport,
-                    };
-                    let dst = Endpoint {
-                        ip: key.dst,
-                        port: dport,
-                    };
-                    let transport = Transport::from_ip_number(key.protocol);
-                    if let Some((entry, side)) = table.find_mut(src, dst, transport) {
-                        summary.fragments_placed += whole.later_packets;
-                        entry.record.credit(
-                            side,
-                            whole.later_packets,
-                            whole.later_bytes,
-                            whole.last_seen,
-                        );
-                        let server_port = entry.record.server.port;
-                        fin.budget.now = packet.ts;
-                        entry.state.on_packet(
-                            transport,
-                            side,
-                            tcp,
-                            payload,
-                            server_port,
-                            &mut fin.budget,
-                        );
-                    }
-                }
-                Ok(Decoded::NotIp) => summary.non_ip_packets += 1,
-                Err(DecodeError::Truncated(_)) if packet.is_truncated() => {
-                    summary.undecodable_truncated += 1
-                }
-                Err(e) => bad(e.to_string()),
             }
+            Ok(Decoded::NotIp) => summary.non_ip_packets += 1,
+            Err(DecodeError::Truncated(_)) if packet.is_truncated() => {
+                summary.undecodable_truncated += 1
+            }
+            Err(e) => bad(e.to_string()),
         }
-        summary.packets += cap.packets;
-        summary.bytes += cap.bytes;
-        if let LinkType::Unsupported(_) = link {
-            summary.skipped_link_packets += cap.packets;
-            summary.warnings.push(Warning::SkippedLinkType {
-                path: path.clone(),
-                link,
-                packets: cap.packets,
-            });
-        }
-        if let Some((count, first_packet, first_reason)) = malformed {
-            summary.malformed += count;
-            summary.warnings.push(Warning::Malformed {
-                path: path.clone(),
-                count,
-                first_packet,
-                first_reason,
-            });
-        }
-        // Identifies the capture in reports; a file that cannot be read again keeps no digest.
-        if let Ok((size, sha256)) = crate::capture::file::file_digest(&cap.path) {
-            cap.size = size;
-            cap.sha256 = sha256;
-        }
-        progress.advance(unreported);
-        unreported = 0;
-        summary.captures.push(cap);
     }
 
-    table.drain(&mut |e, r| fin.end(e, r));
-    summary.table = table.stats();
-    summary.fragments_reassembled = defrag.stats.reassembled;
-    summary.fragments_incomplete = defrag.stats.incomplete;
-    if summary.table.evicted > 0 {
-        summary.warnings.push(Warning::Evictions {
-            count: summary.table.evicted,
-            max_flows: config.limits.max_flows,
-        });
+    /// Ends every open flow and returns the run's flows (ordered by first packet) and summary.
+    pub fn finish(mut self) -> Analysis {
+        let (summary, table, fin) = (&mut self.summary, &mut self.table, &mut self.fin);
+        table.drain(&mut |e, r| fin.end(e, r));
+        summary.table = table.stats();
+        summary.fragments_reassembled = self.defrag.stats.reassembled;
+        summary.fragments_incomplete = self.defrag.stats.incomplete;
+        if summary.table.evicted > 0 {
+            summary.warnings.push(Warning::Evictions {
+                count: summary.table.evicted,
+                max_flows: self.config.limits.max_flows,
+            });
+        }
+        if fin.budget.refused > 0 {
+            summary.warnings.push(Warning::HandshakeBuffers {
+                refused: fin.budget.refused,
+                overflowed: fin.budget.overflowed,
+            });
+        }
+        let mut rows = std::mem::take(&mut self.fin.rows);
+        sort_rows(&mut rows);
+        Analysis {
+            flows: rows,
+            summary: self.summary,
+        }
     }
-    if fin.budget.refused > 0 {
-        summary.warnings.push(Warning::HandshakeBuffers {
-            refused: fin.budget.refused,
-            overflowed: fin.budget.overflowed,
-        });
-    }
-    progress.finish();
-    let mut rows = fin.rows;
+}
+
+/// Flows by first packet, then capture and endpoints: output order independent of hashing.
+pub fn sort_rows(rows: &mut [FlowRow]) {
     rows.sort_by(|a, b| {
         (
             a.first_seen,
@@ -511,9 +482,119 @@ pub fn analyze_with_progress(
                 b.server_port,
             ))
     });
-    Analysis {
-        flows: rows,
-        summary,
+}
+
+/// [`analyze`], reporting the bytes read to `progress` now and then (every 4096 packets).
+pub fn analyze_with_progress(
+    inputs: &[PathBuf],
+    catalog: &Catalog,
+    config: &AnalysisConfig,
+    progress: &mut dyn Progress,
+) -> Analysis {
+    let (files, errors) = capture::expand_inputs(inputs);
+    let mut engine = Engine::new(catalog, config);
+    engine
+        .summary
+        .warnings
+        .extend(errors.into_iter().map(Warning::Capture));
+    progress.start(
+        files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum(),
+    );
+    for path in files {
+        let mut source = match FileSource::open(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                engine.summary.warnings.push(Warning::Capture(e));
+                continue;
+            }
+        };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        let capture_index = engine.begin_capture(&name, source.precision());
+        let mut cap = CaptureSummary {
+            path: path.clone(),
+            name,
+            link_type: source.link_type(),
+            precision: source.precision(),
+            packets: 0,
+            bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            truncated_packets: 0,
+            read_error: false,
+            snaplen: source.snaplen(),
+            size: 0,
+            sha256: String::new(),
+        };
+        let link = source.link_type();
+        let mut malformed: Malformed = None;
+        let mut unreported: u64 = 0;
+        loop {
+            let packet = match source.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    cap.read_error = true;
+                    engine.summary.warnings.push(Warning::Capture(e));
+                    break;
+                }
+            };
+            cap.count(&packet);
+            // pcap record header 16 bytes (pcapng blocks are a little larger: close enough).
+            unreported += packet.data.len() as u64 + 16;
+            if cap.packets % 4096 == 0 {
+                progress.advance(unreported);
+                unreported = 0;
+            }
+            if let LinkType::Unsupported(_) = link {
+                continue;
+            }
+            engine.packet(capture_index, link, &packet, &mut malformed);
+        }
+        progress.advance(unreported);
+        engine.end_capture(cap, malformed);
+    }
+    progress.finish();
+    engine.finish()
+}
+
+impl Engine<'_> {
+    /// Adds a finished capture's counts and warnings to the run.
+    pub fn end_capture(&mut self, mut cap: CaptureSummary, malformed: Malformed) {
+        let summary = &mut self.summary;
+        summary.packets += cap.packets;
+        summary.bytes += cap.bytes;
+        if let LinkType::Unsupported(_) = cap.link_type {
+            summary.skipped_link_packets += cap.packets;
+            summary.warnings.push(Warning::SkippedLinkType {
+                path: cap.path.clone(),
+                link: cap.link_type,
+                packets: cap.packets,
+            });
+        }
+        if let Some((count, first_packet, first_reason)) = malformed {
+            summary.malformed += count;
+            summary.warnings.push(Warning::Malformed {
+                path: cap.path.clone(),
+                count,
+                first_packet,
+                first_reason,
+            });
+        }
+        // Identifies the capture in reports; a file that cannot be read again keeps no digest.
+        if cap.path.is_file() {
+            if let Ok((size, sha256)) = crate::capture::file::file_digest(&cap.path) {
+                cap.size = size;
+                cap.sha256 = sha256;
+            }
+        }
+        summary.captures.push(cap);
     }
 }
 

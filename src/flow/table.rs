@@ -169,6 +169,12 @@ impl<S: Default> FlowTable<S> {
         }
     }
 
+    /// Ends flows idle at `now` when a sweep is due (every half timeout): live capture calls it
+    /// while no packets arrive.
+    pub fn sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+        self.maybe_sweep(now, on_end);
+    }
+
     fn maybe_sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
         // Sweeping every half timeout bounds how long an idle flow lingers (1.5x the timeout).
         let interval = Duration((self.limits.idle_timeout.0 / 2).max(1_000_000_000));

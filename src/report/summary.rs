@@ -30,6 +30,22 @@ pub struct CaptureSummary {
     pub sha256: String,
 }
 
+impl CaptureSummary {
+    /// Counts one packet read from this capture.
+    pub fn count(&mut self, packet: &crate::capture::RawPacket<'_>) {
+        let wire_len = packet
+            .wire_len
+            .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
+        self.packets += 1;
+        self.bytes += u64::from(wire_len);
+        self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));
+        self.last_ts = Some(self.last_ts.map_or(packet.ts, |t| t.max(packet.ts)));
+        if packet.is_truncated() {
+            self.truncated_packets += 1;
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Warning {
     /// An input could not be found, opened or read to the end.
