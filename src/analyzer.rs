@@ -277,6 +277,10 @@ impl<'a> Engine<'a> {
         index
     }
 
+    pub fn summary(&self) -> &RunSummary {
+        &self.summary
+    }
+
     pub fn summary_mut(&mut self) -> &mut RunSummary {
         &mut self.summary
     }
@@ -360,8 +364,7 @@ impl<'a> Engine<'a> {
                         rejected.record.rejected_by_icmp = true;
                     }
                 }
-                let (entry, side) =
-                    table.packet(&meta, capture, &mut |e, r| fin.end(e, r));
+                let (entry, side) = table.packet(&meta, capture, &mut |e, r| fin.end(e, r));
                 if let Some(first) = ip.fragment {
                     // The datagram's payload is dissected once it is whole.
                     let key = fragment_key(&first);
@@ -392,8 +395,7 @@ impl<'a> Engine<'a> {
                 ) else {
                     return;
                 };
-                let Some((sport, dport, tcp, payload)) =
-                    transport_of(key.protocol, &whole.payload)
+                let Some((sport, dport, tcp, payload)) = transport_of(key.protocol, &whole.payload)
                 else {
                     return;
                 };
@@ -531,6 +533,7 @@ pub fn analyze_with_progress(
             snaplen: source.snaplen(),
             size: 0,
             sha256: String::new(),
+            dropped_packets: 0,
         };
         let link = source.link_type();
         let mut malformed: Malformed = None;

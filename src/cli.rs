@@ -30,12 +30,123 @@ pub struct Cli {
 pub enum Command {
     /// Analyze capture files (pcap, pcapng) and directories of them as one run.
     Analyze(AnalyzeArgs),
+    /// Capture interfaces libpcap can open (names for `live -i`).
+    Interfaces,
+    /// Analyze live traffic from an interface (a SPAN/mirror port) until Ctrl-C, SIGTERM,
+    /// --duration or --count; report every --report-every.
+    Live(LiveArgs),
     /// Rebuild the audit report from flow files (flows.parquet of one or many `analyze --out`
     /// runs, e.g. several sites or a week of captures).
     Report(ReportArgs),
     /// Inspect and compare Office 365 endpoint catalogs (Microsoft's endpoint web-service JSON).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Interface to capture on (see `o365flow interfaces`).
+    #[arg(short = 'i', long, value_name = "NAME")]
+    pub interface: String,
+
+    /// BPF capture filter (tcpdump syntax), checked before capture starts.
+    #[arg(long, value_name = "EXPR")]
+    pub filter: Option<String>,
+
+    /// Stop after this long (e.g. 90s, 15m, 8h, 1d).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub duration: Option<std::time::Duration>,
+
+    /// Stop after this many packets.
+    #[arg(long, value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Write the --out report set this often while capturing (e.g. 15m).
+    #[arg(long, value_name = "TIME", value_parser = parse_time, requires = "out")]
+    pub report_every: Option<std::time::Duration>,
+
+    /// Bytes kept per packet.
+    #[arg(long, value_name = "BYTES", default_value_t = 65535)]
+    pub snaplen: i32,
+
+    /// Kernel capture buffer (e.g. 64MiB).
+    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_size)]
+    pub buffer_size: u64,
+
+    /// Packets queued between capture and analysis; more are dropped and counted.
+    #[arg(long, value_name = "PACKETS", default_value_t = 65536)]
+    pub queue: usize,
+
+    /// Do not put the interface in promiscuous mode.
+    #[arg(long)]
+    pub no_promisc: bool,
+
+    /// Also keep the raw packets in rotating pcap files in DIR (for a later `analyze`).
+    #[arg(long, value_name = "DIR")]
+    pub write_pcap: Option<PathBuf>,
+
+    /// Start a new pcap file after this size (e.g. 1GiB).
+    #[arg(long, value_name = "SIZE", default_value = "1GiB", value_parser = parse_size)]
+    pub rotate: u64,
+
+    /// pcap files kept; the oldest are deleted.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub keep: usize,
+
+    /// Drop root privileges to this user once the interface is open.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+
+    #[command(flatten)]
+    pub options: AnalysisOptions,
+}
+
+/// `90s`, `15m`, `8h`, `1d` or plain seconds.
+fn parse_time(text: &str) -> Result<std::time::Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and s, m, h or d"))?;
+    let seconds = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        other => return Err(format!("{text:?}: unknown unit {other:?} (s, m, h, d)")),
+    };
+    Ok(std::time::Duration::from_secs(seconds))
+}
+
+/// `512KiB`, `1GiB`, `500MB` or plain bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?}: expected a number and a unit"))?;
+    let factor: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (KiB, MiB, GiB, KB, MB, GB)"
+            ))
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{text:?}: too large"))
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +228,13 @@ pub struct AnalyzeArgs {
     #[arg(long, value_name = "FILE")]
     pub flows: Option<PathBuf>,
 
+    #[command(flatten)]
+    pub options: AnalysisOptions,
+}
+
+/// Options every analysis takes, from files or live.
+#[derive(Debug, Args)]
+pub struct AnalysisOptions {
     /// Office 365 endpoint catalog (Microsoft's endpoint web-service JSON) to use instead of the
     /// embedded one.
     #[arg(long, value_name = "FILE")]
@@ -178,6 +296,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => run_analyze(args),
         Command::Report(args) => run_report(args),
+        Command::Interfaces => run_interfaces(),
+        Command::Live(args) => run_live(args),
         Command::Catalog(command) => run_catalog(command),
     };
     match result {
@@ -317,36 +437,11 @@ fn catalog_summary(catalog: &Catalog) -> String {
 }
 
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
-    let catalog = match &args.catalog {
-        Some(path) => Catalog::from_file(path)?,
-        None => default_catalog()?,
-    };
-    let config = AnalysisConfig {
-        limits: TableLimits {
-            max_flows: usize::try_from(args.max_flows).unwrap_or(usize::MAX),
-            idle_timeout: Duration::from_secs(i64::try_from(args.idle_timeout).unwrap_or(i64::MAX)),
-        },
-        max_handshake: usize::try_from(args.max_handshake).unwrap_or(32 * 1024),
-        user_catalog: args
-            .catalog_extra
-            .as_deref()
-            .map(Catalog::from_user_toml)
-            .transpose()?,
-        internal: if args.internal.is_empty() {
-            o365flow::classify::default_internal_networks()
-        } else {
-            args.internal.clone()
-        },
-        client_rules: match &args.client_rules {
-            Some(path) => ClientRules::with_user_file(path)?,
-            None => ClientRules::embedded()?,
-        },
-        ..AnalysisConfig::default()
-    };
-    let mut bar = ProgressBar::new(!args.quiet);
+    let (catalog, config) = args.options.load()?;
+    let mut bar = ProgressBar::new(!args.options.quiet);
     let mut analysis = analyze_with_progress(&args.inputs, &catalog, &config, &mut bar);
     let mut meta = RunMeta::from_run(&analysis.summary, &config.internal);
-    if args.pseudonymize {
+    if args.options.pseudonymize {
         Pseudonymizer::for_run(&config.internal).rows(&mut analysis.flows);
         meta.pseudonymized = true;
     }
@@ -358,13 +453,13 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
         _ => Ok(()),
     };
     let mut report = None;
-    if let (Some(dir), true) = (&args.out, analysis.read_anything()) {
+    if let (Some(dir), true) = (&args.options.out, analysis.read_anything()) {
         match write_analysis(&analysis.flows, &meta, &catalog, dir) {
             Ok(r) => report = Some(r),
             Err(e) => write_result = write_result.and(Err(e.into())),
         }
     }
-    if args.quiet {
+    if args.options.quiet {
         for w in &analysis.summary.warnings {
             eprintln!("o365flow: warning: {w}");
         }
@@ -461,4 +556,156 @@ impl Progress for ProgressBar {
             bar.finish_and_clear();
         }
     }
+}
+
+impl AnalysisOptions {
+    /// The catalog and analysis configuration these options ask for.
+    fn load(&self) -> anyhow::Result<(Catalog, AnalysisConfig)> {
+        let catalog = match &self.catalog {
+            Some(path) => Catalog::from_file(path)?,
+            None => default_catalog()?,
+        };
+        let config = AnalysisConfig {
+            limits: TableLimits {
+                max_flows: usize::try_from(self.max_flows).unwrap_or(usize::MAX),
+                idle_timeout: Duration::from_secs(
+                    i64::try_from(self.idle_timeout).unwrap_or(i64::MAX),
+                ),
+            },
+            max_handshake: usize::try_from(self.max_handshake).unwrap_or(32 * 1024),
+            user_catalog: self
+                .catalog_extra
+                .as_deref()
+                .map(Catalog::from_user_toml)
+                .transpose()?,
+            internal: if self.internal.is_empty() {
+                o365flow::classify::default_internal_networks()
+            } else {
+                self.internal.clone()
+            },
+            client_rules: match &self.client_rules {
+                Some(path) => ClientRules::with_user_file(path)?,
+                None => ClientRules::embedded()?,
+            },
+            ..AnalysisConfig::default()
+        };
+        Ok((catalog, config))
+    }
+}
+
+fn run_interfaces() -> anyhow::Result<u8> {
+    for (name, description, addresses) in o365flow::capture::live::interfaces()? {
+        println!("{name:<16} {:<40} {}", description, addresses.join(" "));
+    }
+    Ok(EXIT_CLEAN)
+}
+
+/// Switches to `name`'s user and group (after the interface is open, root is not needed).
+fn drop_privileges(name: &str) -> anyhow::Result<()> {
+    use nix::unistd::{setgid, setgroups, setuid, User};
+    let user =
+        User::from_name(name)?.ok_or_else(|| anyhow::anyhow!("--user {name}: no such user"))?;
+    setgroups(&[user.gid]).with_context(|| format!("--user {name}: setgroups"))?;
+    setgid(user.gid).with_context(|| format!("--user {name}: setgid"))?;
+    setuid(user.uid).with_context(|| format!("--user {name}: setuid"))?;
+    Ok(())
+}
+
+fn run_live(args: LiveArgs) -> anyhow::Result<u8> {
+    use std::io::{IsTerminal, Write};
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let (catalog, config) = args.options.load()?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))?;
+    }
+    let options = o365flow::capture::live::LiveOptions {
+        interface: args.interface.clone(),
+        filter: args.filter.clone(),
+        snaplen: args.snaplen,
+        buffer_bytes: i32::try_from(args.buffer_size).unwrap_or(i32::MAX),
+        promiscuous: !args.no_promisc,
+        queue_packets: args.queue,
+        write_pcap: args.write_pcap.clone(),
+        rotate_bytes: args.rotate,
+        keep_files: args.keep,
+    };
+    let capture = match o365flow::capture::live::start(&options, Arc::clone(&stop)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("o365flow: error: {e}");
+            return Ok(EXIT_FAILED);
+        }
+    };
+    if let Some(user) = &args.user {
+        drop_privileges(user)?;
+    }
+    let quiet = args.options.quiet;
+    let on_terminal = !quiet && std::io::stderr().is_terminal();
+    let pseudonyms = args
+        .options
+        .pseudonymize
+        .then(|| Pseudonymizer::for_run(&config.internal));
+    let out = args.options.out.clone();
+    let mut report_errors = 0u32;
+    let mut on_report = |snapshot: &o365flow::Analysis| {
+        let Some(dir) = &out else { return };
+        let mut flows = snapshot.flows.clone();
+        let mut meta = RunMeta::from_run(&snapshot.summary, &config.internal);
+        if let Some(p) = &pseudonyms {
+            p.rows(&mut flows);
+            meta.pseudonymized = true;
+        }
+        if let Err(e) = write_analysis(&flows, &meta, &catalog, dir) {
+            report_errors += 1;
+            eprintln!("o365flow: warning: report: {e}");
+        }
+    };
+    let mut on_status = |status: &o365flow::live::LiveStatus| {
+        if on_terminal {
+            eprint!("\r{status}\x1b[K");
+            let _ = std::io::stderr().flush();
+        }
+    };
+    let mut analysis = o365flow::live::run(
+        &args.interface,
+        capture,
+        &catalog,
+        &config,
+        o365flow::live::LiveControl {
+            stop,
+            duration: args.duration,
+            count: args.count,
+            report_every: args.report_every,
+            on_report: &mut on_report,
+            on_status: &mut on_status,
+        },
+    )?;
+    if on_terminal {
+        eprintln!();
+    }
+    let mut meta = RunMeta::from_run(&analysis.summary, &config.internal);
+    if let Some(p) = &pseudonyms {
+        p.rows(&mut analysis.flows);
+        meta.pseudonymized = true;
+    }
+    let mut report = None;
+    if let Some(dir) = &args.options.out {
+        report = Some(write_analysis(&analysis.flows, &meta, &catalog, dir)?);
+    }
+    if !quiet {
+        print!("{}", terminal::render(&analysis.summary, &analysis.flows));
+        if let Some(report) = &report {
+            print!("{}", terminal::findings(report));
+        }
+    }
+    for w in &analysis.summary.warnings {
+        eprintln!("o365flow: warning: {w}");
+    }
+    Ok(if analysis.summary.warnings.is_empty() {
+        EXIT_CLEAN
+    } else {
+        EXIT_WARNINGS
+    })
 }

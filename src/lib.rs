@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod classify;
 pub mod dissect;
 pub mod flow;
+pub mod live;
 pub mod report;
 pub mod time;
 pub mod wire;

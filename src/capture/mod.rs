@@ -3,6 +3,7 @@
 
 pub mod file;
 pub mod link;
+pub mod live;
 
 use std::path::{Path, PathBuf};
 

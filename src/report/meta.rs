@@ -83,7 +83,7 @@ impl RunMeta {
                     snaplen: c.snaplen,
                     truncated_packets: c.truncated_packets,
                     skipped_packets: skipped,
-                    dropped_packets: 0,
+                    dropped_packets: c.dropped_packets,
                     read_error: c.read_error,
                 }
             })

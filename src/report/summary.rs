@@ -28,6 +28,8 @@ pub struct CaptureSummary {
     /// File size in bytes and SHA-256 (hex), when the file could be read again for them.
     pub size: u64,
     pub sha256: String,
+    /// Live capture: packets the kernel or the analysis queue dropped.
+    pub dropped_packets: u64,
 }
 
 impl CaptureSummary {
@@ -67,6 +69,8 @@ pub enum Warning {
     Evictions { count: u64, max_flows: usize },
     /// Handshake buffers hit their limits: some server names may be missing.
     HandshakeBuffers { refused: u64, overflowed: u64 },
+    /// Live capture lost packets: the kernel's buffer or the analysis queue was full.
+    Dropped { kernel: u64, queue: u64 },
 }
 
 impl fmt::Display for Warning {
@@ -91,6 +95,10 @@ impl fmt::Display for Warning {
             Warning::Evictions { count, max_flows } => write!(
                 f,
                 "flow table full ({max_flows} flows): {count} flows evicted early (raise --max-flows)"
+            ),
+            Warning::Dropped { kernel, queue } => write!(
+                f,
+                "packets dropped: {kernel} by the kernel (capture buffer full; raise --buffer-size), {queue} by the analysis queue (analysis could not keep up; raise --queue)"
             ),
             Warning::HandshakeBuffers { refused, overflowed } => write!(
                 f,

@@ -1,0 +1,330 @@
+//! `o365flow live` on a veth pair between two network namespaces the test creates (private
+//! test addresses; nothing leaves them): real TLS connections and STUN, reports written while
+//! capturing, SIGINT/SIGTERM, and drops under a flood with a tiny queue. Needs root and
+//! iproute2, openssl and python3; skips with a reason otherwise.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Namespaces {
+    client: String,
+    server: String,
+}
+
+impl Namespaces {
+    /// `client` (10.77.1.1) <-> `server` (10.77.1.2), veth, fresh names per test.
+    fn create(tag: &str) -> Option<Namespaces> {
+        let is_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        let tools = ["ip", "openssl", "python3"].iter().all(|t| {
+            Command::new("sh")
+                .args(["-c", &format!("command -v {t}")])
+                .output()
+                .is_ok_and(|o| o.status.success())
+        });
+        if !is_root || !tools {
+            eprintln!("SKIP live capture test: needs root, ip, openssl and python3");
+            return None;
+        }
+        let ns = Namespaces {
+            client: format!("o3f-{tag}-c"),
+            server: format!("o3f-{tag}-s"),
+        };
+        ns.delete();
+        let run = |args: &[&str]| {
+            let ok = Command::new("ip").args(args).status().unwrap().success();
+            assert!(ok, "ip {args:?}");
+        };
+        run(&["netns", "add", &ns.client]);
+        run(&["netns", "add", &ns.server]);
+        let (vc, vs) = (format!("{tag}c"), format!("{tag}s"));
+        run(&[
+            "link", "add", &vc, "netns", &ns.client, "type", "veth", "peer", "name", &vs, "netns",
+            &ns.server,
+        ]);
+        run(&["-n", &ns.client, "addr", "add", "10.77.1.1/24", "dev", &vc]);
+        run(&["-n", &ns.server, "addr", "add", "10.77.1.2/24", "dev", &vs]);
+        for (n, dev) in [(&ns.client, &vc), (&ns.server, &vs)] {
+            run(&["-n", n, "link", "set", "lo", "up"]);
+            run(&["-n", n, "link", "set", dev, "up"]);
+        }
+        Some(ns)
+    }
+
+    fn exec(&self, ns: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", ns]);
+        c
+    }
+
+    fn delete(&self) {
+        for n in [&self.client, &self.server] {
+            let pids = Command::new("ip").args(["netns", "pids", n]).output();
+            if let Ok(p) = pids {
+                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
+                    let _ = Command::new("kill").arg(pid).status();
+                }
+            }
+            let _ = Command::new("ip")
+                .args(["netns", "del", n])
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        self.delete();
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    Command::new("kill")
+        .args([&format!("-{name}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+}
+
+fn wait(child: &mut Child, limit: Duration) -> i32 {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code().unwrap_or(-1);
+        }
+        assert!(start.elapsed() < limit, "o365flow live did not stop");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `o365flow live` on the server side's veth (`{tag}s`).
+fn live(ns: &Namespaces, interface: &str, out: &Path, extra: &[&str]) -> Child {
+    let mut c = ns.exec(&ns.server);
+    c.arg(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["live", "-q", "-i", interface])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .env(
+            "O365FLOW_DATA_DIR",
+            std::env::temp_dir().join("o365flow-tests-no-stored-catalog"),
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c.spawn().unwrap()
+}
+
+fn summary(dir: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).ok()?).ok()
+}
+
+#[test]
+fn live_capture_reports_connections_and_stops_cleanly() {
+    let Some(ns) = Namespaces::create("lv") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let extra = work.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[[service]]\nname = \"Test relay\"\nprefixes = [\"10.77.1.2/32\"]\nudp_ports = \"3478\"\n",
+    )
+    .unwrap();
+    let cert = work.path().join("cert.pem");
+    let key = work.path().join("key.pem");
+    assert!(Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=test", "-days", "1"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success());
+    let mut server = ns.exec(&ns.server);
+    server
+        .args([
+            "openssl",
+            "s_server",
+            "-quiet",
+            "-accept",
+            "10.77.1.2:443",
+            "-cert",
+        ])
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut server = server.spawn().unwrap();
+    let out = work.path().join("report");
+    let extra_arg = extra.to_string_lossy().into_owned();
+    let mut o365 = live(
+        &ns,
+        "lvs",
+        &out,
+        &[
+            "--internal",
+            "10.77.1.1/32",
+            "--catalog-extra",
+            &extra_arg,
+            "--report-every",
+            "1s",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    for name in ["outlook.office365.com", "teams.microsoft.com"] {
+        let mut c = ns.exec(&ns.client);
+        c.args([
+            "openssl",
+            "s_client",
+            "-connect",
+            "10.77.1.2:443",
+            "-servername",
+            name,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        let _ = c.status();
+    }
+    let stun = "import os,socket,struct\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\ns.sendto(struct.pack('!HHI',1,0,0x2112A442)+os.urandom(12),('10.77.1.2',3478))\n";
+    let mut c = ns.exec(&ns.client);
+    assert!(c.args(["python3", "-c", stun]).status().unwrap().success());
+    // Reports appear and stay valid while the capture runs.
+    let mut valid_reads = 0;
+    let deadline = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < deadline {
+        if let Some(s) = summary(&out) {
+            assert!(s["meta"]["captures"][0]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("live:"));
+            let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+            assert!(
+                html.trim_end().ends_with("</html>"),
+                "half-written report.html"
+            );
+            valid_reads += 1;
+        }
+        std::thread::sleep(Duration::from_millis(150));
+    }
+    assert!(
+        valid_reads >= 5,
+        "only {valid_reads} valid reads during capture"
+    );
+    signal(&o365, "INT");
+    let code = wait(&mut o365, Duration::from_secs(20));
+    let _ = server.kill();
+    let mut err = String::new();
+    std::io::Read::read_to_string(o365.stderr.as_mut().unwrap(), &mut err).unwrap();
+    assert_eq!(code, 0, "exit code; stderr: {err}");
+    let rows = common::read_csv(&out.join("flows.csv"));
+    let find = |pred: &dyn Fn(&std::collections::HashMap<String, String>) -> bool| {
+        rows.iter()
+            .find(|r| pred(r))
+            .cloned()
+            .unwrap_or_else(|| panic!("{rows:#?}"))
+    };
+    for (name, area) in [
+        ("outlook.office365.com", "Exchange"),
+        ("teams.microsoft.com", "Skype"),
+    ] {
+        let r = find(&|r| r["sni"] == name);
+        assert_eq!(r["service_area"], area);
+        assert_eq!(r["direction"], "outbound");
+        assert_eq!(r["port_verdict"], "tunneled-443");
+        assert_eq!(r["matched_by"], "sni");
+        assert_eq!(r["client_ip"], "10.77.1.1");
+    }
+    let r = find(&|r| r["server_port"] == "3478");
+    assert_eq!(r["app_protocol"], "stun");
+    assert_eq!(r["service_area"], "Test relay");
+    assert_eq!(r["matched_by"], "user");
+    assert_eq!(r["port_verdict"], "exotic");
+    assert_eq!(r["direction"], "outbound");
+    let s = summary(&out).unwrap();
+    assert_eq!(s["meta"]["captures"][0]["dropped_packets"], 0);
+}
+
+#[test]
+fn live_capture_counts_drops_under_a_flood_and_stops_on_sigterm() {
+    let Some(ns) = Namespaces::create("fl") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("report");
+    let pcaps = work.path().join("pcaps");
+    let pcaps_arg = pcaps.to_string_lossy().into_owned();
+    // A queue of 8 packets and a small flow table: the flood must overflow the queue.
+    let mut o365 = live(
+        &ns,
+        "fls",
+        &out,
+        &[
+            "--queue",
+            "8",
+            "--max-flows",
+            "1000",
+            "--write-pcap",
+            &pcaps_arg,
+            "--rotate",
+            "200KiB",
+            "--keep",
+            "3",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    // 60000 UDP datagrams from many ports, as fast as Python sends them (bounded in count).
+    let flood = "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range(60000):\n    s.sendto(b'x'*64,('10.77.1.2',20000+i%20000))\n";
+    let mut c = ns.exec(&ns.client);
+    assert!(c.args(["python3", "-c", flood]).status().unwrap().success());
+    std::thread::sleep(Duration::from_secs(1));
+    let pid = o365.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    signal(&o365, "TERM");
+    let code = wait(&mut o365, Duration::from_secs(30));
+    let mut err = String::new();
+    std::io::Read::read_to_string(o365.stderr.as_mut().unwrap(), &mut err).unwrap();
+    // Drops make the run finish with warnings (exit 1), and say so.
+    assert_eq!(code, 1, "stderr: {err}");
+    assert!(err.contains("packets dropped"), "{err}");
+    let s = summary(&out).unwrap();
+    let dropped = s["meta"]["captures"][0]["dropped_packets"]
+        .as_u64()
+        .unwrap();
+    assert!(dropped > 0, "no drops reported");
+    assert!(
+        s["meta"]["evicted_flows"].as_u64().unwrap() > 0,
+        "flow cap not hit"
+    );
+    // Memory stays bounded: peak resident set of the o365flow process.
+    let peak_kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    eprintln!("flood: {dropped} packets dropped, peak RSS {peak_kb} kB");
+    assert!(peak_kb < 300_000, "peak RSS {peak_kb} kB");
+    // Rotating pcap files: at most 3 kept, each a readable capture.
+    let files: Vec<_> = std::fs::read_dir(&pcaps).unwrap().collect();
+    assert!(
+        !files.is_empty() && files.len() <= 3,
+        "{} pcap files",
+        files.len()
+    );
+}
