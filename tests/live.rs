@@ -229,6 +229,7 @@ fn live_capture_reports_connections_and_stops_cleanly() {
     signal(&o365, "INT");
     let code = wait(&mut o365, Duration::from_secs(20));
     let _ = server.kill();
+    let _ = server.wait();
     let mut err = String::new();
     std::io::Read::read_to_string(o365.stderr.as_mut().unwrap(), &mut err).unwrap();
     assert_eq!(code, 0, "exit code; stderr: {err}");
