@@ -329,3 +329,22 @@ fn live_capture_counts_drops_under_a_flood_and_stops_on_sigterm() {
         files.len()
     );
 }
+
+#[test]
+fn an_invalid_capture_filter_is_refused_before_capture() {
+    let Some(ns) = Namespaces::create("bf") else {
+        return;
+    };
+    let out = ns
+        .exec(&ns.server)
+        .arg(env!("CARGO_BIN_EXE_o365flow"))
+        .args(["live", "-q", "-i", "bfs", "--filter", "tcp port ((("])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("invalid capture filter \"tcp port (((\""),
+        "{err}"
+    );
+}
