@@ -23,44 +23,15 @@
 # Needs root, iproute2, tcpdump, tcpreplay (tcprewrite), openssl, curl, python3 (3.11: smtpd).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out="$here/clients"
+out="${O365FLOW_SAMPLES_OUT:-$here/clients}"
 mkdir -p "$out"
-for pkg in tcpdump tcpreplay curl; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-done
 work=$(mktemp -d)
 a=o365flow-client-a
 b=o365flow-client-b
-cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  ip netns pids "$a" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns pids "$b" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$a" 2>/dev/null || true
-  ip netns del "$b" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth-a netns "$a" type veth peer name veth-b netns "$b"
-ip -n "$a" addr add 192.0.2.1/24 dev veth-a
-ip -n "$b" addr add 192.0.2.2/24 dev veth-b
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set veth-a up
-ip -n "$b" link set veth-b up
+. "$here/netns-lib.sh"
+ensure_packages tcpdump tcpreplay curl
+netns_pair
 
-capture() { # name filter
-  ip netns exec "$b" tcpdump -i veth-b -U -w "$work/$1.pcap" "$2" 2>/dev/null &
-  sleep 1.5
-}
-stop_captures() {
-  sleep 2
-  for pid in $(ip netns pids "$b"); do
-    [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = tcpdump ] && kill -INT "$pid" 2>/dev/null || true
-  done
-  sleep 2
-}
 rewrite() { # in out client-address server-address
   tcprewrite --infile="$1" --outfile="$2" --fixcsum \
     --pnat=192.0.2.1/32:"$3"/32,192.0.2.2/32:"$4"/32

@@ -13,49 +13,22 @@
 # Needs root, iproute2, nftables, tcpdump, tcpreplay (tcprewrite), openssl, curl, python3.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out="$here/report"
+out="${O365FLOW_SAMPLES_OUT:-$here/report}"
 mkdir -p "$out"
-for pkg in tcpdump tcpreplay curl nftables; do
-  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" \
-    || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg" >/dev/null
-done
 work=$(mktemp -d)
 a=o365flow-report-a
 b=o365flow-report-b
-cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  ip netns pids "$a" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns pids "$b" 2>/dev/null | xargs -r kill 2>/dev/null || true
-  ip netns del "$a" 2>/dev/null || true
-  ip netns del "$b" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth-a netns "$a" type veth peer name veth-b netns "$b"
-ip -n "$a" addr add 192.0.2.1/24 dev veth-a
-for n in 2 3 4; do ip -n "$b" addr add 192.0.2.$n/24 dev veth-b; done
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set veth-a up
-ip -n "$b" link set veth-b up
+. "$here/netns-lib.sh"
+ensure_packages tcpdump tcpreplay curl nftables
+netns_pair
+ip -n "$b" addr add 192.0.2.3/24 dev veth-b
+ip -n "$b" addr add 192.0.2.4/24 dev veth-b
 # The unanswered relay and server: packets to .2 (UDP 3478) and .4 (TCP 443) are dropped.
 ip netns exec "$b" nft add table inet o365
 ip netns exec "$b" nft add chain inet o365 in '{ type filter hook input priority 0; }'
 ip netns exec "$b" nft add rule inet o365 in ip daddr 192.0.2.2 udp dport 3478 drop
 ip netns exec "$b" nft add rule inet o365 in ip daddr 192.0.2.4 tcp dport 443 drop
 
-capture() { # name filter
-  ip netns exec "$b" tcpdump -i veth-b -U -w "$work/$1.pcap" "$2" 2>/dev/null &
-  sleep 1.5
-}
-stop_captures() {
-  sleep 2
-  for pid in $(ip netns pids "$b"); do
-    [ "$(cat /proc/"$pid"/comm 2>/dev/null)" = tcpdump ] && kill -INT "$pid" 2>/dev/null || true
-  done
-  sleep 2
-}
 openssl req -x509 -newkey rsa:2048 -nodes -subj /CN=o365flow-test -days 2 \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 

@@ -519,22 +519,13 @@ pub fn analyze_with_progress(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let capture_index = engine.begin_capture(&name, source.precision());
-        let mut cap = CaptureSummary {
-            path: path.clone(),
+        let mut cap = CaptureSummary::new(
+            path.clone(),
             name,
-            link_type: source.link_type(),
-            precision: source.precision(),
-            packets: 0,
-            bytes: 0,
-            first_ts: None,
-            last_ts: None,
-            truncated_packets: 0,
-            read_error: false,
-            snaplen: source.snaplen(),
-            size: 0,
-            sha256: String::new(),
-            dropped_packets: 0,
-        };
+            source.link_type(),
+            source.precision(),
+            source.snaplen(),
+        );
         let link = source.link_type();
         let mut malformed: Malformed = None;
         let mut unreported: u64 = 0;

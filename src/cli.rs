@@ -101,21 +101,27 @@ pub struct LiveArgs {
     pub options: AnalysisOptions,
 }
 
-/// `90s`, `15m`, `8h`, `1d` or plain seconds.
-fn parse_time(text: &str) -> Result<std::time::Duration, String> {
+/// `15m` -> (15, "m"): leading digits and the unit after them.
+fn number_and_unit(text: &str) -> Result<(u64, &str), String> {
     let text = text.trim();
     let (number, unit) = text.split_at(
         text.find(|c: char| !c.is_ascii_digit())
             .unwrap_or(text.len()),
     );
-    let n: u64 = number
+    let n = number
         .parse()
-        .map_err(|_| format!("{text:?}: expected a number and s, m, h or d"))?;
+        .map_err(|_| format!("{text:?}: expected a number, then a unit"))?;
+    Ok((n, unit))
+}
+
+/// `90s`, `15m`, `8h`, `1d` or plain seconds.
+fn parse_time(text: &str) -> Result<std::time::Duration, String> {
+    let (n, unit) = number_and_unit(text)?;
     let seconds = match unit {
         "" | "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
         other => return Err(format!("{text:?}: unknown unit {other:?} (s, m, h, d)")),
     };
     Ok(std::time::Duration::from_secs(seconds))
@@ -123,14 +129,7 @@ fn parse_time(text: &str) -> Result<std::time::Duration, String> {
 
 /// `512KiB`, `1GiB`, `500MB` or plain bytes.
 fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (number, unit) = text.split_at(
-        text.find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(text.len()),
-    );
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?}: expected a number and a unit"))?;
+    let (n, unit) = number_and_unit(text)?;
     let factor: u64 = match unit.to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" => 1_000,

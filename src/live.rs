@@ -84,22 +84,13 @@ pub fn run(
     let mut engine = Engine::new(catalog, config);
     let name = format!("live:{interface}");
     let index = engine.begin_capture(&name, Precision::Micro);
-    let mut cap = CaptureSummary {
-        path: std::path::PathBuf::from(&name),
+    let mut cap = CaptureSummary::new(
+        std::path::PathBuf::from(&name),
         name,
-        link_type: capture.link,
-        precision: Precision::Micro,
-        packets: 0,
-        bytes: 0,
-        first_ts: None,
-        last_ts: None,
-        truncated_packets: 0,
-        read_error: false,
-        snaplen: None,
-        size: 0,
-        sha256: String::new(),
-        dropped_packets: 0,
-    };
+        capture.link,
+        Precision::Micro,
+        None,
+    );
     let mut malformed = None;
     let started = Instant::now();
     let mut last_status = Instant::now();

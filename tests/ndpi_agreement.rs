@@ -53,6 +53,15 @@ fn allowed(master: &str, label: &str, server_port: u16) -> Option<Vec<&'static s
 /// Transport and the two endpoints in sorted order: a direction-free flow key.
 type FlowEnds = (String, (IpAddr, u16), (IpAddr, u16));
 
+/// `NAME.ndpi.out` -> `NAME`: the capture a result file describes.
+fn capture_of(out: &Path) -> String {
+    out.file_name()
+        .unwrap()
+        .to_string_lossy()
+        .trim_end_matches(".ndpi.out")
+        .to_owned()
+}
+
 /// The corpus' nDPI result files, in name order.
 fn ndpi_outputs(shared: &Path) -> Vec<std::path::PathBuf> {
     let mut outs: Vec<_> = std::fs::read_dir(shared.join("corpus"))
@@ -137,12 +146,7 @@ fn protocols_agree_with_ndpi() {
     let mut via_media = 0;
     let mut via_port = 0;
     for out in outs {
-        let capture = out
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .trim_end_matches(".ndpi.out")
-            .to_owned();
+        let capture = capture_of(&out);
         let (flows, unparsed) = parse_ndpi(&std::fs::read_to_string(&out).unwrap());
         for line in unparsed {
             if line.contains("[proto: ")
@@ -269,12 +273,7 @@ fn certificates_agree_with_ndpi() {
     let outs = ndpi_outputs(&shared);
     let (mut checked, mut failures) = (0, Vec::new());
     for out in outs {
-        let capture = out
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .trim_end_matches(".ndpi.out")
-            .to_owned();
+        let capture = capture_of(&out);
         let text = std::fs::read_to_string(&out).unwrap();
         let (flows, _) = parse_ndpi(&text);
         let lines: Vec<&str> = text.lines().filter(|l| l.contains("[proto: ")).collect();
@@ -365,12 +364,7 @@ fn microsoft_flows_of_ndpi_are_named() {
     let (mut total, mut named, mut p2p) = (0usize, 0usize, Vec::new());
     let mut missed = Vec::new();
     for out in ndpi_outputs(&shared) {
-        let capture = out
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .trim_end_matches(".ndpi.out")
-            .to_owned();
+        let capture = capture_of(&out);
         let (flows, _) = parse_ndpi(&std::fs::read_to_string(&out).unwrap());
         let microsoft: Vec<&NdpiFlow> = flows
             .iter()

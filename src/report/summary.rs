@@ -33,6 +33,32 @@ pub struct CaptureSummary {
 }
 
 impl CaptureSummary {
+    /// A capture about to be read: no packets counted yet.
+    pub fn new(
+        path: PathBuf,
+        name: String,
+        link_type: LinkType,
+        precision: Precision,
+        snaplen: Option<u32>,
+    ) -> Self {
+        CaptureSummary {
+            path,
+            name,
+            link_type,
+            precision,
+            packets: 0,
+            bytes: 0,
+            first_ts: None,
+            last_ts: None,
+            truncated_packets: 0,
+            read_error: false,
+            snaplen,
+            size: 0,
+            sha256: String::new(),
+            dropped_packets: 0,
+        }
+    }
+
     /// Counts one packet read from this capture.
     pub fn count(&mut self, packet: &crate::capture::RawPacket<'_>) {
         let wire_len = packet
