@@ -519,6 +519,9 @@ pub fn analyze_with_progress(
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let capture_index = engine.begin_capture(&name, source.precision());
+        // The file's SHA-256 for the report, computed on another core while this one analyses.
+        let digest_path = path.clone();
+        let digest = std::thread::spawn(move || crate::capture::file::file_digest(&digest_path));
         let mut cap = CaptureSummary::new(
             path.clone(),
             name,
@@ -552,6 +555,11 @@ pub fn analyze_with_progress(
             engine.packet(capture_index, link, &packet, &mut malformed);
         }
         progress.advance(unreported);
+        // A file that cannot be read again keeps no digest.
+        if let Ok(Ok((size, sha256))) = digest.join() {
+            cap.size = size;
+            cap.sha256 = sha256;
+        }
         engine.end_capture(cap, malformed);
     }
     progress.finish();
@@ -560,7 +568,7 @@ pub fn analyze_with_progress(
 
 impl Engine<'_> {
     /// Adds a finished capture's counts and warnings to the run.
-    pub fn end_capture(&mut self, mut cap: CaptureSummary, malformed: Malformed) {
+    pub fn end_capture(&mut self, cap: CaptureSummary, malformed: Malformed) {
         let summary = &mut self.summary;
         summary.packets += cap.packets;
         summary.bytes += cap.bytes;
@@ -580,13 +588,6 @@ impl Engine<'_> {
                 first_packet,
                 first_reason,
             });
-        }
-        // Identifies the capture in reports; a file that cannot be read again keeps no digest.
-        if cap.path.is_file() {
-            if let Ok((size, sha256)) = crate::capture::file::file_digest(&cap.path) {
-                cap.size = size;
-                cap.sha256 = sha256;
-            }
         }
         summary.captures.push(cap);
     }

@@ -291,92 +291,115 @@ impl Rule {
 
     /// The facts that satisfied each condition, or None when one fails.
     pub fn evaluate(&self, f: &ClientFacts<'_>) -> Option<Vec<String>> {
+        let names: Vec<String> = f.names.iter().map(|n| normalize(n)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let f = ClientFacts {
+            names: &names,
+            ..*f
+        };
         let mut why = vec![format!("rule={}", self.id)];
-        if !self.app_protocol.is_empty() {
-            let app = self.app_protocol.iter().find(|a| *a == f.app_protocol)?;
-            why.push(format!("app={app}"));
+        self.holds(&f, Some(&mut why)).then_some(why)
+    }
+
+    /// Whether every condition holds (names already normalized); the evidence is written only
+    /// when asked for (most rules fail, and formatting it for each would cost more than the
+    /// checks).
+    fn holds(&self, f: &ClientFacts<'_>, mut why: Option<&mut Vec<String>>) -> bool {
+        macro_rules! note {
+            ($($arg:tt)*) => {
+                if let Some(w) = why.as_mut() {
+                    w.push(format!($($arg)*));
+                }
+            };
         }
-        if let Some(t) = self.transport {
-            if t != f.transport {
-                return None;
+        let mut all = || -> Option<()> {
+            if !self.app_protocol.is_empty() {
+                let app = self.app_protocol.iter().find(|a| *a == f.app_protocol)?;
+                note!("app={app}");
             }
-        }
-        if let Some(ports) = &self.server_port {
-            if !ports.contains(f.server_port) {
-                return None;
+            if let Some(t) = self.transport {
+                if t != f.transport {
+                    return None;
+                }
             }
-            why.push(format!("port={}", f.server_port));
-        }
-        if !self.name.is_empty() {
-            let name = f.names.iter().find_map(|n| {
-                let n = normalize(n);
-                self.name.iter().any(|p| glob(p, &n)).then_some(n)
-            })?;
-            why.push(format!("name={name}"));
-        }
-        if !self.ja4.is_empty() {
-            let ja4 = f.ja4.filter(|j| self.ja4.iter().any(|p| glob(p, j)))?;
-            why.push(format!("ja4={ja4}"));
-        }
-        if !self.alpn.is_empty() {
-            let alpn = f.alpn.iter().find(|a| self.alpn.contains(a))?;
-            why.push(format!("alpn={alpn}"));
-        }
-        if let Some(wanted) = self.no_alpn {
-            // Only a ClientHello can show that no ALPN was offered.
-            if f.ja4.is_none() || f.alpn.is_empty() != wanted {
-                return None;
+            if let Some(ports) = &self.server_port {
+                if !ports.contains(f.server_port) {
+                    return None;
+                }
+                note!("port={}", f.server_port);
             }
-            why.push(if wanted { "alpn=none" } else { "alpn=some" }.to_owned());
-        }
-        if !self.user_agent.is_empty() {
-            let ua = f.user_agent?;
-            let lower = ua.to_ascii_lowercase();
-            self.user_agent
-                .iter()
-                .find(|u| lower.contains(u.as_str()))?;
-            why.push(format!("user_agent={ua}"));
-        }
-        if !self.http_path.is_empty() {
-            let path = f.http_path?;
-            let lower = path.to_ascii_lowercase();
-            self.http_path
-                .iter()
-                .find(|p| lower.starts_with(p.as_str()))?;
-            why.push(format!("http_path={path}"));
-        }
-        if !self.media.is_empty() {
-            let m = f
-                .media
-                .iter()
-                .find(|m| self.media.iter().any(|w| w == *m))?;
-            why.push(format!("media={m}"));
-        }
-        if !self.service_area.is_empty() {
-            let area = f.service_area?;
-            let lower = area.to_ascii_lowercase();
-            self.service_area.iter().find(|p| glob(p, &lower))?;
-            why.push(format!("service_area={area}"));
-        }
-        if !self.microsoft.is_empty() {
-            if !self.microsoft.contains(&f.microsoft) {
-                return None;
+            if !self.name.is_empty() {
+                let name = f
+                    .names
+                    .iter()
+                    .find(|n| self.name.iter().any(|p| glob(p, n)))?;
+                note!("name={name}");
             }
-            why.push(format!("microsoft={}", f.microsoft.as_str()));
-        }
-        if !self.client_microsoft.is_empty() {
-            if !self.client_microsoft.contains(&f.client_microsoft) {
-                return None;
+            if !self.ja4.is_empty() {
+                let ja4 = f.ja4.filter(|j| self.ja4.iter().any(|p| glob(p, j)))?;
+                note!("ja4={ja4}");
             }
-            why.push(format!("client_microsoft={}", f.client_microsoft.as_str()));
-        }
-        if !self.direction.is_empty() {
-            if !self.direction.contains(&f.direction) {
-                return None;
+            if !self.alpn.is_empty() {
+                let alpn = f.alpn.iter().find(|a| self.alpn.contains(a))?;
+                note!("alpn={alpn}");
             }
-            why.push(format!("direction={}", f.direction.as_str()));
-        }
-        Some(why)
+            if let Some(wanted) = self.no_alpn {
+                // Only a ClientHello can show that no ALPN was offered.
+                if f.ja4.is_none() || f.alpn.is_empty() != wanted {
+                    return None;
+                }
+                note!("{}", if wanted { "alpn=none" } else { "alpn=some" });
+            }
+            if !self.user_agent.is_empty() {
+                let ua = f.user_agent?;
+                let lower = ua.to_ascii_lowercase();
+                self.user_agent
+                    .iter()
+                    .find(|u| lower.contains(u.as_str()))?;
+                note!("user_agent={ua}");
+            }
+            if !self.http_path.is_empty() {
+                let path = f.http_path?;
+                let lower = path.to_ascii_lowercase();
+                self.http_path
+                    .iter()
+                    .find(|p| lower.starts_with(p.as_str()))?;
+                note!("http_path={path}");
+            }
+            if !self.media.is_empty() {
+                let m = f
+                    .media
+                    .iter()
+                    .find(|m| self.media.iter().any(|w| w == *m))?;
+                note!("media={m}");
+            }
+            if !self.service_area.is_empty() {
+                let area = f.service_area?;
+                let lower = area.to_ascii_lowercase();
+                self.service_area.iter().find(|p| glob(p, &lower))?;
+                note!("service_area={area}");
+            }
+            if !self.microsoft.is_empty() {
+                if !self.microsoft.contains(&f.microsoft) {
+                    return None;
+                }
+                note!("microsoft={}", f.microsoft.as_str());
+            }
+            if !self.client_microsoft.is_empty() {
+                if !self.client_microsoft.contains(&f.client_microsoft) {
+                    return None;
+                }
+                note!("client_microsoft={}", f.client_microsoft.as_str());
+            }
+            if !self.direction.is_empty() {
+                if !self.direction.contains(&f.direction) {
+                    return None;
+                }
+                note!("direction={}", f.direction.as_str());
+            }
+            Some(())
+        };
+        all().is_some()
     }
 }
 
@@ -416,16 +439,21 @@ impl ClientRules {
     }
 
     pub fn identify(&self, facts: &ClientFacts<'_>) -> Identification {
+        let names: Vec<String> = facts.names.iter().map(|n| normalize(n)).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let facts = ClientFacts {
+            names: &names,
+            ..*facts
+        };
         let mut out = Identification::default();
         for rule in &self.rules {
             let wants_client = rule.client.is_some() && out.client.is_none();
             let wants_published = rule.published.is_some() && out.published.is_none();
-            if !wants_client && !wants_published {
+            if !wants_client && !wants_published || !rule.holds(&facts, None) {
                 continue;
             }
-            let Some(evidence) = rule.evaluate(facts) else {
-                continue;
-            };
+            let mut evidence = vec![format!("rule={}", rule.id)];
+            rule.holds(&facts, Some(&mut evidence));
             if wants_published {
                 out.published = rule.published.clone();
                 out.published_evidence = evidence.clone();

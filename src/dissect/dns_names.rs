@@ -3,7 +3,7 @@
 //! the answer came before the flow started and had not expired (TTL, with a grace period since
 //! clients keep connections to an address longer than its TTL).
 
-use std::collections::HashMap;
+use crate::flow::FastMap;
 use std::net::IpAddr;
 
 use crate::time::{Duration, Timestamp};
@@ -22,7 +22,7 @@ struct Answer {
 
 #[derive(Clone, Debug)]
 pub struct DnsNames {
-    by_addr: HashMap<IpAddr, Answer>,
+    by_addr: FastMap<IpAddr, Answer>,
     capacity: usize,
     /// Answers dropped because the map was full.
     pub evicted: u64,
@@ -31,7 +31,7 @@ pub struct DnsNames {
 impl DnsNames {
     pub fn new(capacity: usize) -> Self {
         DnsNames {
-            by_addr: HashMap::new(),
+            by_addr: FastMap::default(),
             capacity: capacity.max(1),
             evicted: 0,
         }

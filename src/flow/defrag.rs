@@ -3,7 +3,7 @@
 //! whole, then credited to the same flow and the whole payload handed to the dissectors.
 //! Datagrams left incomplete past the timeout, or pushed out when the table is full, are counted.
 
-use std::collections::HashMap;
+use super::FastMap;
 use std::net::IpAddr;
 
 use crate::time::{Duration, Timestamp};
@@ -50,7 +50,7 @@ pub struct DefragStats {
 }
 
 pub struct Defragmenter {
-    pending: HashMap<FragmentKey, Pending>,
+    pending: FastMap<FragmentKey, Pending>,
     max_pending: usize,
     timeout: Duration,
     pub stats: DefragStats,
@@ -65,7 +65,7 @@ impl Default for Defragmenter {
 impl Defragmenter {
     pub fn new(max_pending: usize, timeout: Duration) -> Self {
         Defragmenter {
-            pending: HashMap::new(),
+            pending: FastMap::default(),
             max_pending: max_pending.max(1),
             timeout,
             stats: DefragStats::default(),

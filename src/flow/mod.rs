@@ -9,6 +9,10 @@ pub mod record;
 pub mod table;
 
 pub use key::{Endpoint, FlowKey};
+
+/// A hash map with a fast keyed hasher: keys come off the wire, so it must resist crafted
+/// collisions (foldhash seeds per process) while costing far less than SipHash per packet.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub use reassembly::{Push, StreamBuffer};
 pub use record::{FlowRecord, Side};
 pub use table::{EndReason, FlowEntry, FlowTable, TableLimits, TableStats};

@@ -3,7 +3,7 @@
 //! or misordered captures) a flow's last packet lies "in the future" and nothing expires early.
 //! When the table is full, the least recently active flows are evicted in a batch and counted.
 
-use std::collections::HashMap;
+use super::FastMap;
 
 use super::{Endpoint, FlowKey, FlowRecord, Side};
 use crate::time::{Duration, Timestamp};
@@ -64,7 +64,7 @@ pub struct PacketMeta {
 }
 
 pub struct FlowTable<S> {
-    flows: HashMap<FlowKey, FlowEntry<S>>,
+    flows: FastMap<FlowKey, FlowEntry<S>>,
     limits: TableLimits,
     last_sweep: Option<Timestamp>,
     stats: TableStats,
@@ -73,7 +73,7 @@ pub struct FlowTable<S> {
 impl<S: Default> FlowTable<S> {
     pub fn new(limits: TableLimits) -> Self {
         FlowTable {
-            flows: HashMap::new(),
+            flows: FastMap::default(),
             limits: TableLimits {
                 max_flows: limits.max_flows.max(1),
                 ..limits

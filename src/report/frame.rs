@@ -56,12 +56,16 @@ fn time_col(
     name: &str,
     rows: &[FlowRow],
     layout: Layout,
-    pick: impl Fn(&FlowRow) -> (i64, String),
+    pick: impl Fn(&FlowRow) -> (crate::time::Timestamp, crate::time::Precision),
 ) -> PolarsResult<Column> {
     Ok(match layout {
-        Layout::Text => text_col(name, rows, layout, |r| Some(pick(r).1)),
+        // Text only where it is written: formatting dates costs more than the rest of a row.
+        Layout::Text => text_col(name, rows, layout, |r| {
+            let (ts, precision) = pick(r);
+            Some(ts.rfc3339(precision))
+        }),
         Layout::Typed => {
-            let nanos: Vec<i64> = rows.iter().map(|r| pick(r).0).collect();
+            let nanos: Vec<i64> = rows.iter().map(|r| pick(r).0.nanos()).collect();
             Series::new(name.into(), nanos)
                 .cast(&DataType::Datetime(
                     TimeUnit::Nanoseconds,
@@ -89,12 +93,8 @@ fn count_col(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> u64) -> Colum
 pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> {
     let columns = vec![
         text_col("capture", rows, layout, |r| Some(r.capture.clone())),
-        time_col("first_seen", rows, layout, |r| {
-            (r.first_seen.nanos(), r.first_seen_text())
-        })?,
-        time_col("last_seen", rows, layout, |r| {
-            (r.last_seen.nanos(), r.last_seen_text())
-        })?,
+        time_col("first_seen", rows, layout, |r| (r.first_seen, r.precision))?,
+        time_col("last_seen", rows, layout, |r| (r.last_seen, r.precision))?,
         text_col("transport", rows, layout, |r| {
             Some(r.transport.as_str().to_owned())
         }),
