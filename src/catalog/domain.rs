@@ -5,7 +5,7 @@
 //! a label (`*cdn.onenote.net`: one or more characters within that one label). Label boundaries
 //! always hold. Names are compared case-insensitively, trailing dot ignored.
 
-use std::collections::HashMap;
+use crate::flow::FastMap as HashMap;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Label {
@@ -103,7 +103,12 @@ impl DomainPattern {
     /// Does the (already normalized) name match?
     pub fn matches(&self, name: &str) -> bool {
         let labels: Vec<&str> = name.split('.').collect();
-        match_labels(&self.labels, &labels)
+        self.matches_labels(&labels)
+    }
+
+    /// The same for a name already split into labels (split once per lookup, not per pattern).
+    pub fn matches_labels(&self, labels: &[&str]) -> bool {
+        match_labels(&self.labels, labels)
     }
 }
 
@@ -197,17 +202,27 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
 
     /// The most specific matching patterns (several when tied) with their values.
     pub fn lookup(&self, name: &str) -> Vec<(&DomainPattern, &[T])> {
-        let name = normalize(name);
+        // Names off the wire are nearly always lower case already: no copy then.
+        let plain = !name.ends_with('.')
+            && !name
+                .bytes()
+                .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace());
+        let name: std::borrow::Cow<'_, str> = if plain {
+            std::borrow::Cow::Borrowed(name)
+        } else {
+            std::borrow::Cow::Owned(normalize(name))
+        };
         if name.is_empty() {
             return Vec::new();
         }
         let mut best: Vec<(&DomainPattern, &[T])> = Vec::new();
         let mut best_spec = None;
+        let labels: Vec<&str> = name.split('.').collect();
         let mut consider = |i: &usize| {
             let Some((pattern, values)) = self.patterns.get(*i) else {
                 return;
             };
-            if !pattern.matches(&name) {
+            if !pattern.matches_labels(&labels) {
                 return;
             }
             let spec = pattern.specificity();

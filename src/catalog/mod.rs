@@ -219,12 +219,28 @@ pub struct Catalog {
     prefixes: PrefixIndex<SetIndex>,
 }
 
+/// The catalog entry that matched: a domain pattern or a prefix (text made only when shown).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MatchedEntry<'c> {
+    Pattern(&'c DomainPattern),
+    Prefix(IpNet),
+}
+
+impl fmt::Display for MatchedEntry<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MatchedEntry::Pattern(p) => f.write_str(p.as_str()),
+            MatchedEntry::Prefix(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 /// A pattern or prefix that matched, and the set chosen among those it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogMatch<'c> {
     pub set: &'c EndpointSet,
-    /// The catalog entry that matched: a domain pattern or a prefix.
-    pub matched: String,
+    /// The catalog entry that matched.
+    pub matched: MatchedEntry<'c>,
     /// Whether the chosen set lists the flow's transport and server port.
     pub port_listed: bool,
 }
@@ -432,7 +448,7 @@ impl Catalog {
         port: u16,
     ) -> Option<CatalogMatch<'_>> {
         let hits = self.names.lookup(name);
-        let matched = hits.first()?.0.as_str().to_owned();
+        let matched = MatchedEntry::Pattern(hits.first()?.0);
         let candidates = hits.iter().flat_map(|(_, sets)| sets.iter().copied());
         self.choose(candidates, matched, transport, port)
     }
@@ -445,16 +461,21 @@ impl Catalog {
         port: u16,
     ) -> Option<CatalogMatch<'_>> {
         let (net, sets) = self.prefixes.lookup(addr)?;
-        self.choose(sets.iter().copied(), net.to_string(), transport, port)
+        self.choose(
+            sets.iter().copied(),
+            MatchedEntry::Prefix(net),
+            transport,
+            port,
+        )
     }
 
-    fn choose(
-        &self,
+    fn choose<'c>(
+        &'c self,
         candidates: impl Iterator<Item = SetIndex>,
-        matched: String,
+        matched: MatchedEntry<'c>,
         transport: Transport,
         port: u16,
-    ) -> Option<CatalogMatch<'_>> {
+    ) -> Option<CatalogMatch<'c>> {
         let set = candidates
             .filter_map(|i| self.sets.get(i as usize))
             .min_by_key(|s| (!s.lists_port(transport, port), s.category, s.id))?;

@@ -1,7 +1,7 @@
 //! Longest-prefix match over IPv4 and IPv6: one hash map per prefix length present, probed
 //! from the longest length down. The catalog has a few dozen distinct lengths at most.
 
-use std::collections::HashMap;
+use crate::flow::FastMap as HashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -57,7 +57,7 @@ fn slot<K, T>(
             at,
             ByLength {
                 len,
-                map: HashMap::new(),
+                map: HashMap::default(),
             },
         );
     }

@@ -256,7 +256,7 @@ pub fn classify_with_user(
             let by = if is_user { MatchedBy::User } else { by };
             evidence.push(Evidence {
                 by,
-                matched: m.matched.clone(),
+                matched: m.matched.to_string(),
                 endpoint_id: m.set.id,
             });
             if service.is_none() {
