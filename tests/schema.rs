@@ -48,3 +48,14 @@ fn schema_changes_raise_the_version() {
         "the flow schema changed but SCHEMA_VERSION is still {SCHEMA_VERSION}: raise it in src/report/row.rs, record tests/data/schema-v{{N}}.txt (UPDATE_SCHEMA=1) and document the change in the README"
     );
 }
+
+/// The inline sizes that set memory per tracked flow (BENCHMARKS.md): a guard against silent
+/// growth of the flow table entry and the output row.
+#[test]
+fn per_flow_sizes_stay_within_budget() {
+    let entry = std::mem::size_of::<o365flow::flow::FlowEntry<o365flow::dissect::FlowDissect>>();
+    let row = std::mem::size_of::<o365flow::report::FlowRow>();
+    eprintln!("size_of FlowEntry<FlowDissect> = {entry} bytes, FlowRow = {row} bytes");
+    assert!(entry <= 336, "flow table entry grew to {entry} bytes");
+    assert!(row <= 768, "flow row grew to {row} bytes");
+}
