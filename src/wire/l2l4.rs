@@ -178,6 +178,81 @@ const ETHERTYPE_IPV6: u16 = 0x86dd;
 
 /// Decodes one frame of the given link type down to the transport payload.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
+    if link == LinkType::Ethernet {
+        if let Some(packet) = plain_ethernet_ipv4(frame) {
+            return Ok(Decoded::Ip(packet));
+        }
+    }
+    decode_general(link, frame)
+}
+
+/// UDP ports whose payload may be a tunnel (`tunnel_inside`): such packets take the general path.
+const TUNNEL_PORTS: [u16; 5] = [4789, 6081, 2152, 5247, 3544];
+
+/// The common case, decoded by hand without building etherparse's large sliced-packet value
+/// (the most expensive part of decoding, measured in BENCHMARKS.md): untagged Ethernet, IPv4
+/// without options or fragmentation, complete, carrying TCP or non-tunnel UDP. Anything else
+/// returns None and takes the general path; the result equals the general path's (tested over
+/// every packet of the samples and the corpus).
+fn plain_ethernet_ipv4(frame: &[u8]) -> Option<IpPacket<'_>> {
+    if be16(frame, 12)? != 0x0800 || *frame.get(14)? != 0x45 {
+        return None;
+    }
+    let total = usize::from(be16(frame, 16)?);
+    let ip = frame.get(14..14 + total)?;
+    // More fragments, or an offset: the fragment paths decide.
+    if total < 20 || be16(ip, 6)? & 0x3fff != 0 {
+        return None;
+    }
+    let addr = |at: usize| -> Option<IpAddr> {
+        let b: [u8; 4] = ip.get(at..at + 4)?.try_into().ok()?;
+        Some(IpAddr::V4(std::net::Ipv4Addr::from(b)))
+    };
+    let (src, dst) = (addr(12)?, addr(16)?);
+    let body = ip.get(20..)?;
+    let (transport, src_port, dst_port) = (*ip.get(9)?, be16(body, 0)?, be16(body, 2)?);
+    let mut packet = IpPacket {
+        src,
+        dst,
+        transport: Transport::from_ip_number(transport),
+        src_port,
+        dst_port,
+        tcp: None,
+        payload: &[],
+        ip_incomplete: false,
+        tunnel: TunnelPath::default(),
+        fragment: None,
+    };
+    match transport {
+        6 => {
+            let offset = usize::from(*body.get(12)? >> 4) * 4;
+            if offset < 20 {
+                return None;
+            }
+            let word = |at: usize| -> Option<u32> {
+                Some(u32::from_be_bytes(body.get(at..at + 4)?.try_into().ok()?))
+            };
+            packet.tcp = Some(TcpHeader {
+                seq: word(4)?,
+                ack: word(8)?,
+                flags: TcpFlags(*body.get(13)?),
+            });
+            packet.payload = body.get(offset..)?;
+        }
+        17 => {
+            let length = usize::from(be16(body, 4)?);
+            if length < 8 || TUNNEL_PORTS.contains(&src_port) || TUNNEL_PORTS.contains(&dst_port) {
+                return None;
+            }
+            packet.payload = body.get(8..length)?;
+        }
+        _ => return None,
+    }
+    Some(packet)
+}
+
+/// Decoding through etherparse: every link type, VLANs, IPv6, options, fragments, tunnels.
+fn decode_general(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, DecodeError> {
     let sliced = match link {
         LinkType::Ethernet => {
             LaxSlicedPacket::from_ethernet(frame).map_err(|_| DecodeError::Truncated("ethernet"))?
@@ -641,6 +716,56 @@ fn classify_stop(err: &SliceError, layer: &'static str) -> DecodeError {
     match err {
         SliceError::Len(_) => DecodeError::Truncated(layer),
         _ => DecodeError::Malformed(layer),
+    }
+}
+
+#[cfg(test)]
+mod fast_path_tests {
+    use super::*;
+
+    /// Every packet the fast path takes decodes exactly as the general path decodes it.
+    fn check(path: &std::path::Path) -> (usize, usize) {
+        let Ok(mut source) = crate::capture::FileSource::open(path) else {
+            return (0, 0);
+        };
+        if source.link_type() != LinkType::Ethernet {
+            return (0, 0);
+        }
+        let (mut fast, mut all) = (0, 0);
+        while let Ok(Some(p)) = source.next_packet() {
+            all += 1;
+            if let Some(packet) = plain_ethernet_ipv4(p.data) {
+                fast += 1;
+                assert_eq!(
+                    Ok(Decoded::Ip(packet)),
+                    decode_general(LinkType::Ethernet, p.data),
+                    "{} packet {}",
+                    path.display(),
+                    p.number
+                );
+            }
+        }
+        (fast, all)
+    }
+
+    #[test]
+    fn fast_path_equals_the_general_path() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut dirs = vec![root.join("samples"), root.join("samples/clients")];
+        dirs.push(root.join("../shared/corpus"));
+        let (mut fast, mut all) = (0, 0);
+        for dir in dirs {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let (f, a) = check(&e.path());
+                fast += f;
+                all += a;
+            }
+        }
+        eprintln!("fast path took {fast} of {all} Ethernet packets");
+        assert!(fast > 1000, "fast path took only {fast} packets");
     }
 }
 
