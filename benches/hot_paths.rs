@@ -17,7 +17,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use o365flow::capture::{FileSource, LinkType};
 use o365flow::catalog::Catalog;
 use o365flow::flow::table::PacketMeta;
-use o365flow::flow::{Endpoint, FlowTable, TableLimits};
+use o365flow::flow::{FlowTable, TableLimits};
 use o365flow::wire::quic::{decrypt_initial, parse_long_header, InitialKeys};
 use o365flow::wire::tls::parse_client_hello;
 use o365flow::wire::{decode, Decoded, Transport};
@@ -48,21 +48,11 @@ fn decode_and_lookup(c: &mut Criterion) {
     let metas: Vec<PacketMeta> = packets
         .iter()
         .filter_map(|p| match decode(link, p) {
-            Ok(Decoded::Ip(ip)) => Some(PacketMeta {
-                src: Endpoint {
-                    ip: ip.src,
-                    port: ip.src_port,
-                },
-                dst: Endpoint {
-                    ip: ip.dst,
-                    port: ip.dst_port,
-                },
-                transport: ip.transport,
-                tcp_flags: ip.tcp.map(|t| t.flags),
-                ts: o365flow::time::Timestamp(0),
-                wire_len: p.len() as u32,
-                tunnel: ip.tunnel,
-            }),
+            Ok(Decoded::Ip(ip)) => Some(PacketMeta::of(
+                &ip,
+                o365flow::time::Timestamp(0),
+                p.len() as u32,
+            )),
             _ => None,
         })
         .collect();

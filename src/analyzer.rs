@@ -329,21 +329,7 @@ impl<'a> Engine<'a> {
                 if ip.ip_incomplete && !packet.is_truncated() {
                     bad("IP length exceeds the captured packet".into());
                 }
-                let meta = PacketMeta {
-                    src: Endpoint {
-                        ip: ip.src,
-                        port: ip.src_port,
-                    },
-                    dst: Endpoint {
-                        ip: ip.dst,
-                        port: ip.dst_port,
-                    },
-                    transport: ip.transport,
-                    tcp_flags: ip.tcp.map(|t| t.flags),
-                    ts: packet.ts,
-                    wire_len,
-                    tunnel: ip.tunnel,
-                };
+                let meta = PacketMeta::of(&ip, packet.ts, wire_len);
                 // An ICMP unreachable marks the flow it quotes as rejected (it still counts as
                 // an ICMP flow of its own).
                 if let Some((src, sport, dst, dport, protocol)) =

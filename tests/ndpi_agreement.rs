@@ -53,6 +53,20 @@ fn allowed(master: &str, label: &str, server_port: u16) -> Option<Vec<&'static s
 /// Transport and the two endpoints in sorted order: a direction-free flow key.
 type FlowEnds = (String, (IpAddr, u16), (IpAddr, u16));
 
+/// Our flow for nDPI's, whichever side each called the client.
+fn same_flow<'r>(
+    flows: &'r [o365flow::report::FlowRow],
+    n: &NdpiFlow,
+) -> Option<&'r o365flow::report::FlowRow> {
+    let mut ends = [n.a, n.b];
+    ends.sort();
+    flows.iter().find(|f| {
+        let mut e = [(f.client_ip, f.client_port), (f.server_ip, f.server_port)];
+        e.sort();
+        e == ends && f.transport.as_str() == n.transport
+    })
+}
+
 /// `NAME.ndpi.out` -> `NAME`: the capture a result file describes.
 fn capture_of(out: &Path) -> String {
     out.file_name()
@@ -288,13 +302,7 @@ fn certificates_agree_with_ndpi() {
             let Some(issuer) = field(line, "Issuer") else {
                 continue;
             };
-            let mut ends = [n.a, n.b];
-            ends.sort();
-            let ours = analysis.flows.iter().find(|f| {
-                let mut e = [(f.client_ip, f.client_port), (f.server_ip, f.server_port)];
-                e.sort();
-                e == ends && f.transport.as_str() == n.transport
-            });
+            let ours = same_flow(&analysis.flows, n);
             let Some(ours) = ours else { continue };
             // DTLS certificates are not read yet; TLS over TCP only.
             if n.transport != "tcp" {
@@ -377,13 +385,7 @@ fn microsoft_flows_of_ndpi_are_named() {
         let analysis = common::analyze_one(&shared.join("corpus").join(&capture));
         for n in microsoft {
             total += 1;
-            let mut ends = [n.a, n.b];
-            ends.sort();
-            let ours = analysis.flows.iter().find(|f| {
-                let mut e = [(f.client_ip, f.client_port), (f.server_ip, f.server_port)];
-                e.sort();
-                e == ends && f.transport.as_str() == n.transport
-            });
+            let ours = same_flow(&analysis.flows, n);
             let key = format!(
                 "{capture} {} {}:{} - {}:{} ({})",
                 n.transport, n.a.0, n.a.1, n.b.0, n.b.1, n.label

@@ -63,6 +63,27 @@ pub struct PacketMeta {
     pub tunnel: TunnelPath,
 }
 
+impl PacketMeta {
+    /// What the flow table needs of a decoded IP packet.
+    pub fn of(ip: &crate::wire::IpPacket<'_>, ts: Timestamp, wire_len: u32) -> Self {
+        PacketMeta {
+            src: Endpoint {
+                ip: ip.src,
+                port: ip.src_port,
+            },
+            dst: Endpoint {
+                ip: ip.dst,
+                port: ip.dst_port,
+            },
+            transport: ip.transport,
+            tcp_flags: ip.tcp.map(|t| t.flags),
+            ts,
+            wire_len,
+            tunnel: ip.tunnel,
+        }
+    }
+}
+
 pub struct FlowTable<S> {
     flows: FastMap<FlowKey, FlowEntry<S>>,
     limits: TableLimits,
