@@ -59,8 +59,8 @@ pub struct LiveCapture {
 }
 
 fn error(interface: &str, reason: impl std::fmt::Display) -> CaptureError {
-    CaptureError::Open {
-        path: PathBuf::from(interface),
+    CaptureError::Device {
+        interface: interface.to_owned(),
         reason: reason.to_string(),
     }
 }

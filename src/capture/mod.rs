@@ -22,6 +22,8 @@ pub enum CaptureError {
     Unreadable { path: PathBuf, reason: String },
     #[error("{path}: not a capture libpcap can read: {reason}")]
     Open { path: PathBuf, reason: String },
+    #[error("interface {interface}: {reason}")]
+    Device { interface: String, reason: String },
     #[error("{path}: packet {packet}: {reason}; results up to packet {last_good} kept")]
     Packet {
         path: PathBuf,
