@@ -9,26 +9,13 @@
 # Needs root, iproute2, tcpdump, openssl, python3. Nothing leaves the namespaces.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-out="$here/tunnels"
+out="${O365FLOW_SAMPLES_OUT:-$here/tunnels}"
 mkdir -p "$out"
 work=$(mktemp -d)
 a=o365flow-tun-a
 b=o365flow-tun-b
-cleanup() {
-  kill $(jobs -p) 2>/dev/null || true
-  ip netns del "$a" 2>/dev/null || true
-  ip netns del "$b" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-ip netns add "$a"
-ip netns add "$b"
-ip link add veth-a netns "$a" type veth peer name veth-b netns "$b"
-ip -n "$a" addr add 192.0.2.1/24 dev veth-a
-ip -n "$b" addr add 192.0.2.2/24 dev veth-b
-for ns in "$a" "$b"; do ip -n "$ns" link set lo up; done
-ip -n "$a" link set veth-a up
-ip -n "$b" link set veth-b up
+. "$here/netns-lib.sh"
+netns_pair
 ip -n "$a" link add vx-a type vxlan id 42 remote 192.0.2.2 local 192.0.2.1 dstport 4789 dev veth-a
 ip -n "$b" link add vx-b type vxlan id 42 remote 192.0.2.1 local 192.0.2.2 dstport 4789 dev veth-b
 ip -n "$a" addr add 10.99.0.1/24 dev vx-a

@@ -310,9 +310,7 @@ impl<'a> Engine<'a> {
         packet: &capture::RawPacket<'_>,
         malformed: &mut Malformed,
     ) {
-        let wire_len = packet
-            .wire_len
-            .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
+        let wire_len = packet.length_on_wire();
         let (summary, table, defrag, fin) = (
             &mut self.summary,
             &mut self.table,

@@ -18,6 +18,13 @@ pub struct RawPacket<'a> {
 }
 
 impl RawPacket<'_> {
+    /// Bytes the packet had on the wire: the record's length, never less than what was kept
+    /// (a lying record header cannot make a packet shorter than its bytes).
+    pub fn length_on_wire(&self) -> u32 {
+        self.wire_len
+            .max(u32::try_from(self.data.len()).unwrap_or(u32::MAX))
+    }
+
     /// True when the capture kept fewer bytes than were on the wire (snaplen).
     pub fn is_truncated(&self) -> bool {
         (self.wire_len as usize) > self.data.len()

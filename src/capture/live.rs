@@ -3,7 +3,7 @@
 //! packets are dropped and counted (never hidden), so memory stays bounded. Optionally every
 //! packet is also written to rotating pcap files for a later `analyze`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
@@ -41,14 +41,10 @@ pub struct LivePacket {
 /// Counters shared by the capture thread and the analysis side.
 #[derive(Debug, Default)]
 pub struct LiveCounters {
-    /// Packets libpcap handed to o365flow.
-    pub captured: AtomicU64,
     /// Packets the kernel dropped (libpcap statistics: buffer full, interface drops).
     pub kernel_dropped: AtomicU64,
     /// Packets dropped because the analysis queue was full.
     pub queue_dropped: AtomicU64,
-    /// Bytes written to pcap files.
-    pub written_bytes: AtomicU64,
 }
 
 pub struct LiveCapture {
@@ -127,7 +123,7 @@ struct Rotation {
 }
 
 impl Rotation {
-    fn write(&mut self, packet: &pcap::Packet<'_>) -> Result<u64, String> {
+    fn write(&mut self, packet: &pcap::Packet<'_>) -> Result<(), String> {
         if self.current.is_none() || self.current_bytes >= self.rotate_bytes {
             if let Some(mut old) = self.current.take() {
                 old.flush().map_err(|e| e.to_string())?;
@@ -149,12 +145,11 @@ impl Rotation {
                 let _ = std::fs::remove_file(oldest);
             }
         }
-        let bytes = 16 + packet.data.len() as u64;
         if let Some(file) = self.current.as_mut() {
             file.write(packet);
         }
-        self.current_bytes += bytes;
-        Ok(bytes)
+        self.current_bytes += 16 + packet.data.len() as u64;
+        Ok(())
     }
 
     fn finish(&mut self) {
@@ -206,7 +201,6 @@ fn capture_loop(
             Err(pcap::Error::NoMorePackets) => break Ok(()),
             Err(e) => break Err(error(name, e)),
         };
-        counters.captured.fetch_add(1, Ordering::Relaxed);
         let header = *packet.header;
         // time_t and suseconds_t are i64 here but narrower on 32-bit targets.
         #[allow(clippy::useless_conversion)]
@@ -220,9 +214,7 @@ fn capture_loop(
         };
         if let Some(rotation) = rotation.as_mut() {
             match rotation.write(&packet) {
-                Ok(bytes) => {
-                    counters.written_bytes.fetch_add(bytes, Ordering::Relaxed);
-                }
+                Ok(()) => {}
                 Err(reason) => break Err(error(name, format!("--write-pcap: {reason}"))),
             }
         }
@@ -264,12 +256,4 @@ pub fn interfaces() -> Result<Vec<(String, String, Vec<String>)>, CaptureError> 
             )
         })
         .collect())
-}
-
-/// Where rotating files go, for messages.
-pub fn describe_rotation(dir: &Path, rotate_bytes: u64, keep: usize) -> String {
-    format!(
-        "{} (new file every {rotate_bytes} bytes, newest {keep} kept)",
-        dir.display()
-    )
 }

@@ -289,18 +289,6 @@ impl Rule {
         })
     }
 
-    /// The facts that satisfied each condition, or None when one fails.
-    pub fn evaluate(&self, f: &ClientFacts<'_>) -> Option<Vec<String>> {
-        let names: Vec<String> = f.names.iter().map(|n| normalize(n)).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
-        let f = ClientFacts {
-            names: &names,
-            ..*f
-        };
-        let mut why = vec![format!("rule={}", self.id)];
-        self.holds(&f, Some(&mut why)).then_some(why)
-    }
-
     /// Whether every condition holds (names already normalized); the evidence is written only
     /// when asked for (most rules fail, and formatting it for each would cost more than the
     /// checks).

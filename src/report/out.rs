@@ -22,42 +22,50 @@ fn io_error(path: &Path, e: &dyn std::fmt::Display) -> WriteError {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file in the same directory and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+/// Writes `path` through `write` into a temporary name in the same directory (keeping the
+/// extension, which picks the format of flow files), then renames it into place.
+fn replace_file(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), WriteError>,
+) -> Result<(), WriteError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
-    let tmp = temp_name(path);
-    let mut file = File::create(&tmp).map_err(|e| io_error(&tmp, &e))?;
-    file.write_all(bytes).map_err(|e| io_error(&tmp, &e))?;
-    file.sync_all().map_err(|e| io_error(&tmp, &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
-}
-
-fn temp_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp{}", std::process::id()))
+    let tmp = dir.join(format!(".tmp{}-{name}", std::process::id()));
+    write(&tmp)?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
+}
+
+/// Writes `bytes` to `path` atomically (temporary name, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    replace_file(path, |tmp| {
+        let mut file = File::create(tmp).map_err(|e| io_error(tmp, &e))?;
+        file.write_all(bytes).map_err(|e| io_error(tmp, &e))?;
+        file.sync_all().map_err(|e| io_error(tmp, &e))
+    })
 }
 
 /// The flow table as Parquet with the run's metadata in its key-value metadata.
 pub fn write_parquet(df: &DataFrame, meta: &RunMeta, path: &Path) -> Result<(), WriteError> {
     let json = serde_json::to_string(meta).map_err(|e| io_error(path, &e))?;
-    let tmp = temp_name(path);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
-    }
-    let file = File::create(&tmp).map_err(|e| io_error(&tmp, &e))?;
-    let mut df = df.clone();
-    ParquetWriter::new(file)
-        .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
-            PARQUET_META_KEY.to_owned(),
-            json,
-        )])))
-        .finish(&mut df)
-        .map_err(|e| io_error(&tmp, &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
+    replace_file(path, |tmp| {
+        let file = File::create(tmp).map_err(|e| io_error(tmp, &e))?;
+        let mut df = df.clone();
+        ParquetWriter::new(file)
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
+                PARQUET_META_KEY.to_owned(),
+                json,
+            )])))
+            .finish(&mut df)
+            .map(|_| ())
+            .map_err(|e| io_error(tmp, &e))
+    })
 }
 
 /// Reads flow files written by `analyze --out` (or `--flows x.parquet`): the rows of all, and
@@ -152,10 +160,7 @@ pub fn write_analysis(
     let df = flows_frame(rows, Layout::Typed).map_err(|e| io_error(dir, &e))?;
     write_parquet(&df, meta, &dir.join("flows.parquet"))?;
     for name in ["flows.csv", "flows.jsonl"] {
-        // The temporary name keeps the extension: it decides the format.
-        let tmp = dir.join(format!(".tmp{}-{name}", std::process::id()));
-        write_flows(rows, &tmp)?;
-        std::fs::rename(&tmp, dir.join(name)).map_err(|e| io_error(&dir.join(name), &e))?;
+        replace_file(&dir.join(name), |tmp| write_flows(rows, tmp))?;
     }
     let report = audit::build(&df, meta, catalog).map_err(|e| io_error(dir, &e))?;
     write_report(&report, dir)?;

@@ -61,9 +61,7 @@ impl CaptureSummary {
 
     /// Counts one packet read from this capture.
     pub fn count(&mut self, packet: &crate::capture::RawPacket<'_>) {
-        let wire_len = packet
-            .wire_len
-            .max(u32::try_from(packet.data.len()).unwrap_or(u32::MAX));
+        let wire_len = packet.length_on_wire();
         self.packets += 1;
         self.bytes += u64::from(wire_len);
         self.first_ts = Some(self.first_ts.map_or(packet.ts, |t| t.min(packet.ts)));

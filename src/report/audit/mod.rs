@@ -337,7 +337,7 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         &talkers_df,
         &["client", "flows", "bytes", "service areas"],
     )?;
-    let timeline = timeline(&o365, meta)?;
+    let timeline = timeline(&o365)?;
 
     // 8. Required endpoints never seen.
     let seen: std::collections::BTreeSet<i64> = ints(&o365, "endpoint_id")?.into_iter().collect();
@@ -450,7 +450,7 @@ fn caveats(meta: &RunMeta) -> Vec<String> {
 
 /// Office 365 bytes over time per service area: each flow's bytes in the bucket where it
 /// started. About 48 buckets over the covered span, on a round size.
-fn timeline(o365: &DataFrame, _meta: &RunMeta) -> PolarsResult<Timeline> {
+fn timeline(o365: &DataFrame) -> PolarsResult<Timeline> {
     let starts = ints(o365, START_NS)?;
     let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
         return Ok(Timeline::default());

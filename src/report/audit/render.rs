@@ -3,8 +3,6 @@
 
 use std::fmt::Write;
 
-use serde::Serialize;
-
 use super::findings::Finding;
 use super::{svg, AuditReport, Table};
 
@@ -341,14 +339,8 @@ pub fn html(report: &AuditReport) -> String {
     out
 }
 
-#[derive(Serialize)]
-struct SummaryJson<'a> {
-    #[serde(flatten)]
-    report: &'a AuditReport,
-}
-
 pub fn summary_json(report: &AuditReport) -> serde_json::Result<String> {
-    serde_json::to_string_pretty(&SummaryJson { report })
+    serde_json::to_string_pretty(report)
 }
 
 #[cfg(test)]
