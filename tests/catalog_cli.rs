@@ -12,15 +12,8 @@ mod common;
 fn run(args: &[&str]) -> (i32, String) {
     // An empty data directory: no stored catalog of the machine's user interferes.
     let data = tempfile::tempdir().unwrap();
-    let out = common::o365flow_command()
-        .args(args)
-        .env("O365FLOW_DATA_DIR", data.path())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+    let (code, stdout, _) = common::run_with_data_dir(data.path(), args);
+    (code, stdout)
 }
 
 #[test]
@@ -167,18 +160,7 @@ fn import_stores_a_catalog_that_analyze_then_uses() {
         r#"[{"id": 7, "serviceArea": "SharePoint", "category": "Optimize", "ips": ["127.0.0.0/8"], "tcpPorts": "18443"}]"#,
     )
     .unwrap();
-    let cmd = |args: &[&str]| {
-        let out = common::o365flow_command()
-            .args(args)
-            .env("O365FLOW_DATA_DIR", data.path())
-            .output()
-            .unwrap();
-        (
-            out.status.code().unwrap(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let cmd = |args: &[&str]| common::run_with_data_dir(data.path(), args);
     // Before: the embedded catalog.
     let (code, text, _) = cmd(&["catalog", "show"]);
     assert_eq!(code, 0);

@@ -276,13 +276,9 @@ fn user_rules_come_first_and_bad_rules_stop_the_run() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    let apps: Vec<String> = std::fs::read_to_string(&flows)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let row: serde_json::Value = serde_json::from_str(l).unwrap();
-            row["client_app"].as_str().unwrap_or_default().to_owned()
-        })
+    let apps: Vec<String> = common::read_jsonl(&flows)
+        .iter()
+        .map(|row| row["client_app"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(apps[5], "contoso-sync", "{apps:?}");
     assert_eq!(apps[0], "teams-desktop");

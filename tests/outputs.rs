@@ -72,11 +72,7 @@ fn csv_parquet_and_jsonl_share_the_schema() {
         .sum();
     assert_eq!(total as u64, expected);
 
-    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&jsonl)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = common::read_jsonl(&jsonl);
     assert_eq!(lines.len(), n);
     for v in &lines {
         let obj = v.as_object().unwrap();
@@ -214,11 +210,7 @@ prefixes = ["127.0.0.0/8"]
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let rows: Vec<serde_json::Value> = std::fs::read_to_string(&flows)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let rows = common::read_jsonl(&flows);
     let pick = |i: usize| {
         (
             rows[i]["service_area"].as_str().unwrap_or("").to_owned(),

@@ -105,3 +105,26 @@ pub fn o365flow_command() -> std::process::Command {
     );
     command
 }
+
+/// Every line of a JSON-lines flow file.
+pub fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Runs o365flow with `data` as its data directory: (exit code, stdout, stderr).
+pub fn run_with_data_dir(data: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = o365flow_command()
+        .args(args)
+        .env("O365FLOW_DATA_DIR", data)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
