@@ -150,7 +150,8 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// flows.parquet files written by `analyze --out` (or `--flows FILE.parquet`).
+    /// flows.parquet files written by `analyze --out` (or `--flows FILE.parquet`), or directories
+    /// of them such as a partitioned `flows/` tree (every *.parquet below is read).
     #[arg(value_name = "FLOWS", required = true)]
     pub inputs: Vec<PathBuf>,
 
@@ -275,6 +276,13 @@ pub struct AnalysisOptions {
     /// into DIR.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+
+    /// With --out: write the Parquet flow table as Hive-style partitions,
+    /// DIR/flows/site=NAME/date=YYYY-MM-DD/part-ID.parquet, instead of DIR/flows.parquet
+    /// (repeat it; outermost first). `site=NAME` names the sensor, `date` is each flow's UTC
+    /// start day. Part files are named after the captures' contents, so a re-run replaces them.
+    #[arg(long, value_name = "site=NAME|date", requires = "out")]
+    pub partition: Vec<o365flow::report::partition::PartitionKey>,
 
     /// Replace internal addresses with stable pseudonyms (IPv6 documentation addresses,
     /// 2001:db8::/32) in every output, for reports that leave the company.
@@ -453,7 +461,13 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
     };
     let mut report = None;
     if let (Some(dir), true) = (&args.options.out, analysis.read_anything()) {
-        match write_analysis(&analysis.flows, &meta, &catalog, dir) {
+        match write_analysis(
+            &analysis.flows,
+            &meta,
+            &catalog,
+            dir,
+            &args.options.partition,
+        ) {
             Ok(r) => report = Some(r),
             Err(e) => write_result = write_result.and(Err(e.into())),
         }
@@ -647,6 +661,7 @@ fn run_live(args: LiveArgs) -> anyhow::Result<u8> {
         .pseudonymize
         .then(|| Pseudonymizer::for_run(&config.internal));
     let out = args.options.out.clone();
+    let partitions = args.options.partition.clone();
     let mut report_errors = 0u32;
     let mut on_report = |snapshot: &o365flow::Analysis| {
         let Some(dir) = &out else { return };
@@ -656,7 +671,7 @@ fn run_live(args: LiveArgs) -> anyhow::Result<u8> {
             p.rows(&mut flows);
             meta.pseudonymized = true;
         }
-        if let Err(e) = write_analysis(&flows, &meta, &catalog, dir) {
+        if let Err(e) = write_analysis(&flows, &meta, &catalog, dir, &partitions) {
             report_errors += 1;
             eprintln!("o365flow: warning: report: {e}");
         }
@@ -691,7 +706,13 @@ fn run_live(args: LiveArgs) -> anyhow::Result<u8> {
     }
     let mut report = None;
     if let Some(dir) = &args.options.out {
-        report = Some(write_analysis(&analysis.flows, &meta, &catalog, dir)?);
+        report = Some(write_analysis(
+            &analysis.flows,
+            &meta,
+            &catalog,
+            dir,
+            &args.options.partition,
+        )?);
     }
     if !quiet {
         print!("{}", terminal::render(&analysis.summary, &analysis.flows));

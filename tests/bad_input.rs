@@ -171,7 +171,7 @@ fn capture_truncated_mid_packet_keeps_earlier_packets() {
         8,
         "the 8 flows of the first 200 packets are written"
     );
-    assert!(rows.contains("\"sni\":\"teams.microsoft.com\""));
+    assert!(rows.contains("\"server_name\":\"teams.microsoft.com\""));
 }
 
 #[test]

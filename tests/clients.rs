@@ -278,7 +278,12 @@ fn user_rules_come_first_and_bad_rules_stop_the_run() {
     assert_eq!(status.code(), Some(0));
     let apps: Vec<String> = common::read_jsonl(&flows)
         .iter()
-        .map(|row| row["client_app"].as_str().unwrap_or_default().to_owned())
+        .map(|row| {
+            common::field(row, "o365flow.client_app")
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(apps[5], "contoso-sync", "{apps:?}");
     assert_eq!(apps[0], "teams-desktop");

@@ -10,8 +10,10 @@
 
 mod common;
 
+use o365flow::report::ecs::EcsFlow;
 use o365flow::report::frame::{flows_frame, Layout};
 use o365flow::report::row::{COLUMNS, SCHEMA_VERSION};
+use o365flow::report::FlowRow;
 
 fn current_schema() -> String {
     let rows = common::analyze_one(&common::samples_dir().join("teams.pcap")).flows;
@@ -22,10 +24,67 @@ fn current_schema() -> String {
         .map(|n| n.to_string())
         .collect();
     assert_eq!(names, COLUMNS, "the frame's columns are COLUMNS, in order");
-    df.columns()
+    let mut out: String = df
+        .columns()
         .iter()
         .map(|c| format!("{} {}\n", c.name(), c.dtype()))
-        .collect()
+        .collect();
+    for path in jsonl_fields(&rows[0]) {
+        out.push_str(&format!("jsonl {path}\n"));
+    }
+    out
+}
+
+/// Every field path the JSON-lines writer can produce: a row with every optional value filled
+/// (twice: a TLS version ECS has a form for, and one it has not).
+fn jsonl_fields(row: &FlowRow) -> std::collections::BTreeSet<String> {
+    let text = |s: &str| Some(s.to_owned());
+    let list = |s: &str| vec![s.to_owned()];
+    let mut full = row.clone();
+    full.app_protocol = o365flow::dissect::AppProtocol::Tls;
+    full.transport = o365flow::wire::Transport::Tcp;
+    full.tcp_flags_c2s = "S".to_owned();
+    full.tcp_flags_s2c = "SA".to_owned();
+    full.sni = text("a.example");
+    full.alpn = list("h2");
+    full.tls_offered = list("1.3");
+    full.service_area = Some(o365flow::catalog::ServiceArea::Exchange);
+    full.endpoint_id = Some(o365flow::catalog::EndpointId(1));
+    full.category = Some(o365flow::catalog::Category::Optimize);
+    full.matched_by = Some(o365flow::classify::MatchedBy::Sni);
+    full.port_listed = Some(true);
+    full.evidence = list("sni:a");
+    full.quic_version = text("0x00000001");
+    full.tunnel = "vlan".to_owned();
+    full.http_host = text("a.example");
+    full.proxy_target = text("a.example:443");
+    full.via_proxy = true;
+    full.dns_query = text("a.example");
+    full.dns_name = text("a.example");
+    full.media_seen = list("stun");
+    full.detected_by = Some("payload");
+    full.ja4 = text("t13d");
+    full.ech = true;
+    full.tls_incomplete = true;
+    full.tls_version = text("1.3");
+    full.alpn_selected = text("h2");
+    full.cert_names = list("a.example");
+    full.cert_issuer = text("CN=x");
+    full.user_agent = text("x");
+    full.client_app = text("teams-desktop");
+    full.client_confidence = Some(o365flow::classify::client::Confidence::High);
+    full.client_evidence = list("rule=x");
+    full.published_service = text("adfs");
+    let mut draft = full.clone();
+    draft.tls_version = text("1.3-draft18");
+    let mut paths = std::collections::BTreeSet::new();
+    for r in [&full, &draft] {
+        let value = serde_json::to_value(EcsFlow::from(r)).unwrap();
+        common::flatten_json("", &value, &mut |path, _| {
+            paths.insert(path.to_owned());
+        });
+    }
+    paths
 }
 
 #[test]

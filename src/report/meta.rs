@@ -10,6 +10,8 @@ use super::summary::{RunSummary, Warning};
 
 /// Key of the JSON-encoded [`RunMeta`] in a flows.parquet file's key-value metadata.
 pub const PARQUET_META_KEY: &str = "o365flow.run";
+/// Key of the flow schema version alone, for engines that read key-value metadata but not JSON.
+pub const PARQUET_SCHEMA_KEY: &str = "o365flow.schema_version";
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CaptureMeta {

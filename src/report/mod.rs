@@ -2,6 +2,7 @@
 //! Parquet through polars, JSON lines) and the terminal summary. Strings from the wire are
 //! untrusted: CSV cells are protected against formula injection here.
 
+pub mod ecs;
 pub mod meta;
 pub mod pseudonym;
 pub mod row;
@@ -15,6 +16,7 @@ pub mod audit;
 pub mod frame;
 #[cfg(feature = "report")]
 pub mod out;
+pub mod partition;
 
 pub use row::FlowRow;
 pub use summary::{CaptureSummary, RunSummary, Warning};

@@ -10,7 +10,8 @@ use polars::prelude::*;
 
 use super::audit::{self, firewall, render, AuditReport};
 use super::frame::{flows_frame, Layout};
-use super::meta::{RunMeta, PARQUET_META_KEY};
+use super::meta::{RunMeta, PARQUET_META_KEY, PARQUET_SCHEMA_KEY};
+use super::partition::{part_file_name, partition_dir, PartitionKey};
 use super::row::FlowRow;
 use super::write::{csv_safe, write_flows, WriteError};
 use crate::catalog::Catalog;
@@ -58,22 +59,58 @@ pub fn write_parquet(df: &DataFrame, meta: &RunMeta, path: &Path) -> Result<(), 
         let file = File::create(tmp).map_err(|e| io_error(tmp, &e))?;
         let mut df = df.clone();
         ParquetWriter::new(file)
-            .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![(
-                PARQUET_META_KEY.to_owned(),
-                json,
-            )])))
+            .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![
+                (PARQUET_META_KEY.to_owned(), json),
+                (
+                    PARQUET_SCHEMA_KEY.to_owned(),
+                    meta.schema_version.to_string(),
+                ),
+            ])))
             .finish(&mut df)
             .map(|_| ())
             .map_err(|e| io_error(tmp, &e))
     })
 }
 
-/// Reads flow files written by `analyze --out` (or `--flows x.parquet`): the rows of all, and
-/// each file's run metadata (a file without it gets an empty one and a warning).
+/// The Parquet files under `path`: the file itself, or every `*.parquet` below a directory (a
+/// partitioned `flows/` tree), in path order. Hidden and `_`-prefixed entries (temporary files,
+/// engines' markers) are skipped.
+fn parquet_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), WriteError> {
+    if !path.is_dir() {
+        out.push(path.to_path_buf());
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+        .map_err(|e| io_error(path, &e))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_'))
+        })
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            parquet_files(&entry, out)?;
+        } else if entry.extension().is_some_and(|x| x == "parquet") {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+/// Reads flow files written by `analyze --out` (or `--flows x.parquet`), or partitioned trees
+/// of them: the rows of all, and each run's metadata once (the parts of one run carry the same
+/// metadata; a file without it gets an empty one and a warning).
 pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), WriteError> {
-    let mut frames: Option<DataFrame> = None;
-    let mut metas = Vec::new();
+    let mut files = Vec::new();
     for path in paths {
+        parquet_files(path, &mut files)?;
+    }
+    let mut frames: Option<DataFrame> = None;
+    let mut metas: Vec<RunMeta> = Vec::new();
+    for path in &files {
         let file = File::open(path).map_err(|e| io_error(path, &e))?;
         let mut reader = ParquetReader::new(file);
         let stored = reader
@@ -93,7 +130,9 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
                 ..RunMeta::default()
             },
         };
-        metas.push(meta);
+        if !metas.contains(&meta) {
+            metas.push(meta);
+        }
         let df = reader.finish().map_err(|e| io_error(path, &e))?;
         frames = Some(match frames {
             None => df,
@@ -104,8 +143,8 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
         });
     }
     let df = frames.ok_or_else(|| WriteError::Io {
-        path: PathBuf::new(),
-        reason: "no flow files given".into(),
+        path: paths.first().cloned().unwrap_or_default(),
+        reason: "no flow files given (or no .parquet files in the directory)".into(),
     })?;
     Ok((df, metas))
 }
@@ -150,15 +189,46 @@ pub fn write_report(report: &AuditReport, dir: &Path) -> Result<(), WriteError> 
     Ok(())
 }
 
-/// `analyze --out DIR`: flow files and the report for one run.
+/// `analyze --out DIR --partition ...`: the flow table as Hive-style partitions under
+/// `DIR/flows/`, one part file per partition named after the run's captures (replacing the
+/// part of an earlier run over the same captures).
+fn write_partitioned(
+    rows: &[FlowRow],
+    df: &DataFrame,
+    meta: &RunMeta,
+    keys: &[PartitionKey],
+    dir: &Path,
+) -> Result<(), WriteError> {
+    let name = part_file_name(meta);
+    let mut groups: std::collections::BTreeMap<String, Vec<bool>> = Default::default();
+    for (i, row) in rows.iter().enumerate() {
+        groups
+            .entry(partition_dir(keys, row))
+            .or_insert_with(|| vec![false; rows.len()])[i] = true;
+    }
+    for (partition, mask) in groups {
+        let mask: BooleanChunked = mask.into_iter().collect();
+        let part = df.filter(&mask).map_err(|e| io_error(dir, &e))?;
+        write_parquet(&part, meta, &dir.join("flows").join(partition).join(&name))?;
+    }
+    Ok(())
+}
+
+/// `analyze --out DIR`: flow files and the report for one run; with partition keys the Parquet
+/// table goes to `DIR/flows/KEY=VALUE/...` instead of `DIR/flows.parquet`.
 pub fn write_analysis(
     rows: &[FlowRow],
     meta: &RunMeta,
     catalog: &Catalog,
     dir: &Path,
+    partitions: &[PartitionKey],
 ) -> Result<AuditReport, WriteError> {
     let df = flows_frame(rows, Layout::Typed).map_err(|e| io_error(dir, &e))?;
-    write_parquet(&df, meta, &dir.join("flows.parquet"))?;
+    if partitions.is_empty() {
+        write_parquet(&df, meta, &dir.join("flows.parquet"))?;
+    } else {
+        write_partitioned(rows, &df, meta, partitions, dir)?;
+    }
     for name in ["flows.csv", "flows.jsonl"] {
         replace_file(&dir.join(name), |tmp| write_flows(rows, tmp))?;
     }

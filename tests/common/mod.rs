@@ -128,3 +128,34 @@ pub fn run_with_data_dir(data: &Path, args: &[&str]) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
+
+/// Calls `visit` with the dotted path of every leaf of a JSON document (arrays are leaves).
+pub fn flatten_json(
+    prefix: &str,
+    value: &serde_json::Value,
+    visit: &mut dyn FnMut(&str, &serde_json::Value),
+) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_json(&path, v, visit);
+            }
+        }
+        leaf => visit(prefix, leaf),
+    }
+}
+
+/// A dotted field of a JSON-lines flow record (`source.ip`, `o365flow.service_area`), null when
+/// absent.
+pub fn field<'a>(record: &'a serde_json::Value, path: &str) -> &'a serde_json::Value {
+    let mut at = record;
+    for part in path.split('.') {
+        at = at.get(part).unwrap_or(&serde_json::Value::Null);
+    }
+    at
+}

@@ -463,7 +463,7 @@ fn legacy(df: &DataFrame) -> PolarsResult<Option<Finding>> {
             .get(i)
             .cloned()
             .flatten()
-            .filter(|v| matches!(v.as_str(), "1.0" | "1.1" | "SSL 3.0" | "SSL 2.0"));
+            .filter(|v| matches!(v.as_str(), "1.0" | "1.1" | "ssl3" | "ssl2"));
         let r = match (app_i.as_str(), port_i) {
             ("pop3", _) | ("tls", 995) => Some("POP3".to_owned()),
             ("imap", _) | ("tls", 993) => Some("IMAP".to_owned()),

@@ -1,0 +1,284 @@
+//! `analyze --out DIR --partition site=NAME --partition date`: a Hive-style Parquet tree that
+//! engines read as one table, that re-runs replace instead of duplicating, and that `report`
+//! reads to the same report as the plain flow files.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+
+fn captures(dir: &str) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(common::samples_dir().join(dir))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn analyze(inputs: &[PathBuf], out: &Path, extra: &[&str]) {
+    let result = common::o365flow_command()
+        .args(["analyze", "-q"])
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+fn report(inputs: &[PathBuf], out: &Path) {
+    let result = common::o365flow_command()
+        .arg("report")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+fn parquet_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn rows_of(parquet: &Path) -> usize {
+    ParquetReader::new(std::fs::File::open(parquet).unwrap())
+        .finish()
+        .unwrap()
+        .height()
+}
+
+/// Two sites (the top-level samples, the client samples) partitioned by site and date into one
+/// tree, plus each site's plain flows.parquet for comparison.
+struct TwoSites {
+    _dir: tempfile::TempDir,
+    tree: PathBuf,
+    plain: [PathBuf; 2],
+}
+
+fn two_sites() -> TwoSites {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("central");
+    let mut plain = Vec::new();
+    for (site, sources) in [("paris", ""), ("lyon", "clients")] {
+        let inputs = captures(sources);
+        analyze(
+            &inputs,
+            &shared,
+            &[
+                "--partition",
+                &format!("site={site}"),
+                "--partition",
+                "date",
+            ],
+        );
+        let own = dir.path().join(site);
+        analyze(&inputs, &own, &[]);
+        plain.push(own.join("flows.parquet"));
+    }
+    TwoSites {
+        tree: shared.join("flows"),
+        plain: [plain[0].clone(), plain[1].clone()],
+        _dir: dir,
+    }
+}
+
+#[test]
+fn partitions_form_one_table_for_polars() {
+    let sites = two_sites();
+    let files = parquet_files(&sites.tree);
+    assert!(files.len() >= 4, "{files:?}");
+    for f in &files {
+        let rel = f
+            .strip_prefix(&sites.tree)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert_eq!(parts.len(), 3, "{rel}");
+        assert!(parts[0] == "site=paris" || parts[0] == "site=lyon", "{rel}");
+        assert!(
+            parts[1].starts_with("date=") && parts[1].len() == "date=2026-01-05".len(),
+            "{rel}"
+        );
+        assert!(parts[2].starts_with("part-") && parts[2].ends_with(".parquet"));
+    }
+    let expected: usize = sites.plain.iter().map(|p| rows_of(p)).sum();
+
+    // polars' lazy scanner reads the tree as one table with `site` and `date` columns.
+    let args = ScanArgsParquet {
+        hive_options: HiveOptions {
+            enabled: Some(true),
+            hive_start_idx: 0,
+            schema: None,
+            try_parse_dates: false,
+        },
+        ..Default::default()
+    };
+    let glob = format!("{}/**/*.parquet", sites.tree.display());
+    let df = LazyFrame::scan_parquet(PlRefPath::new(glob.as_str()), args)
+        .unwrap()
+        .collect()
+        .unwrap();
+    assert_eq!(df.height(), expected);
+    let per_site = df
+        .clone()
+        .lazy()
+        .group_by([col("site")])
+        .agg([len().alias("n")])
+        .sort(["site"], Default::default())
+        .collect()
+        .unwrap();
+    let names: Vec<String> = per_site
+        .column("site")
+        .unwrap()
+        .str()
+        .unwrap()
+        .iter()
+        .map(|s| s.unwrap().to_owned())
+        .collect();
+    assert_eq!(names, ["lyon", "paris"]);
+    let counts: Vec<u32> = per_site
+        .column("n")
+        .unwrap()
+        .u32()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(
+        counts,
+        [
+            rows_of(&sites.plain[1]) as u32,
+            rows_of(&sites.plain[0]) as u32
+        ]
+    );
+    // Every flow sits in the partition of its UTC start day.
+    let dates = df
+        .clone()
+        .lazy()
+        .select([
+            col("date"),
+            col("first_seen")
+                .dt()
+                .strftime("%Y-%m-%d")
+                .alias("start_day"),
+        ])
+        .collect()
+        .unwrap();
+    let a = dates.column("date").unwrap().str().unwrap().clone();
+    let b = dates.column("start_day").unwrap().str().unwrap().clone();
+    assert!(a.iter().zip(b.iter()).all(|(x, y)| x.is_some() && x == y));
+}
+
+#[test]
+fn rerunning_replaces_parts() {
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = captures("clients");
+    let flags = ["--partition", "site=lyon", "--partition", "date"];
+    analyze(&inputs, dir.path(), &flags);
+    let first = parquet_files(&dir.path().join("flows"));
+    let rows: usize = first.iter().map(|p| rows_of(p)).sum();
+    analyze(&inputs, dir.path(), &flags);
+    let second = parquet_files(&dir.path().join("flows"));
+    assert_eq!(first, second, "same captures, same part files");
+    assert_eq!(rows, second.iter().map(|p| rows_of(p)).sum::<usize>());
+    assert!(!dir.path().join("flows.parquet").exists());
+    for other in ["flows.csv", "flows.jsonl", "summary.json", "report.html"] {
+        assert!(dir.path().join(other).is_file(), "{other}");
+    }
+    // Other captures add their own parts beside.
+    analyze(&captures("report")[..1], dir.path(), &flags);
+    let third = parquet_files(&dir.path().join("flows"));
+    assert!(third.len() > second.len());
+    assert!(second.iter().all(|p| third.contains(p)));
+}
+
+#[test]
+fn report_over_the_tree_equals_report_over_plain_files() {
+    let sites = two_sites();
+    let dir = tempfile::tempdir().unwrap();
+    let (from_tree, from_plain) = (dir.path().join("tree"), dir.path().join("plain"));
+    report(std::slice::from_ref(&sites.tree), &from_tree);
+    // The tree is read in path order (site=lyon before site=paris): the same order of runs.
+    report(
+        &[sites.plain[1].clone(), sites.plain[0].clone()],
+        &from_plain,
+    );
+    for name in [
+        "summary.json",
+        "report.md",
+        "report.html",
+        "firewall-rules.csv",
+        "firewall/proxy.pac",
+        "firewall/optimize-names.txt",
+    ] {
+        let a = std::fs::read(from_tree.join(name)).unwrap();
+        let b = std::fs::read(from_plain.join(name)).unwrap();
+        assert!(a == b, "{name} differs");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(from_tree.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["meta"]["schema_version"], 2);
+    assert!(summary["meta"]["captures"].as_array().unwrap().len() > 10);
+}
+
+#[test]
+fn parquet_metadata_names_the_schema_version() {
+    let dir = tempfile::tempdir().unwrap();
+    analyze(&captures("clients")[..1], dir.path(), &[]);
+    let mut reader =
+        ParquetReader::new(std::fs::File::open(dir.path().join("flows.parquet")).unwrap());
+    let kv = reader
+        .get_metadata()
+        .unwrap()
+        .key_value_metadata()
+        .clone()
+        .unwrap();
+    let version = kv
+        .iter()
+        .find(|k| k.key == "o365flow.schema_version")
+        .and_then(|k| k.value.clone());
+    assert_eq!(
+        version.as_deref(),
+        Some(o365flow::report::row::SCHEMA_VERSION.to_string().as_str())
+    );
+}
