@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""The tables of o365flow's audit report, computed by Apache Spark over flow trees of any number
+of sensors and weeks.
+
+Input: one or more flow trees written by `o365flow analyze --out DIR --partition site=NAME
+--partition date` (DIR/flows/site=.../date=.../part-*.parquet), local paths or object storage
+URLs Spark can read (s3a://, abfss://, gs://, hdfs://). Also Microsoft's endpoint catalog JSON
+(the one o365flow judged the flows with) for the firewall-rule table and the required flag.
+
+Output (Parquet, one directory per table under --out):
+  verdict/   service_area, port_verdict, flows, bytes, clients, share_of_o365_bytes
+  ports/     service_area, port, port_listed, flows, bytes, clients
+  firewall/  endpoint_id, service_area, category, required, tcp_ports, udp_ports, names,
+             ipv4_prefixes, ipv6_prefixes, observed_ports, flows, bytes
+  findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them)
+
+The rules are o365flow's (src/report/audit/): Office 365 traffic is a flow matched to a set of
+Microsoft's catalog (not only to the admin's --catalog-extra entries); `port` is transport/port;
+clients are distinct client addresses. tests/spark.rs checks the tables against `o365flow report`
+over the same trees, value for value.
+
+Run: spark-submit scale/spark/o365flow_tables.py --catalog CATALOG.json --out OUT TREE [TREE...]
+"""
+
+import argparse
+import ipaddress
+import json
+import os
+import sys
+
+from pyspark.sql import SparkSession, functions as F, types as T
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DEFAULT_ISSUERS = os.path.join(HERE, "..", "..", "src", "report", "audit", "data", "microsoft-issuers.txt")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("trees", nargs="+", help="flow trees (DIR/flows of analyze --out --partition)")
+    p.add_argument("--catalog", required=True, help="Microsoft endpoint catalog JSON")
+    p.add_argument("--issuers", default=DEFAULT_ISSUERS, help="Microsoft certificate issuers list")
+    p.add_argument("--out", required=True, help="output directory (Parquet per table)")
+    p.add_argument("--master", default=None, help="Spark master when not set by spark-submit")
+    return p.parse_args(argv)
+
+
+def port_text(ports):
+    """The catalog's port list as o365flow writes it: `80,443`, `3478-3481` (spaces dropped)."""
+    parts = []
+    for part in (ports or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "-" in part:
+            lo, hi = (x.strip() for x in part.split("-", 1))
+            parts.append(lo if lo == hi else f"{lo}-{hi}")
+        else:
+            parts.append(part)
+    return ",".join(parts)
+
+
+def catalog_rows(path):
+    """Endpoint sets of Microsoft's JSON, one row each, in the firewall table's text forms."""
+    with open(path, encoding="utf-8") as f:
+        sets = json.load(f)
+    rows = []
+    for s in sets:
+        nets = [ipaddress.ip_interface(ip) for ip in s.get("ips", [])]
+        rows.append(
+            (
+                int(s["id"]),
+                s["serviceArea"],
+                s["category"],
+                bool(s.get("required", False)),
+                port_text(s.get("tcpPorts")),
+                port_text(s.get("udpPorts")),
+                " ".join(s.get("urls", [])),
+                " ".join(str(n) for n in nets if n.version == 4),
+                " ".join(str(n) for n in nets if n.version == 6),
+            )
+        )
+    return rows
+
+
+CATALOG_SCHEMA = T.StructType(
+    [
+        T.StructField("endpoint_id", T.LongType()),
+        T.StructField("set_service_area", T.StringType()),
+        T.StructField("category_of_set", T.StringType()),
+        T.StructField("required", T.BooleanType()),
+        T.StructField("tcp_ports", T.StringType()),
+        T.StructField("udp_ports", T.StringType()),
+        T.StructField("names", T.StringType()),
+        T.StructField("ipv4_prefixes", T.StringType()),
+        T.StructField("ipv6_prefixes", T.StringType()),
+    ]
+)
+
+
+def issuers(path):
+    with open(path, encoding="utf-8") as f:
+        return [
+            line.strip().lower()
+            for line in f
+            if line.strip() and not line.strip().startswith("#")
+        ]
+
+
+def flows_of(spark, trees):
+    df = None
+    for tree in trees:
+        part = (
+            spark.read.option("basePath", tree)
+            .option("recursiveFileLookup", "false")
+            .parquet(tree)
+        )
+        df = part if df is None else df.unionByName(part, allowMissingColumns=True)
+    bytes_ = (F.col("bytes_c2s") + F.col("bytes_s2c")).cast("long")
+    port = F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string"))
+    o365 = F.col("service_area").isNotNull() & (
+        F.col("matched_by").isNull() | (F.col("matched_by") != F.lit("user"))
+    )
+    return (
+        df.withColumn("bytes", bytes_)
+        .withColumn("port", port)
+        .withColumn("o365", o365)
+    )
+
+
+def tally(df, keys):
+    return df.groupBy(*keys).agg(
+        F.count(F.lit(1)).cast("long").alias("flows"),
+        F.sum("bytes").cast("long").alias("bytes"),
+        F.countDistinct("client_ip").cast("long").alias("clients"),
+    )
+
+
+def findings(flows, o365, catalog, issuer_list):
+    """Flows per finding type, with o365flow's rules (src/report/audit/findings.rs)."""
+    counts = {}
+
+    counts["exotic-ports"] = o365.filter(F.col("port_verdict") == "exotic").count()
+
+    teams = o365.filter(F.col("service_area") == "Skype")
+    over_tcp = (
+        teams.filter(
+            (F.col("transport") == "tcp")
+            & (F.col("server_port") == 443)
+            & (F.col("outcome") == "established")
+        )
+        .select("client_ip")
+        .distinct()
+    )
+    counts["media-fallback"] = (
+        teams.filter(
+            (F.col("transport") == "udp")
+            & F.col("server_port").between(3478, 3481)
+            & (F.col("outcome") != "established")
+        )
+        .join(over_tcp, "client_ip", "left_semi")
+        .count()
+    )
+
+    counts["non-tls-443"] = flows.filter(
+        (F.col("port_verdict") == "non-tls-443") & (F.col("outcome") == "established")
+    ).count()
+
+    counts["optimize-via-proxy"] = o365.filter(
+        F.col("via_proxy") & (F.col("category") == "Optimize")
+    ).count()
+
+    issuer = F.lower(F.col("cert_issuer"))
+    known = F.lit(False)
+    for name in issuer_list:
+        known = known | issuer.contains(name)
+    counts["tls-inspection"] = flows.filter(
+        (F.col("o365") | (F.col("microsoft") == "unlisted"))
+        & F.col("cert_issuer").isNotNull()
+        & ~known
+    ).count()
+
+    required = catalog.filter(F.col("required")).select("endpoint_id")
+    counts["blocked-required"] = (
+        o365.filter(F.col("outcome").isNotNull() & (F.col("outcome") != "established"))
+        .join(required, "endpoint_id", "left_semi")
+        .count()
+    )
+
+    counts["unlisted-microsoft"] = flows.filter(F.col("microsoft") == "unlisted").count()
+    counts["published-services"] = flows.filter(F.col("published_service").isNotNull()).count()
+
+    app = F.col("app_protocol")
+    port = F.col("server_port")
+    legacy = (
+        app.isin("pop3", "imap", "smtp", "sip")
+        | ((app == "tls") & port.isin(995, 993, 465))
+        | (F.coalesce(F.col("client_app"), F.lit("")) == "skype-for-business")
+        | (F.col("tls_version").isin("1.0", "1.1", "ssl3", "ssl2") & F.col("o365"))
+    )
+    counts["legacy-protocols"] = flows.filter(legacy).count()
+
+    counts["coverage"] = o365.filter(F.col("matched_by") == "ip").count()
+    return [(kind, int(n)) for kind, n in counts.items() if n > 0]
+
+
+def main(argv):
+    args = parse_args(argv)
+    # o365flow writes nanosecond UTC timestamps; Spark reads them as longs with this setting.
+    builder = SparkSession.builder.appName("o365flow-tables").config(
+        "spark.sql.legacy.parquet.nanosAsLong", "true"
+    )
+    if args.master:
+        builder = builder.master(args.master)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel("WARN")
+
+    flows = flows_of(spark, args.trees).cache()
+    o365 = flows.filter(F.col("o365"))
+    catalog = spark.createDataFrame(catalog_rows(args.catalog), CATALOG_SCHEMA)
+
+    o365_bytes = o365.agg(F.sum("bytes")).first()[0] or 0
+    verdict = tally(o365, ["service_area", "port_verdict"]).withColumn(
+        "share_of_o365_bytes",
+        F.when(F.lit(o365_bytes) > 0, F.col("bytes") / F.lit(o365_bytes)).otherwise(F.lit(0.0)),
+    )
+    ports = tally(o365, ["service_area", "port", "port_listed"])
+
+    observed = o365.groupBy("endpoint_id").agg(
+        F.count(F.lit(1)).cast("long").alias("flows"),
+        F.sum("bytes").cast("long").alias("bytes"),
+        F.concat_ws(" ", F.array_sort(F.collect_set("port"))).alias("observed_ports"),
+    )
+    # Admin's own entries (--catalog-extra) have ids outside Microsoft's catalog: no rule.
+    firewall = observed.join(
+        catalog.withColumn("endpoint_id", F.col("endpoint_id")), "endpoint_id", "inner"
+    ).select(
+        "endpoint_id",
+        F.col("set_service_area").alias("service_area"),
+        F.col("category_of_set").alias("category"),
+        "required",
+        "tcp_ports",
+        "udp_ports",
+        "names",
+        "ipv4_prefixes",
+        "ipv6_prefixes",
+        "observed_ports",
+        "flows",
+        "bytes",
+    )
+
+    found = spark.createDataFrame(
+        findings(flows, o365, catalog, issuers(args.issuers)),
+        T.StructType([T.StructField("kind", T.StringType()), T.StructField("flows", T.LongType())]),
+    )
+
+    for name, table, order in [
+        ("verdict", verdict, ["service_area", F.desc("bytes")]),
+        ("ports", ports, ["service_area", F.desc("bytes")]),
+        ("firewall", firewall, ["endpoint_id"]),
+        ("findings", found, ["kind"]),
+    ]:
+        table.orderBy(*order).coalesce(1).write.mode("overwrite").parquet(
+            os.path.join(args.out, name)
+        )
+    spark.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
