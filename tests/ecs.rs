@@ -169,23 +169,10 @@ fn assert_valid(records: &[Value]) {
 }
 
 fn sample_captures() -> Vec<PathBuf> {
-    let mut captures = Vec::new();
-    for dir in ["", "clients", "report", "protocols", "tunnels"] {
-        let Ok(entries) = std::fs::read_dir(common::samples_dir().join(dir)) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            let p = e.path();
-            if matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng")
-            ) {
-                captures.push(p);
-            }
-        }
-    }
-    captures.sort();
-    captures
+    ["", "clients", "report", "protocols", "tunnels"]
+        .iter()
+        .flat_map(|d| common::sample_captures(d))
+        .collect()
 }
 
 #[test]

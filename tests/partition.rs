@@ -14,55 +14,6 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-fn captures(dir: &str) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(common::samples_dir().join(dir))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            matches!(
-                p.extension().and_then(|x| x.to_str()),
-                Some("pcap" | "pcapng")
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-fn analyze(inputs: &[PathBuf], out: &Path, extra: &[&str]) {
-    let result = common::o365flow_command()
-        .args(["analyze", "-q"])
-        .args(inputs)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
-    assert_eq!(
-        result.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-}
-
-fn report(inputs: &[PathBuf], out: &Path) {
-    let result = common::o365flow_command()
-        .arg("report")
-        .args(inputs)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        result.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
-    );
-}
-
 fn parquet_files(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
@@ -87,44 +38,9 @@ fn rows_of(parquet: &Path) -> usize {
         .height()
 }
 
-/// Two sites (the top-level samples, the client samples) partitioned by site and date into one
-/// tree, plus each site's plain flows.parquet for comparison.
-struct TwoSites {
-    _dir: tempfile::TempDir,
-    tree: PathBuf,
-    plain: [PathBuf; 2],
-}
-
-fn two_sites() -> TwoSites {
-    let dir = tempfile::tempdir().unwrap();
-    let shared = dir.path().join("central");
-    let mut plain = Vec::new();
-    for (site, sources) in [("paris", ""), ("lyon", "clients")] {
-        let inputs = captures(sources);
-        analyze(
-            &inputs,
-            &shared,
-            &[
-                "--partition",
-                &format!("site={site}"),
-                "--partition",
-                "date",
-            ],
-        );
-        let own = dir.path().join(site);
-        analyze(&inputs, &own, &[]);
-        plain.push(own.join("flows.parquet"));
-    }
-    TwoSites {
-        tree: shared.join("flows"),
-        plain: [plain[0].clone(), plain[1].clone()],
-        _dir: dir,
-    }
-}
-
 #[test]
 fn partitions_form_one_table_for_polars() {
-    let sites = two_sites();
+    let sites = common::two_sites();
     let files = parquet_files(&sites.tree);
     assert!(files.len() >= 4, "{files:?}");
     for f in &files {
@@ -187,8 +103,8 @@ fn partitions_form_one_table_for_polars() {
     assert_eq!(
         counts,
         [
-            rows_of(&sites.plain[1]) as u32,
-            rows_of(&sites.plain[0]) as u32
+            rows_of(&sites.plain[0]) as u32,
+            rows_of(&sites.plain[1]) as u32
         ]
     );
     // Every flow sits in the partition of its UTC start day.
@@ -212,12 +128,12 @@ fn partitions_form_one_table_for_polars() {
 #[test]
 fn rerunning_replaces_parts() {
     let dir = tempfile::tempdir().unwrap();
-    let inputs = captures("clients");
+    let inputs = common::sample_captures("clients");
     let flags = ["--partition", "site=lyon", "--partition", "date"];
-    analyze(&inputs, dir.path(), &flags);
+    common::analyze_out(&inputs, dir.path(), &flags);
     let first = parquet_files(&dir.path().join("flows"));
     let rows: usize = first.iter().map(|p| rows_of(p)).sum();
-    analyze(&inputs, dir.path(), &flags);
+    common::analyze_out(&inputs, dir.path(), &flags);
     let second = parquet_files(&dir.path().join("flows"));
     assert_eq!(first, second, "same captures, same part files");
     assert_eq!(rows, second.iter().map(|p| rows_of(p)).sum::<usize>());
@@ -226,7 +142,7 @@ fn rerunning_replaces_parts() {
         assert!(dir.path().join(other).is_file(), "{other}");
     }
     // Other captures add their own parts beside.
-    analyze(&captures("report")[..1], dir.path(), &flags);
+    common::analyze_out(&common::sample_captures("report")[..1], dir.path(), &flags);
     let third = parquet_files(&dir.path().join("flows"));
     assert!(third.len() > second.len());
     assert!(second.iter().all(|p| third.contains(p)));
@@ -234,15 +150,12 @@ fn rerunning_replaces_parts() {
 
 #[test]
 fn report_over_the_tree_equals_report_over_plain_files() {
-    let sites = two_sites();
+    let sites = common::two_sites();
     let dir = tempfile::tempdir().unwrap();
     let (from_tree, from_plain) = (dir.path().join("tree"), dir.path().join("plain"));
-    report(std::slice::from_ref(&sites.tree), &from_tree);
+    common::report_out(std::slice::from_ref(&sites.tree), &from_tree);
     // The tree is read in path order (site=lyon before site=paris): the same order of runs.
-    report(
-        &[sites.plain[1].clone(), sites.plain[0].clone()],
-        &from_plain,
-    );
+    common::report_out(&sites.plain, &from_plain);
     for name in [
         "summary.json",
         "report.md",
@@ -264,7 +177,7 @@ fn report_over_the_tree_equals_report_over_plain_files() {
 #[test]
 fn parquet_metadata_names_the_schema_version() {
     let dir = tempfile::tempdir().unwrap();
-    analyze(&captures("clients")[..1], dir.path(), &[]);
+    common::analyze_out(&common::sample_captures("clients")[..1], dir.path(), &[]);
     let mut reader =
         ParquetReader::new(std::fs::File::open(dir.path().join("flows.parquet")).unwrap());
     let kv = reader

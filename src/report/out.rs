@@ -200,14 +200,10 @@ fn write_partitioned(
     dir: &Path,
 ) -> Result<(), WriteError> {
     let name = part_file_name(meta);
-    let mut groups: std::collections::BTreeMap<String, Vec<bool>> = Default::default();
-    for (i, row) in rows.iter().enumerate() {
-        groups
-            .entry(partition_dir(keys, row))
-            .or_insert_with(|| vec![false; rows.len()])[i] = true;
-    }
-    for (partition, mask) in groups {
-        let mask: BooleanChunked = mask.into_iter().collect();
+    let dirs: Vec<String> = rows.iter().map(|row| partition_dir(keys, row)).collect();
+    let distinct: std::collections::BTreeSet<&String> = dirs.iter().collect();
+    for partition in distinct {
+        let mask: BooleanChunked = dirs.iter().map(|d| d == partition).collect();
         let part = df.filter(&mask).map_err(|e| io_error(dir, &e))?;
         write_parquet(&part, meta, &dir.join("flows").join(partition).join(&name))?;
     }

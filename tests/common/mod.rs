@@ -159,3 +159,93 @@ pub fn field<'a>(record: &'a serde_json::Value, path: &str) -> &'a serde_json::V
     }
     at
 }
+
+/// The captures (*.pcap, *.pcapng) directly in samples/`dir`, sorted.
+pub fn sample_captures(dir: &str) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(samples_dir().join(dir)) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|x| x.to_str()),
+                Some("pcap" | "pcapng")
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `o365flow analyze -q INPUTS --out OUT EXTRA...`, which must exit 0.
+pub fn analyze_out(inputs: &[PathBuf], out: &Path, extra: &[&str]) {
+    let result = o365flow_command()
+        .args(["analyze", "-q"])
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .args(extra)
+        .output()
+        .unwrap();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// `o365flow report INPUTS --out OUT`, which must exit 0.
+pub fn report_out(inputs: &[PathBuf], out: &Path) {
+    let result = o365flow_command()
+        .arg("report")
+        .args(inputs)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    assert_eq!(
+        result.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// Two sites made from the samples (paris: the top-level captures, lyon: the client captures)
+/// written into one tree with `--partition site=NAME --partition date`, and each site's plain
+/// flows.parquet (lyon first: the tree's path order).
+pub struct TwoSites {
+    pub dir: tempfile::TempDir,
+    pub tree: PathBuf,
+    pub plain: Vec<PathBuf>,
+}
+
+pub fn two_sites() -> TwoSites {
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    let mut plain = Vec::new();
+    for (site, sources) in [("lyon", "clients"), ("paris", "")] {
+        let inputs = sample_captures(sources);
+        analyze_out(
+            &inputs,
+            &central,
+            &[
+                "--partition",
+                &format!("site={site}"),
+                "--partition",
+                "date",
+            ],
+        );
+        let own = dir.path().join(site);
+        analyze_out(&inputs, &own, &[]);
+        plain.push(own.join("flows.parquet"));
+    }
+    TwoSites {
+        tree: central.join("flows"),
+        plain,
+        dir,
+    }
+}
