@@ -14,6 +14,7 @@ use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
 use crate::flow::table::PacketMeta;
 use crate::flow::{EndReason, Endpoint, FlowEntry, FlowTable, TableLimits};
+use crate::report::terminal::FlowTally;
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::Precision;
 use crate::wire::l2l4::{transport_of, unreachable_original, FragmentInfo};
@@ -60,9 +61,18 @@ impl Default for AnalysisConfig {
 
 #[derive(Debug)]
 pub struct Analysis {
-    /// One row per flow, ordered by first packet time.
+    /// One row per flow, ordered by first packet time; empty when the rows were streamed out
+    /// ([`Engine::stream_rows`]).
     pub flows: Vec<FlowRow>,
+    /// Counts over every flow of the run, streamed or kept.
+    pub tally: FlowTally,
     pub summary: RunSummary,
+}
+
+/// Where finished rows go when they are not kept: every `chunk` rows, sorted among themselves.
+struct RowSink<'a> {
+    chunk: usize,
+    write: Box<dyn FnMut(Vec<FlowRow>) + 'a>,
 }
 
 /// Per-capture facts the flow-ending code needs.
@@ -78,10 +88,21 @@ struct Finisher<'a> {
     client_rules: &'a ClientRules,
     captures: Vec<CaptureRef>,
     rows: Vec<FlowRow>,
+    tally: FlowTally,
+    sink: Option<RowSink<'a>>,
     budget: DissectBudget,
 }
 
 impl Finisher<'_> {
+    /// Hands the rows held so far to the sink, if there is one.
+    fn flush(&mut self) {
+        if let Some(sink) = &mut self.sink {
+            let mut rows = std::mem::take(&mut self.rows);
+            sort_rows(&mut rows);
+            (sink.write)(rows);
+        }
+    }
+
     fn end(&mut self, mut entry: FlowEntry<FlowDissect>, _reason: EndReason) {
         entry.state.finish(&mut self.budget);
         let record = &entry.record;
@@ -196,7 +217,15 @@ impl Finisher<'_> {
             }
         }
         row.published_service = identified.published;
+        self.tally.add(&row);
         self.rows.push(row);
+        if self
+            .sink
+            .as_ref()
+            .is_some_and(|s| self.rows.len() >= s.chunk)
+        {
+            self.flush();
+        }
     }
 }
 
@@ -262,6 +291,8 @@ impl<'a> Engine<'a> {
                 client_rules: &config.client_rules,
                 captures: Vec::new(),
                 rows: Vec::new(),
+                tally: FlowTally::default(),
+                sink: None,
                 budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
             },
         }
@@ -285,7 +316,19 @@ impl<'a> Engine<'a> {
         &mut self.summary
     }
 
-    /// Flows finished so far (idle, evicted, ended), in the order they ended.
+    /// Streams finished rows to `write` instead of keeping them: every `chunk` rows (each
+    /// chunk sorted like [`sort_rows`]) and the rest when the run finishes. Memory then holds at
+    /// most the flow table and one chunk, whatever the number of flows; a run with fewer than
+    /// `chunk` flows writes them in one sorted piece, as if they were kept.
+    pub fn stream_rows(&mut self, chunk: usize, write: impl FnMut(Vec<FlowRow>) + 'a) {
+        self.fin.sink = Some(RowSink {
+            chunk: chunk.max(1),
+            write: Box::new(write),
+        });
+    }
+
+    /// Flows finished so far (idle, evicted, ended), in the order they ended (when streaming:
+    /// those not handed over yet).
     pub fn finished(&self) -> &[FlowRow] {
         &self.fin.rows
     }
@@ -439,11 +482,13 @@ impl<'a> Engine<'a> {
                 overflowed: fin.budget.overflowed,
             });
         }
-        let mut rows = std::mem::take(&mut self.fin.rows);
+        fin.flush();
+        let mut rows = std::mem::take(&mut fin.rows);
         sort_rows(&mut rows);
         Analysis {
             flows: rows,
-            summary: self.summary,
+            tally: std::mem::take(&mut fin.tally),
+            summary: std::mem::take(&mut self.summary),
         }
     }
 }
@@ -477,8 +522,15 @@ pub fn analyze_with_progress(
     config: &AnalysisConfig,
     progress: &mut dyn Progress,
 ) -> Analysis {
-    let (files, errors) = capture::expand_inputs(inputs);
     let mut engine = Engine::new(catalog, config);
+    run_files(&mut engine, inputs, progress);
+    engine.finish()
+}
+
+/// Feeds the inputs (files or directories, in order) to `engine`, with their capture summaries
+/// and warnings.
+pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn Progress) {
+    let (files, errors) = capture::expand_inputs(inputs);
     engine
         .summary
         .warnings
@@ -547,7 +599,6 @@ pub fn analyze_with_progress(
         engine.end_capture(cap, malformed);
     }
     progress.finish();
-    engine.finish()
 }
 
 impl Engine<'_> {

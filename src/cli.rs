@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
+use o365flow::analyzer::{run_files, Engine};
 use o365flow::catalog::store::{self, Instance};
 use o365flow::catalog::Catalog;
 use o365flow::classify::client::ClientRules;
@@ -13,9 +14,10 @@ use o365flow::flow::TableLimits;
 use o365flow::report::meta::RunMeta;
 use o365flow::report::out::{read_flow_files, write_analysis, write_report};
 use o365flow::report::pseudonym::Pseudonymizer;
+use o365flow::report::write::FlowStream;
 use o365flow::report::{terminal, write_flows};
 use o365flow::time::Duration;
-use o365flow::{analyze_with_progress, AnalysisConfig, Progress};
+use o365flow::{AnalysisConfig, Progress};
 
 /// Office 365 flow analyzer: reads packet captures, finds what each flow is (TLS server names,
 /// ports, protocol) and which Office 365 service it belongs to.
@@ -443,21 +445,60 @@ fn catalog_summary(catalog: &Catalog) -> String {
     out
 }
 
+/// Rows per chunk when `--flows` is written while the run goes on: at most this many finished
+/// rows are held in memory besides the flow table.
+const STREAM_CHUNK_ROWS: usize = 32_768;
+
 fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
     let (catalog, config) = args.options.load()?;
     let mut bar = ProgressBar::new(!args.options.quiet);
-    let mut analysis = analyze_with_progress(&args.inputs, &catalog, &config, &mut bar);
+    let pseudonyms = args
+        .options
+        .pseudonymize
+        .then(|| Pseudonymizer::for_run(&config.internal));
+    // Without --out nothing needs every row at once: --flows is written as flows finish, so
+    // memory stays bounded by the flow table whatever the capture size. --out's report needs
+    // the whole table.
+    let mut stream = match (&args.flows, &args.options.out) {
+        (Some(path), None) => Some(FlowStream::create(path)?),
+        _ => None,
+    };
+    let mut stream_error: Option<anyhow::Error> = None;
+    let mut engine = Engine::new(&catalog, &config);
+    if stream.is_some() {
+        engine.stream_rows(STREAM_CHUNK_ROWS, |mut rows| {
+            if let Some(p) = &pseudonyms {
+                p.rows(&mut rows);
+            }
+            if let Some(s) = stream.as_mut() {
+                if let Err(e) = s.write(&rows) {
+                    stream_error = Some(e.into());
+                    stream = None;
+                }
+            }
+        });
+    }
+    run_files(&mut engine, &args.inputs, &mut bar);
+    let mut analysis = engine.finish();
     let mut meta = RunMeta::from_run(&analysis.summary, &config.internal);
-    if args.options.pseudonymize {
-        Pseudonymizer::for_run(&config.internal).rows(&mut analysis.flows);
+    if let Some(p) = &pseudonyms {
+        p.rows(&mut analysis.flows);
         meta.pseudonymized = true;
     }
     // Results first, whatever went wrong with some inputs: nothing read is lost.
-    let mut write_result = match &args.flows {
-        Some(path) if analysis.read_anything() => {
-            write_flows(&analysis.flows, path).map_err(anyhow::Error::from)
+    let mut write_result = match (stream, stream_error) {
+        (_, Some(e)) => Err(e),
+        (Some(s), None) if analysis.read_anything() => s.finish().map_err(anyhow::Error::from),
+        (Some(s), None) => {
+            s.abandon();
+            Ok(())
         }
-        _ => Ok(()),
+        (None, None) => match &args.flows {
+            Some(path) if analysis.read_anything() => {
+                write_flows(&analysis.flows, path).map_err(anyhow::Error::from)
+            }
+            _ => Ok(()),
+        },
     };
     let mut report = None;
     if let (Some(dir), true) = (&args.options.out, analysis.read_anything()) {
@@ -477,7 +518,7 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
             eprintln!("o365flow: warning: {w}");
         }
     } else {
-        print!("{}", terminal::render(&analysis.summary, &analysis.flows));
+        print!("{}", terminal::render(&analysis.summary, &analysis.tally));
         if let Some(report) = &report {
             print!("{}", terminal::findings(report));
         }
@@ -715,7 +756,7 @@ fn run_live(args: LiveArgs) -> anyhow::Result<u8> {
         )?);
     }
     if !quiet {
-        print!("{}", terminal::render(&analysis.summary, &analysis.flows));
+        print!("{}", terminal::render(&analysis.summary, &analysis.tally));
         if let Some(report) = &report {
             print!("{}", terminal::findings(report));
         }

@@ -11,6 +11,7 @@ use crate::analyzer::{sort_rows, Engine};
 use crate::capture::live::{LiveCapture, LiveCounters};
 use crate::capture::{CaptureError, RawPacket};
 use crate::catalog::Catalog;
+use crate::report::terminal::FlowTally;
 use crate::report::{CaptureSummary, Warning};
 use crate::time::{Precision, Timestamp};
 use crate::{Analysis, AnalysisConfig};
@@ -154,7 +155,12 @@ pub fn run(
                 summary.captures.push(with_drops(&cap, &counters));
                 let mut flows = engine.finished().to_vec();
                 sort_rows(&mut flows);
-                (control.on_report)(&Analysis { flows, summary });
+                let tally = FlowTally::of(&flows);
+                (control.on_report)(&Analysis {
+                    flows,
+                    tally,
+                    summary,
+                });
                 last_report = Instant::now();
             }
         }

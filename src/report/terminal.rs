@@ -9,37 +9,80 @@ use crate::classify::PortVerdict;
 use crate::dissect::AppProtocol;
 use crate::wire::Transport;
 
-pub fn render(summary: &RunSummary, rows: &[FlowRow]) -> String {
+/// What the terminal summary counts over the flows, gathered row by row (so it needs no rows
+/// kept when they are streamed to a file).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlowTally {
+    pub flows: usize,
+    pub tcp: usize,
+    pub udp: usize,
+    pub tls: usize,
+    pub quic: usize,
+    pub named: usize,
+    pub o365: usize,
+    pub o365_bytes: u64,
+    /// Office 365 flows per service area and port verdict (`PortVerdict::ALL` order).
+    pub by_area: BTreeMap<String, [usize; 5]>,
+}
+
+impl FlowTally {
+    pub fn of(rows: &[FlowRow]) -> Self {
+        let mut tally = FlowTally::default();
+        for r in rows {
+            tally.add(r);
+        }
+        tally
+    }
+
+    pub fn add(&mut self, r: &FlowRow) {
+        self.flows += 1;
+        match r.transport {
+            Transport::Tcp => self.tcp += 1,
+            Transport::Udp => self.udp += 1,
+            _ => {}
+        }
+        match r.app_protocol {
+            AppProtocol::Tls => self.tls += 1,
+            AppProtocol::Quic => self.quic += 1,
+            _ => {}
+        }
+        self.named += usize::from(r.sni.is_some());
+        let Some(area) = &r.service_area else {
+            return;
+        };
+        self.o365 += 1;
+        self.o365_bytes += r.bytes_c2s + r.bytes_s2c;
+        let col = PortVerdict::ALL
+            .iter()
+            .position(|v| *v == r.port_verdict)
+            .unwrap_or(4);
+        let counts = match self.by_area.get_mut(area.as_str()) {
+            Some(counts) => counts,
+            None => self.by_area.entry(area.as_str().to_owned()).or_default(),
+        };
+        if let Some(cell) = counts.get_mut(col) {
+            *cell += 1;
+        }
+    }
+}
+
+pub fn render(summary: &RunSummary, tally: &FlowTally) -> String {
     let mut out = String::new();
-    let tcp = rows
-        .iter()
-        .filter(|r| r.transport == Transport::Tcp)
-        .count();
-    let udp = rows
-        .iter()
-        .filter(|r| r.transport == Transport::Udp)
-        .count();
     let _ = writeln!(
         out,
-        "captures read: {}   packets: {}   bytes: {}   flows: {} ({tcp} tcp, {udp} udp, {} other)",
+        "captures read: {}   packets: {}   bytes: {}   flows: {} ({} tcp, {} udp, {} other)",
         summary.captures.len(),
         summary.packets,
         summary.bytes,
-        rows.len(),
-        rows.len() - tcp - udp
+        tally.flows,
+        tally.tcp,
+        tally.udp,
+        tally.flows - tally.tcp - tally.udp
     );
-    let tls = rows
-        .iter()
-        .filter(|r| r.app_protocol == AppProtocol::Tls)
-        .count();
-    let quic = rows
-        .iter()
-        .filter(|r| r.app_protocol == AppProtocol::Quic)
-        .count();
-    let named = rows.iter().filter(|r| r.sni.is_some()).count();
     let _ = writeln!(
         out,
-        "TLS flows: {tls}, QUIC flows: {quic}, flows with a server name (SNI): {named}"
+        "TLS flows: {}, QUIC flows: {}, flows with a server name (SNI): {}",
+        tally.tls, tally.quic, tally.named
     );
     let truncated: u64 = summary.captures.iter().map(|c| c.truncated_packets).sum();
     if truncated > 0 || summary.fragments > 0 || summary.non_ip_packets > 0 {
@@ -52,28 +95,18 @@ pub fn render(summary: &RunSummary, rows: &[FlowRow]) -> String {
         );
     }
     let _ = writeln!(out, "catalog: {}", summary.catalog);
-
-    let o365: Vec<&FlowRow> = rows.iter().filter(|r| r.service_area.is_some()).collect();
-    let bytes: u64 = o365.iter().map(|r| r.bytes_c2s + r.bytes_s2c).sum();
-    let _ = writeln!(out, "Office 365 flows: {} ({bytes} bytes)", o365.len());
-    if !o365.is_empty() {
-        let mut table: BTreeMap<&str, [usize; 5]> = BTreeMap::new();
-        for r in &o365 {
-            let area = r.service_area.as_ref().map(|s| s.as_str()).unwrap_or("");
-            let col = PortVerdict::ALL
-                .iter()
-                .position(|v| *v == r.port_verdict)
-                .unwrap_or(4);
-            if let Some(cell) = table.entry(area).or_default().get_mut(col) {
-                *cell += 1;
-            }
-        }
+    let _ = writeln!(
+        out,
+        "Office 365 flows: {} ({} bytes)",
+        tally.o365, tally.o365_bytes
+    );
+    if tally.o365 > 0 {
         let _ = write!(out, "  {:<12}", "service");
         for v in PortVerdict::ALL {
             let _ = write!(out, " {:>12}", v.as_str());
         }
         let _ = writeln!(out, " {:>8}", "total");
-        for (area, counts) in &table {
+        for (area, counts) in &tally.by_area {
             let _ = write!(out, "  {area:<12}");
             for c in counts {
                 let _ = write!(out, " {c:>12}");

@@ -96,6 +96,168 @@ pub fn write_flows(rows: &[FlowRow], path: &Path) -> Result<(), WriteError> {
     }
 }
 
+/// A flow file written chunk by chunk as rows are streamed out of a run (`Engine::stream_rows`),
+/// under a temporary name until [`FlowStream::finish`] renames it into place. JSON lines and
+/// CSV append; Parquet adds a row group per chunk.
+pub struct FlowStream {
+    path: PathBuf,
+    tmp: PathBuf,
+    format: FlowFormat,
+    out: Option<StreamOut>,
+    rows: u64,
+}
+
+enum StreamOut {
+    Text(BufWriter<File>),
+    #[cfg(feature = "report")]
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
+    /// Parquet's writer needs the first chunk's schema: the file waits for it.
+    #[cfg(feature = "report")]
+    ParquetPending(File),
+}
+
+impl FlowStream {
+    pub fn create(path: &Path) -> Result<Self, WriteError> {
+        let format = FlowFormat::from_path(path).ok_or_else(|| WriteError::UnknownFormat {
+            path: path.to_path_buf(),
+        })?;
+        #[cfg(not(feature = "report"))]
+        if format != FlowFormat::JsonLines {
+            return Err(WriteError::NotBuilt {
+                path: path.to_path_buf(),
+            });
+        }
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or_else(|| Path::new("."));
+        let io = |p: &Path, e: &dyn std::fmt::Display| WriteError::Io {
+            path: p.to_path_buf(),
+            reason: e.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = dir.join(format!(".tmp{}-{name}", std::process::id()));
+        let file = File::create(&tmp).map_err(|e| io(&tmp, &e))?;
+        let out = match format {
+            #[cfg(feature = "report")]
+            FlowFormat::Parquet => StreamOut::ParquetPending(file),
+            _ => StreamOut::Text(BufWriter::with_capacity(1 << 20, file)),
+        };
+        Ok(FlowStream {
+            path: path.to_path_buf(),
+            tmp,
+            format,
+            out: Some(out),
+            rows: 0,
+        })
+    }
+
+    fn error(&self, e: &dyn std::fmt::Display) -> WriteError {
+        WriteError::Io {
+            path: self.path.clone(),
+            reason: e.to_string(),
+        }
+    }
+
+    /// Appends `rows` (one chunk).
+    pub fn write(&mut self, rows: &[FlowRow]) -> Result<(), WriteError> {
+        let out = self.out.take();
+        let result = match out {
+            Some(StreamOut::Text(mut w)) => {
+                let r = self.write_text(&mut w, rows);
+                self.out = Some(StreamOut::Text(w));
+                r
+            }
+            #[cfg(feature = "report")]
+            Some(StreamOut::ParquetPending(file)) => {
+                use super::frame::{flows_frame, Layout};
+                let df = flows_frame(rows, Layout::Typed).map_err(|e| self.error(&e))?;
+                let mut writer = polars::prelude::ParquetWriter::new(file)
+                    .batched(df.schema())
+                    .map_err(|e| self.error(&e))?;
+                writer.write_batch(&df).map_err(|e| self.error(&e))?;
+                self.out = Some(StreamOut::Parquet(Box::new(writer)));
+                Ok(())
+            }
+            #[cfg(feature = "report")]
+            Some(StreamOut::Parquet(mut writer)) => {
+                use super::frame::{flows_frame, Layout};
+                let r = flows_frame(rows, Layout::Typed)
+                    .and_then(|df| writer.write_batch(&df))
+                    .map_err(|e| self.error(&e));
+                self.out = Some(StreamOut::Parquet(writer));
+                r
+            }
+            None => Err(self.error(&"the flow file failed earlier")),
+        };
+        self.rows += rows.len() as u64;
+        result
+    }
+
+    /// CSV (a header before the first chunk only) or JSON lines.
+    fn write_text(&self, w: &mut BufWriter<File>, rows: &[FlowRow]) -> Result<(), WriteError> {
+        match self.format {
+            #[cfg(feature = "report")]
+            FlowFormat::Csv => {
+                use super::frame::{flows_frame, Layout};
+                use polars::prelude::{CsvWriter, SerWriter};
+                let mut df = flows_frame(rows, Layout::Text).map_err(|e| self.error(&e))?;
+                CsvWriter::new(w)
+                    .include_header(self.rows == 0)
+                    .finish(&mut df)
+                    .map_err(|e| self.error(&e))
+            }
+            _ => {
+                for row in rows {
+                    serde_json::to_writer(&mut *w, &EcsFlow::from(row))
+                        .map_err(|e| self.error(&e))?;
+                    w.write_all(b"\n").map_err(|e| self.error(&e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rows written so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    /// Completes the file (an empty table when no chunk came) and renames it into place.
+    pub fn finish(mut self) -> Result<(), WriteError> {
+        match self.out.take() {
+            Some(StreamOut::Text(mut w)) => {
+                if self.rows == 0 && self.format != FlowFormat::JsonLines {
+                    drop(w);
+                    write_flows(&[], &self.tmp)?;
+                } else {
+                    w.flush().map_err(|e| self.error(&e))?;
+                }
+            }
+            #[cfg(feature = "report")]
+            Some(StreamOut::ParquetPending(file)) => {
+                drop(file);
+                write_flows(&[], &self.tmp)?;
+            }
+            #[cfg(feature = "report")]
+            Some(StreamOut::Parquet(writer)) => {
+                writer.finish().map_err(|e| self.error(&e))?;
+            }
+            None => return Err(self.error(&"the flow file failed earlier")),
+        }
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| self.error(&e))
+    }
+
+    /// Removes the temporary file (nothing was read).
+    pub fn abandon(self) {
+        let _ = std::fs::remove_file(&self.tmp);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
