@@ -391,7 +391,10 @@ impl<'a> Engine<'a> {
                         rejected.record.rejected_by_icmp = true;
                     }
                 }
-                let (entry, side) = table.packet(&meta, capture, &mut |e, r| fin.end(e, r));
+                let Some((entry, side)) = table.packet(&meta, capture, &mut |e, r| fin.end(e, r))
+                else {
+                    return;
+                };
                 if let Some(first) = ip.fragment {
                     // The datagram's payload is dissected once it is whole.
                     let key = fragment_key(&first);

@@ -465,7 +465,10 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
     };
     let mut stream_error: Option<anyhow::Error> = None;
     let mut engine = Engine::new(&catalog, &config);
-    if stream.is_some() {
+    if args.flows.is_none() && args.options.out.is_none() {
+        // Only the terminal summary: its tally needs no rows.
+        engine.stream_rows(STREAM_CHUNK_ROWS, |_| {});
+    } else if stream.is_some() {
         engine.stream_rows(STREAM_CHUNK_ROWS, |mut rows| {
             if let Some(p) = &pseudonyms {
                 p.rows(&mut rows);

@@ -6,6 +6,7 @@ pub mod defrag;
 pub mod key;
 pub mod reassembly;
 pub mod record;
+pub mod slab;
 pub mod table;
 
 pub use key::{Endpoint, FlowKey};

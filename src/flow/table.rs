@@ -3,8 +3,7 @@
 //! or misordered captures) a flow's last packet lies "in the future" and nothing expires early.
 //! When the table is full, the least recently active flows are evicted in a batch and counted.
 
-use super::FastMap;
-
+use super::slab::Slab;
 use super::{Endpoint, FlowKey, FlowRecord, Side};
 use crate::time::{Duration, Timestamp};
 use crate::wire::tunnel::TunnelPath;
@@ -85,7 +84,7 @@ impl PacketMeta {
 }
 
 pub struct FlowTable<S> {
-    flows: FastMap<FlowKey, FlowEntry<S>>,
+    flows: Slab<FlowEntry<S>>,
     limits: TableLimits,
     last_sweep: Option<Timestamp>,
     stats: TableStats,
@@ -94,9 +93,9 @@ pub struct FlowTable<S> {
 impl<S: Default> FlowTable<S> {
     pub fn new(limits: TableLimits) -> Self {
         FlowTable {
-            flows: FastMap::default(),
+            flows: Slab::default(),
             limits: TableLimits {
-                max_flows: limits.max_flows.max(1),
+                max_flows: limits.max_flows.clamp(1, Slab::<FlowEntry<S>>::MAX),
                 ..limits
             },
             last_sweep: None,
@@ -123,7 +122,7 @@ impl<S: Default> FlowTable<S> {
         pkt: &PacketMeta,
         capture: u32,
         on_end: &mut impl FnMut(FlowEntry<S>, EndReason),
-    ) -> (&mut FlowEntry<S>, Side) {
+    ) -> Option<(&mut FlowEntry<S>, Side)> {
         self.maybe_sweep(pkt.ts, on_end);
         let (key, _) = FlowKey::new(pkt.src, pkt.dst, pkt.transport.ip_number());
         let starts_conversation = pkt
@@ -137,12 +136,12 @@ impl<S: Default> FlowTable<S> {
                 on_end(old, EndReason::PortReuse);
             }
         }
-        if !self.flows.contains_key(&key) && self.flows.len() >= self.limits.max_flows {
+        if !self.flows.contains(&key) && self.flows.len() >= self.limits.max_flows {
             self.evict_batch(on_end);
         }
         let len_before = self.flows.len();
         let stats = &mut self.stats;
-        let entry = self.flows.entry(key).or_insert_with(|| {
+        let entry = self.flows.get_or_insert_with(key, || {
             stats.created += 1;
             stats.peak_flows = stats.peak_flows.max(len_before + 1);
             let (client, server) = orient(pkt);
@@ -152,7 +151,7 @@ impl<S: Default> FlowTable<S> {
                 record,
                 state: S::default(),
             }
-        });
+        })?;
         let side = if entry.record.client == pkt.src && entry.record.server == pkt.dst {
             Side::Client
         } else {
@@ -161,7 +160,7 @@ impl<S: Default> FlowTable<S> {
         entry
             .record
             .count(side, pkt.ts, pkt.wire_len, pkt.tcp_flags);
-        (entry, side)
+        Some((entry, side))
     }
 
     /// The flow a packet from `src` to `dst` belongs to, if it exists, and the sender's side.
@@ -183,11 +182,10 @@ impl<S: Default> FlowTable<S> {
 
     /// Ends every remaining flow, oldest first, so output order does not depend on hashing.
     pub fn drain(&mut self, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
-        let mut rest: Vec<FlowEntry<S>> = self.flows.drain().map(|(_, e)| e).collect();
-        rest.sort_by_key(|e| (e.record.first_seen, e.record.key));
-        for entry in rest {
-            on_end(entry, EndReason::EndOfCapture);
-        }
+        self.flows.drain_sorted(
+            |e| (e.record.first_seen, e.record.key),
+            |e| on_end(e, EndReason::EndOfCapture),
+        );
     }
 
     /// Ends flows idle at `now` when a sweep is due (every half timeout): live capture calls it
@@ -216,14 +214,14 @@ impl<S: Default> FlowTable<S> {
         }
         self.last_sweep = Some(now);
         let timeout = self.limits.idle_timeout;
-        let mut idle: Vec<FlowKey> = self
+        let mut idle: Vec<(Timestamp, FlowKey)> = self
             .flows
             .iter()
-            .filter(|(_, e)| now.saturating_since(e.record.last_seen) > timeout)
-            .map(|(k, _)| *k)
+            .filter(|e| now.saturating_since(e.record.last_seen) > timeout)
+            .map(|e| (e.record.first_seen, e.record.key))
             .collect();
-        idle.sort_by_key(|k| self.flows.get(k).map(|e| (e.record.first_seen, *k)));
-        for key in idle {
+        idle.sort_unstable();
+        for (_, key) in idle {
             if let Some(entry) = self.flows.remove(&key) {
                 self.stats.expired += 1;
                 on_end(entry, EndReason::Idle);
@@ -237,7 +235,7 @@ impl<S: Default> FlowTable<S> {
         let mut by_age: Vec<(Timestamp, FlowKey)> = self
             .flows
             .iter()
-            .map(|(k, e)| (e.record.last_seen, *k))
+            .map(|e| (e.record.last_seen, e.record.key))
             .collect();
         if batch < by_age.len() {
             by_age.select_nth_unstable(batch);
@@ -302,7 +300,7 @@ mod tests {
     fn run(table: &mut FlowTable<()>, pkts: &[PacketMeta]) -> Vec<(FlowRecord, EndReason)> {
         let mut ended = Vec::new();
         for p in pkts {
-            table.packet(p, 0, &mut |e, r| ended.push((e.record, r)));
+            let _ = table.packet(p, 0, &mut |e, r| ended.push((e.record, r)));
         }
         table.drain(&mut |e, r| ended.push((e.record, r)));
         ended
