@@ -156,18 +156,7 @@ fn report_over_the_tree_equals_report_over_plain_files() {
     common::report_out(std::slice::from_ref(&sites.tree), &from_tree);
     // The tree is read in path order (site=lyon before site=paris): the same order of runs.
     common::report_out(&sites.plain, &from_plain);
-    for name in [
-        "summary.json",
-        "report.md",
-        "report.html",
-        "firewall-rules.csv",
-        "firewall/proxy.pac",
-        "firewall/optimize-names.txt",
-    ] {
-        let a = std::fs::read(from_tree.join(name)).unwrap();
-        let b = std::fs::read(from_plain.join(name)).unwrap();
-        assert!(a == b, "{name} differs");
-    }
+    common::assert_same_report(&from_tree, &from_plain);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(from_tree.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["meta"]["schema_version"], 2);

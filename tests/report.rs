@@ -148,16 +148,8 @@ fn findings_carry_their_evidence() {
 fn the_verdict_and_firewall_rules_of_the_teams_sample() {
     let dir = analyze_out(&[sample("teams.pcap")], &[]);
     let s = summary(dir.path());
-    let rows = s["verdict"]["rows"].as_array().unwrap();
-    let skype: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_owned())
-                .collect::<Vec<String>>()
-        })
+    let skype: Vec<Vec<String>> = common::summary_rows(&s, "verdict")
+        .into_iter()
         .filter(|r| r[0] == "Skype")
         .collect();
     // Skype (Teams) over TLS 443 and on its media ports.
@@ -222,18 +214,8 @@ fn report_over_flow_files_equals_analyze_over_the_captures() {
         .status()
         .unwrap();
     assert_eq!(status.code(), Some(0));
-    for name in [
-        "summary.json",
-        "report.md",
-        "report.html",
-        "firewall-rules.csv",
-        "firewall/proxy.pac",
-        "firewall/optimize-names.txt",
-    ] {
-        let want = std::fs::read_to_string(both.path().join(name)).unwrap();
-        let got = std::fs::read_to_string(merged.path().join(name)).unwrap();
-        assert!(got == want, "{name} differs between report and analyze");
-    }
+    // report equals analyze over the same captures.
+    common::assert_same_report(merged.path(), both.path());
     // The header came from the flow files' metadata: both captures with their digests.
     let s = summary(merged.path());
     let captures: Vec<&str> = s["meta"]["captures"]

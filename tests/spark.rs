@@ -84,18 +84,7 @@ fn spark_table(dir: &Path, columns: &[&str]) -> Vec<Vec<String>> {
 
 /// A table of summary.json as sorted rows of text cells.
 fn report_table(summary: &serde_json::Value, id: &str) -> Vec<Vec<String>> {
-    let mut rows: Vec<Vec<String>> = summary[id]["rows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_owned())
-                .collect()
-        })
-        .collect();
+    let mut rows = common::summary_rows(summary, id);
     rows.sort();
     rows
 }

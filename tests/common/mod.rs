@@ -179,16 +179,9 @@ pub fn sample_captures(dir: &str) -> Vec<PathBuf> {
     out
 }
 
-/// `o365flow analyze -q INPUTS --out OUT EXTRA...`, which must exit 0.
-pub fn analyze_out(inputs: &[PathBuf], out: &Path, extra: &[&str]) {
-    let result = o365flow_command()
-        .args(["analyze", "-q"])
-        .args(inputs)
-        .arg("--out")
-        .arg(out)
-        .args(extra)
-        .output()
-        .unwrap();
+/// Runs an o365flow command, which must exit 0.
+fn run_ok(command: &mut std::process::Command) {
+    let result = command.output().unwrap();
     assert_eq!(
         result.status.code(),
         Some(0),
@@ -197,21 +190,67 @@ pub fn analyze_out(inputs: &[PathBuf], out: &Path, extra: &[&str]) {
     );
 }
 
+/// `o365flow analyze -q INPUTS --out OUT EXTRA...`, which must exit 0.
+pub fn analyze_out(inputs: &[PathBuf], out: &Path, extra: &[&str]) {
+    run_ok(
+        o365flow_command()
+            .args(["analyze", "-q"])
+            .args(inputs)
+            .arg("--out")
+            .arg(out)
+            .args(extra),
+    );
+}
+
 /// `o365flow report INPUTS --out OUT`, which must exit 0.
 pub fn report_out(inputs: &[PathBuf], out: &Path) {
-    let result = o365flow_command()
-        .arg("report")
-        .args(inputs)
-        .arg("--out")
-        .arg(out)
-        .output()
-        .unwrap();
-    assert_eq!(
-        result.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&result.stderr)
+    run_ok(
+        o365flow_command()
+            .arg("report")
+            .args(inputs)
+            .arg("--out")
+            .arg(out),
     );
+}
+
+/// The report files two report directories must hold byte for byte when they report on the
+/// same flows.
+pub const REPORT_FILES: [&str; 6] = [
+    "summary.json",
+    "report.md",
+    "report.html",
+    "firewall-rules.csv",
+    "firewall/proxy.pac",
+    "firewall/optimize-names.txt",
+];
+
+pub fn assert_same_report(a: &Path, b: &Path) {
+    for name in REPORT_FILES {
+        let left = std::fs::read(a.join(name)).unwrap();
+        let right = std::fs::read(b.join(name)).unwrap();
+        assert!(
+            left == right,
+            "{name} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+}
+
+/// The rows of a table of summary.json (`verdict`, `ports`, `firewall`...) as text cells.
+pub fn summary_rows(summary: &serde_json::Value, table: &str) -> Vec<Vec<String>> {
+    summary[table]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .collect()
 }
 
 /// Two sites made from the samples (paris: the top-level captures, lyon: the client captures)
