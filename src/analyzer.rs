@@ -114,10 +114,9 @@ impl Finisher<'_> {
         // A CONNECT target names the host behind a proxy; a Host header the one on this server.
         let http_host = entry
             .state
-            .proxy_target
-            .as_deref()
+            .proxy_target()
             .filter(|_| entry.state.app == AppProtocol::Http)
-            .or(entry.state.http_host.as_deref())
+            .or(entry.state.http_host())
             .map(host_without_port);
         // Only a flow without a server name of its own is named (and classified) through DNS.
         let dns_name = self
@@ -199,7 +198,7 @@ impl Finisher<'_> {
             ja4: row.ja4.as_deref(),
             alpn: &row.alpn,
             user_agent: row.user_agent.as_deref(),
-            http_path: entry.state.http_path.as_deref(),
+            http_path: entry.state.http_path(),
             media: &row.media_seen,
             service_area: row.service_area.as_ref().map(|a| a.as_str()),
             microsoft: row.microsoft,

@@ -115,6 +115,6 @@ fn per_flow_sizes_stay_within_budget() {
     let entry = std::mem::size_of::<o365flow::flow::FlowEntry<o365flow::dissect::FlowDissect>>();
     let row = std::mem::size_of::<o365flow::report::FlowRow>();
     eprintln!("size_of FlowEntry<FlowDissect> = {entry} bytes, FlowRow = {row} bytes");
-    assert!(entry <= 336, "flow table entry grew to {entry} bytes");
+    assert!(entry <= 224, "flow table entry grew to {entry} bytes");
     assert!(row <= 768, "flow row grew to {row} bytes");
 }

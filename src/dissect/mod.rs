@@ -193,24 +193,32 @@ pub struct FlowDissect {
     pub quic_version: Option<QuicVersion>,
     /// Client datagrams seen while still probing (0-RTT can arrive before the Initial).
     probe_datagrams: u8,
-    /// Host header of the client's first HTTP request.
-    pub http_host: Option<String>,
-    /// What a proxy was asked to reach: HTTP CONNECT target or SOCKS destination, `host:port`.
-    pub proxy_target: Option<String>,
+    /// Texts from plaintext protocols (HTTP, SIP, SOCKS, DNS): boxed, since most flows
+    /// (TLS, QUIC, media) have none and every open flow pays for the fields inline.
+    text: Option<Box<TextFacts>>,
     /// The client asked a proxy (HTTP CONNECT or SOCKS) to reach `proxy_target`.
     pub via_proxy: bool,
     /// Media kinds seen on a UDP flow (bit per `MediaSeen` flag).
     pub media: MediaSeen,
-    /// The first name a DNS flow asked for.
-    pub dns_query: Option<String>,
     /// What the server's first TLS flight revealed.
     pub server_hello: Option<Box<ServerHello>>,
     /// The server answered the ClientHello with this fatal TLS alert.
     pub tls_alert: Option<u8>,
+}
+
+/// The texts a flow's plaintext start showed.
+#[derive(Debug, Default)]
+struct TextFacts {
+    /// Host header of the client's first HTTP request.
+    http_host: Option<String>,
+    /// What a proxy was asked to reach: HTTP CONNECT target or SOCKS destination, `host:port`.
+    proxy_target: Option<String>,
+    /// The first name a DNS flow asked for.
+    dns_query: Option<String>,
     /// User-Agent of the first HTTP request (CONNECT included) or SIP message.
-    pub user_agent: Option<String>,
+    user_agent: Option<String>,
     /// Path of the first HTTP request, without its query (which may name users), bounded.
-    pub http_path: Option<String>,
+    http_path: Option<String>,
 }
 
 /// The media kinds a flow carried, as bits: a flow may show STUN checks, then RTP and RTCP.
@@ -243,6 +251,39 @@ impl MediaSeen {
 }
 
 impl FlowDissect {
+    fn text_mut(&mut self) -> &mut TextFacts {
+        self.text.get_or_insert_with(Box::default)
+    }
+
+    fn text(&self) -> Option<&TextFacts> {
+        self.text.as_deref()
+    }
+
+    /// Host header of the client's first HTTP request.
+    pub fn http_host(&self) -> Option<&str> {
+        self.text()?.http_host.as_deref()
+    }
+
+    /// What a proxy was asked to reach: HTTP CONNECT target or SOCKS destination, `host:port`.
+    pub fn proxy_target(&self) -> Option<&str> {
+        self.text()?.proxy_target.as_deref()
+    }
+
+    /// The first name a DNS flow asked for.
+    pub fn dns_query(&self) -> Option<&str> {
+        self.text()?.dns_query.as_deref()
+    }
+
+    /// User-Agent of the first HTTP request (CONNECT included) or SIP message.
+    pub fn user_agent(&self) -> Option<&str> {
+        self.text()?.user_agent.as_deref()
+    }
+
+    /// Path of the first HTTP request, without its query, bounded.
+    pub fn http_path(&self) -> Option<&str> {
+        self.text()?.http_path.as_deref()
+    }
+
     pub fn is_done(&self) -> bool {
         matches!(self.stage, Stage::Done)
     }
@@ -310,8 +351,8 @@ impl FlowDissect {
 
     /// Keeps the first query name and feeds the answers to the address -> name map.
     fn record_dns(&mut self, msg: dns::DnsMessage, budget: &mut DissectBudget) {
-        if self.dns_query.is_none() && !msg.query.is_empty() {
-            self.dns_query = Some(msg.query.clone());
+        if self.dns_query().is_none() && !msg.query.is_empty() {
+            self.text_mut().dns_query = Some(msg.query.clone());
         }
         if msg.response {
             for (addr, ttl) in &msg.addresses {
@@ -354,7 +395,7 @@ impl FlowDissect {
         // VPN, signalling and infrastructure protocols, from either side's first datagram.
         if let Stage::Probing = self.stage {
             let settled = if sip_message(payload) {
-                self.user_agent = sip_user_agent(payload).map(bounded_text);
+                self.text_mut().user_agent = sip_user_agent(payload).map(bounded_text);
                 Some(AppProtocol::Sip)
             } else {
                 vpn::recognise(payload, false).map(AppProtocol::from)
@@ -576,7 +617,7 @@ impl FlowDissect {
             // TLS records without a ClientHello: the capture began mid-connection.
             Some(AppProtocol::Tls)
         } else if sip_message(bytes) {
-            self.user_agent = sip_user_agent(bytes).map(bounded_text);
+            self.text_mut().user_agent = sip_user_agent(bytes).map(bounded_text);
             Some(AppProtocol::Sip)
         } else if let Some((turn, microsoft)) =
             stun(bytes).or_else(|| bytes.get(2..).and_then(stun))
@@ -609,19 +650,20 @@ impl FlowDissect {
             Side::Client => {
                 if let Some(request) = http_request(bytes) {
                     self.app = AppProtocol::Http;
-                    self.http_host = request.host.map(lossy);
-                    self.user_agent = request.user_agent.map(bounded_text);
+                    let text = self.text_mut();
+                    text.http_host = request.host.map(lossy);
+                    text.user_agent = request.user_agent.map(bounded_text);
                     if request.is_connect() {
                         self.via_proxy = true;
-                        self.proxy_target = Some(lossy(request.target));
+                        self.text_mut().proxy_target = Some(lossy(request.target));
                     } else {
                         let path = request.target.split(|b| *b == b'?').next();
-                        self.http_path = path.map(bounded_text);
+                        self.text_mut().http_path = path.map(bounded_text);
                         upgrade_possible = false;
                     }
                 } else if let Some(target) = socks_target(bytes) {
                     self.via_proxy = true;
-                    self.proxy_target = Some(target);
+                    self.text_mut().proxy_target = Some(target);
                 } else if let Some(command) = client_mail_command(bytes) {
                     self.app = command.into();
                 }
@@ -653,7 +695,7 @@ impl FlowDissect {
         if let Some(target) = socks_target(payload) {
             // SOCKS5: the CONNECT request follows the method negotiation.
             self.via_proxy = true;
-            self.proxy_target = Some(target);
+            self.text_mut().proxy_target = Some(target);
         } else if self.app == AppProtocol::Unknown {
             if let Some(command) = client_mail_command(payload) {
                 self.app = command.into();
@@ -1173,7 +1215,7 @@ mod tests {
             &mut budget,
         );
         assert_eq!((d.app, d.via_proxy), (AppProtocol::Http, true));
-        assert_eq!(d.proxy_target.as_deref(), Some("teams.microsoft.com:443"));
+        assert_eq!(d.proxy_target(), Some("teams.microsoft.com:443"));
         assert_eq!(
             d.client_hello.as_ref().and_then(|h| h.sni.as_deref()),
             Some("teams.microsoft.com")
@@ -1189,7 +1231,7 @@ mod tests {
             &mut budget,
         );
         assert_eq!(
-            (get.app, get.http_host.as_deref(), get.is_done()),
+            (get.app, get.http_host(), get.is_done()),
             (AppProtocol::Http, Some("outlook.office365.com"), true)
         );
 
@@ -1214,7 +1256,7 @@ mod tests {
             &mut budget,
         );
         assert_eq!(
-            (socks.via_proxy, socks.proxy_target.as_deref()),
+            (socks.via_proxy, socks.proxy_target()),
             (true, Some("teams.microsoft.com:443"))
         );
         d.finish(&mut budget);

@@ -247,10 +247,10 @@ impl FlowRow {
             ip_protocol: record.transport.ip_number(),
             quic_version: dissect.quic_version.map(|v| v.to_string()),
             tunnel: record.tunnel.to_string(),
-            http_host: dissect.http_host.clone(),
-            proxy_target: dissect.proxy_target.clone(),
+            http_host: dissect.http_host().map(str::to_owned),
+            proxy_target: dissect.proxy_target().map(str::to_owned),
             via_proxy: dissect.via_proxy,
-            dns_query: dissect.dns_query.clone(),
+            dns_query: dissect.dns_query().map(str::to_owned),
             dns_name: None,
             media_seen: dissect
                 .media
@@ -268,7 +268,7 @@ impl FlowRow {
             outcome: outcome(record, dissect),
             direction: "",
             microsoft: MicrosoftStatus::No,
-            user_agent: dissect.user_agent.clone(),
+            user_agent: dissect.user_agent().map(str::to_owned),
             client_app: None,
             client_confidence: None,
             client_evidence: Vec::new(),
