@@ -42,6 +42,9 @@ pub struct AnalysisConfig {
     pub user_catalog: Option<Catalog>,
     /// Client identification rules (the embedded ones, after the user's `--client-rules`).
     pub client_rules: ClientRules,
+    /// 1: one thread does everything (each capture's SHA-256 after its packets); more: the
+    /// digest runs on a thread of its own (and callers may pipe rows, `Engine::new_piped`).
+    pub threads: usize,
 }
 
 impl Default for AnalysisConfig {
@@ -55,6 +58,7 @@ impl Default for AnalysisConfig {
             user_catalog: None,
             // The embedded rules are checked by a unit test; empty rules only name no clients.
             client_rules: ClientRules::embedded().unwrap_or_default(),
+            threads: std::thread::available_parallelism().map_or(1, usize::from),
         }
     }
 }
@@ -72,7 +76,7 @@ pub struct Analysis {
 /// Where finished rows go when they are not kept: every `chunk` rows, sorted among themselves.
 struct RowSink<'a> {
     chunk: usize,
-    write: Box<dyn FnMut(Vec<FlowRow>) + 'a>,
+    write: Box<dyn FnMut(Vec<FlowRow>) + Send + 'a>,
 }
 
 /// Per-capture facts the flow-ending code needs.
@@ -81,7 +85,139 @@ struct CaptureRef {
     precision: Precision,
 }
 
+/// A flow that ended, with what only the packet path knows at that moment (the DNS name its
+/// server address had): everything a row is made from.
+struct Ended {
+    entry: FlowEntry<FlowDissect>,
+    dns_name: Option<String>,
+}
+
+/// Ends flows on the packet path: releases their handshake buffers and looks up DNS names,
+/// then hands them to the row maker, here or on its own thread.
 struct Finisher<'a> {
+    budget: DissectBudget,
+    output: RowOutput<'a>,
+}
+
+impl Finisher<'_> {
+    fn end(&mut self, mut entry: FlowEntry<FlowDissect>, _reason: EndReason) {
+        entry.state.finish(&mut self.budget);
+        let has_sni = entry
+            .state
+            .client_hello
+            .as_deref()
+            .is_some_and(|h| h.sni.is_some());
+        // Only a flow without a server name of its own is named (and classified) through DNS.
+        let dns_name = if has_sni {
+            None
+        } else {
+            self.budget
+                .dns
+                .lookup(entry.record.server.ip, entry.record.first_seen)
+                .map(str::to_owned)
+        };
+        self.output.push(Ended { entry, dns_name });
+    }
+}
+
+/// Rows made on the packet path's thread, or sent in batches to a thread of their own.
+enum RowOutput<'a> {
+    Here(RowMaker<'a>),
+    Piped(Pipe<'a>),
+}
+
+/// Ended flows sent to the row maker's thread, in batches.
+struct Pipe<'a> {
+    pending: Vec<Ended>,
+    to_maker: Option<std::sync::mpsc::SyncSender<PipeMessage<'a>>>,
+    maker: Option<std::thread::ScopedJoinHandle<'a, RowMaker<'a>>>,
+}
+
+enum PipeMessage<'a> {
+    Capture(CaptureRef),
+    Sink(RowSink<'a>),
+    Ended(Vec<Ended>),
+}
+
+/// Ended flows per message to the row maker's thread.
+const PIPE_BATCH: usize = 256;
+
+impl<'a> RowOutput<'a> {
+    fn push(&mut self, ended: Ended) {
+        match self {
+            RowOutput::Here(maker) => maker.make(ended),
+            RowOutput::Piped(pipe) => {
+                pipe.pending.push(ended);
+                if pipe.pending.len() >= PIPE_BATCH {
+                    pipe.send_pending();
+                }
+            }
+        }
+    }
+
+    fn begin_capture(&mut self, capture: CaptureRef) {
+        match self {
+            RowOutput::Here(maker) => maker.captures.push(capture),
+            RowOutput::Piped(pipe) => {
+                pipe.send_pending();
+                pipe.send(PipeMessage::Capture(capture));
+            }
+        }
+    }
+
+    fn set_sink(&mut self, sink: RowSink<'a>) {
+        match self {
+            RowOutput::Here(maker) => maker.sink = Some(sink),
+            RowOutput::Piped(pipe) => {
+                pipe.send_pending();
+                pipe.send(PipeMessage::Sink(sink));
+            }
+        }
+    }
+
+    /// Every row not streamed out, sorted, and the tally of all rows.
+    fn finish(self) -> (Vec<FlowRow>, FlowTally) {
+        let mut maker = match self {
+            RowOutput::Here(maker) => maker,
+            RowOutput::Piped(mut pipe) => {
+                pipe.send_pending();
+                pipe.to_maker = None;
+                match pipe.maker.take().map(|h| h.join()) {
+                    Some(Ok(maker)) => maker,
+                    // The row maker panicked: a bug, surfaced where it happened.
+                    Some(Err(panic)) => std::panic::resume_unwind(panic),
+                    None => return (Vec::new(), FlowTally::default()),
+                }
+            }
+        };
+        maker.flush();
+        let mut rows = std::mem::take(&mut maker.rows);
+        sort_rows(&mut rows);
+        (rows, std::mem::take(&mut maker.tally))
+    }
+}
+
+impl<'a> Pipe<'a> {
+    fn send(&mut self, message: PipeMessage<'a>) {
+        if let Some(to_maker) = &self.to_maker {
+            if to_maker.send(message).is_err() {
+                // The row maker's thread is gone (it panicked): `finish` surfaces why.
+                self.to_maker = None;
+            }
+        }
+    }
+
+    fn send_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let batch = std::mem::take(&mut self.pending);
+            self.send(PipeMessage::Ended(batch));
+        }
+    }
+}
+
+/// Makes rows from ended flows: classification, ownership, client rules; keeps or streams
+/// them. Needs nothing from the packet path, so it can run on a thread of its own.
+struct RowMaker<'a> {
     catalog: &'a Catalog,
     user_catalog: Option<&'a Catalog>,
     internal: &'a [ipnet::IpNet],
@@ -90,21 +226,41 @@ struct Finisher<'a> {
     rows: Vec<FlowRow>,
     tally: FlowTally,
     sink: Option<RowSink<'a>>,
-    budget: DissectBudget,
 }
 
-impl Finisher<'_> {
-    /// Hands the rows held so far to the sink, if there is one.
-    fn flush(&mut self) {
-        if let Some(sink) = &mut self.sink {
-            let mut rows = std::mem::take(&mut self.rows);
-            sort_rows(&mut rows);
-            (sink.write)(rows);
+impl<'a> RowMaker<'a> {
+    fn new(catalog: &'a Catalog, config: &'a AnalysisConfig) -> Self {
+        RowMaker {
+            catalog,
+            user_catalog: config.user_catalog.as_ref(),
+            internal: &config.internal,
+            client_rules: &config.client_rules,
+            captures: Vec::new(),
+            rows: Vec::new(),
+            tally: FlowTally::default(),
+            sink: None,
         }
     }
 
-    fn end(&mut self, mut entry: FlowEntry<FlowDissect>, _reason: EndReason) {
-        entry.state.finish(&mut self.budget);
+    /// Makes rows until the packet path closes the pipe.
+    fn run(mut self, from_engine: std::sync::mpsc::Receiver<PipeMessage<'a>>) -> Self {
+        for message in from_engine {
+            match message {
+                PipeMessage::Capture(c) => self.captures.push(c),
+                PipeMessage::Sink(sink) => self.sink = Some(sink),
+                PipeMessage::Ended(batch) => {
+                    for ended in batch {
+                        self.make(ended);
+                    }
+                }
+            }
+        }
+        self
+    }
+
+    fn make(&mut self, ended: Ended) {
+        let Ended { entry, dns_name } = ended;
+        let dns_name = dns_name.as_deref();
         let record = &entry.record;
         let sni = entry
             .state
@@ -118,12 +274,6 @@ impl Finisher<'_> {
             .filter(|_| entry.state.app == AppProtocol::Http)
             .or(entry.state.http_host())
             .map(host_without_port);
-        // Only a flow without a server name of its own is named (and classified) through DNS.
-        let dns_name = self
-            .budget
-            .dns
-            .lookup(record.server.ip, record.first_seen)
-            .filter(|_| sni.is_none());
         let cert_names: &[String] = entry
             .state
             .server_hello
@@ -226,6 +376,15 @@ impl Finisher<'_> {
             self.flush();
         }
     }
+
+    /// Hands the rows held so far to the sink, if there is one.
+    fn flush(&mut self) {
+        if let Some(sink) = &mut self.sink {
+            let mut rows = std::mem::take(&mut self.rows);
+            sort_rows(&mut rows);
+            (sink.write)(rows);
+        }
+    }
 }
 
 /// `host:port`, `[v6]:port` or `host` to the host alone.
@@ -267,6 +426,8 @@ type Malformed = Option<(u64, u64, String)>;
 /// capture from an interface.
 pub struct Engine<'a> {
     config: &'a AnalysisConfig,
+    /// Captures registered so far.
+    captures: usize,
     summary: RunSummary,
     table: FlowTable<FlowDissect>,
     defrag: Defragmenter,
@@ -277,6 +438,7 @@ impl<'a> Engine<'a> {
     pub fn new(catalog: &'a Catalog, config: &'a AnalysisConfig) -> Self {
         Engine {
             config,
+            captures: 0,
             summary: RunSummary {
                 catalog: format!("{} (version {})", catalog.name(), catalog.version()),
                 ..RunSummary::default()
@@ -284,23 +446,37 @@ impl<'a> Engine<'a> {
             table: FlowTable::new(config.limits),
             defrag: Defragmenter::default(),
             fin: Finisher {
-                catalog,
-                user_catalog: config.user_catalog.as_ref(),
-                internal: &config.internal,
-                client_rules: &config.client_rules,
-                captures: Vec::new(),
-                rows: Vec::new(),
-                tally: FlowTally::default(),
-                sink: None,
                 budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
+                output: RowOutput::Here(RowMaker::new(catalog, config)),
             },
         }
     }
 
+    /// An engine whose rows are made on a second thread of `scope` (classification, client
+    /// rules and row building), while the calling thread runs the packet path. Results are
+    /// those of [`Engine::new`]: the row maker gets the ended flows in the same order.
+    pub fn new_piped<'env>(
+        catalog: &'a Catalog,
+        config: &'a AnalysisConfig,
+        scope: &'a std::thread::Scope<'a, 'env>,
+    ) -> Self {
+        let mut engine = Engine::new(catalog, config);
+        let (to_maker, from_engine) = std::sync::mpsc::sync_channel(64);
+        let maker = RowMaker::new(catalog, config);
+        let handle = scope.spawn(move || maker.run(from_engine));
+        engine.fin.output = RowOutput::Piped(Pipe {
+            pending: Vec::with_capacity(PIPE_BATCH),
+            to_maker: Some(to_maker),
+            maker: Some(handle),
+        });
+        engine
+    }
+
     /// Registers a capture (a file, or a live interface) and returns its index for `packet`.
     pub fn begin_capture(&mut self, name: &str, precision: Precision) -> u32 {
-        let index = u32::try_from(self.fin.captures.len()).unwrap_or(u32::MAX);
-        self.fin.captures.push(CaptureRef {
+        let index = u32::try_from(self.captures).unwrap_or(u32::MAX);
+        self.captures += 1;
+        self.fin.output.begin_capture(CaptureRef {
             name: name.to_owned(),
             precision,
         });
@@ -319,17 +495,20 @@ impl<'a> Engine<'a> {
     /// chunk sorted like [`sort_rows`]) and the rest when the run finishes. Memory then holds at
     /// most the flow table and one chunk, whatever the number of flows; a run with fewer than
     /// `chunk` flows writes them in one sorted piece, as if they were kept.
-    pub fn stream_rows(&mut self, chunk: usize, write: impl FnMut(Vec<FlowRow>) + 'a) {
-        self.fin.sink = Some(RowSink {
+    pub fn stream_rows(&mut self, chunk: usize, write: impl FnMut(Vec<FlowRow>) + Send + 'a) {
+        self.fin.output.set_sink(RowSink {
             chunk: chunk.max(1),
             write: Box::new(write),
         });
     }
 
     /// Flows finished so far (idle, evicted, ended), in the order they ended (when streaming:
-    /// those not handed over yet).
+    /// those not handed over yet; nothing for a piped engine, whose rows are on another thread).
     pub fn finished(&self) -> &[FlowRow] {
-        &self.fin.rows
+        match &self.fin.output {
+            RowOutput::Here(maker) => &maker.rows,
+            RowOutput::Piped(_) => &[],
+        }
     }
 
     /// Flows being tracked now.
@@ -484,12 +663,18 @@ impl<'a> Engine<'a> {
                 overflowed: fin.budget.overflowed,
             });
         }
-        fin.flush();
-        let mut rows = std::mem::take(&mut fin.rows);
-        sort_rows(&mut rows);
+        let output = std::mem::replace(
+            &mut self.fin.output,
+            RowOutput::Piped(Pipe {
+                pending: Vec::new(),
+                to_maker: None,
+                maker: None,
+            }),
+        );
+        let (flows, tally) = output.finish();
         Analysis {
-            flows: rows,
-            tally: std::mem::take(&mut fin.tally),
+            flows,
+            tally,
             summary: std::mem::take(&mut self.summary),
         }
     }
@@ -557,9 +742,11 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let capture_index = engine.begin_capture(&name, source.precision());
-        // The file's SHA-256 for the report, computed on another core while this one analyses.
+        // The file's SHA-256 for the report, computed on another core while this one analyses
+        // (or after the packets, on one thread).
         let digest_path = path.clone();
-        let digest = std::thread::spawn(move || crate::capture::file::file_digest(&digest_path));
+        let digest = (engine.config.threads > 1)
+            .then(|| std::thread::spawn(move || crate::capture::file::file_digest(&digest_path)));
         let mut cap = CaptureSummary::new(
             path.clone(),
             name,
@@ -594,7 +781,11 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
         }
         progress.advance(unreported);
         // A file that cannot be read again keeps no digest.
-        if let Ok(Ok((size, sha256))) = digest.join() {
+        let digest = match digest {
+            Some(thread) => thread.join().ok(),
+            None => Some(crate::capture::file::file_digest(&path)),
+        };
+        if let Some(Ok((size, sha256))) = digest {
             cap.size = size;
             cap.sha256 = sha256;
         }

@@ -294,6 +294,13 @@ pub struct AnalysisOptions {
     /// Print warnings only, no summary.
     #[arg(long, short)]
     pub quiet: bool,
+
+    /// Threads for a file analysis: 1 runs everything on one thread (the capture's SHA-256
+    /// after its packets); 2 or more (default: the machine's cores) compute the digest on a
+    /// second thread and make rows (classification, client rules, output) on another, beside
+    /// the packet path. Results are the same for any value.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub threads: Option<u16>,
 }
 
 /// 0 = clean, 1 = finished with warnings, 2 = could not run.
@@ -464,25 +471,31 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
         _ => None,
     };
     let mut stream_error: Option<anyhow::Error> = None;
-    let mut engine = Engine::new(&catalog, &config);
-    if args.flows.is_none() && args.options.out.is_none() {
-        // Only the terminal summary: its tally needs no rows.
-        engine.stream_rows(STREAM_CHUNK_ROWS, |_| {});
-    } else if stream.is_some() {
-        engine.stream_rows(STREAM_CHUNK_ROWS, |mut rows| {
-            if let Some(p) = &pseudonyms {
-                p.rows(&mut rows);
-            }
-            if let Some(s) = stream.as_mut() {
-                if let Err(e) = s.write(&rows) {
-                    stream_error = Some(e.into());
-                    stream = None;
+    let mut analysis = std::thread::scope(|scope| {
+        let mut engine = if config.threads > 1 {
+            Engine::new_piped(&catalog, &config, scope)
+        } else {
+            Engine::new(&catalog, &config)
+        };
+        if args.flows.is_none() && args.options.out.is_none() {
+            // Only the terminal summary: its tally needs no rows.
+            engine.stream_rows(STREAM_CHUNK_ROWS, |_| {});
+        } else if stream.is_some() {
+            engine.stream_rows(STREAM_CHUNK_ROWS, |mut rows| {
+                if let Some(p) = &pseudonyms {
+                    p.rows(&mut rows);
                 }
-            }
-        });
-    }
-    run_files(&mut engine, &args.inputs, &mut bar);
-    let mut analysis = engine.finish();
+                if let Some(s) = stream.as_mut() {
+                    if let Err(e) = s.write(&rows) {
+                        stream_error = Some(e.into());
+                        stream = None;
+                    }
+                }
+            });
+        }
+        run_files(&mut engine, &args.inputs, &mut bar);
+        engine.finish()
+    });
     let mut meta = RunMeta::from_run(&analysis.summary, &config.internal);
     if let Some(p) = &pseudonyms {
         p.rows(&mut analysis.flows);
@@ -644,6 +657,10 @@ impl AnalysisOptions {
                 Some(path) => ClientRules::with_user_file(path)?,
                 None => ClientRules::embedded()?,
             },
+            threads: self
+                .threads
+                .map(usize::from)
+                .unwrap_or_else(|| AnalysisConfig::default().threads),
             ..AnalysisConfig::default()
         };
         Ok((catalog, config))
