@@ -37,7 +37,11 @@ fuzz_target!(|data: &[u8]| {
                 wire_len: frame.len() as u32,
                 tunnel: ip.tunnel,
             };
-            let (entry, side) = table.packet(&meta, 0, &mut |mut e, _| e.state.finish(&mut budget));
+            let Some((entry, side)) =
+                table.packet(&meta, 0, &mut |mut e, _| e.state.finish(&mut budget))
+            else {
+                continue;
+            };
             let server_port = entry.record.server.port;
             entry.state.on_packet(ip.transport, side, ip.tcp, ip.payload, server_port, &mut budget);
             assert!(budget.in_use <= budget.max_total);
