@@ -13,7 +13,7 @@ use super::frame::{flows_frame, Layout};
 use super::meta::{RunMeta, PARQUET_META_KEY, PARQUET_SCHEMA_KEY};
 use super::partition::{part_file_name, partition_dir, PartitionKey};
 use super::row::FlowRow;
-use super::write::{csv_safe, write_flows, WriteError};
+use super::write::{csv_safe, temp_path_for, write_flows, WriteError};
 use crate::catalog::Catalog;
 
 fn io_error(path: &Path, e: &dyn std::fmt::Display) -> WriteError {
@@ -29,16 +29,7 @@ fn replace_file(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), WriteError>,
 ) -> Result<(), WriteError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".tmp{}-{name}", std::process::id()));
+    let tmp = temp_path_for(path)?;
     write(&tmp)?;
     std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
 }

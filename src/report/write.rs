@@ -96,6 +96,25 @@ pub fn write_flows(rows: &[FlowRow], path: &Path) -> Result<(), WriteError> {
     }
 }
 
+/// A temporary name beside `path` (same directory, which is created, and same extension, which
+/// picks the format of flow files), renamed into place once the file is complete, so a reader
+/// never sees half a file.
+pub fn temp_path_for(path: &Path) -> Result<PathBuf, WriteError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| WriteError::Io {
+        path: dir.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(dir.join(format!(".tmp{}-{name}", std::process::id())))
+}
+
 /// A flow file written chunk by chunk as rows are streamed out of a run (`Engine::stream_rows`),
 /// under a temporary name until [`FlowStream::finish`] renames it into place. JSON lines and
 /// CSV append; Parquet adds a row group per chunk.
@@ -127,21 +146,11 @@ impl FlowStream {
                 path: path.to_path_buf(),
             });
         }
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let io = |p: &Path, e: &dyn std::fmt::Display| WriteError::Io {
-            path: p.to_path_buf(),
+        let tmp = temp_path_for(path)?;
+        let file = File::create(&tmp).map_err(|e| WriteError::Io {
+            path: tmp.clone(),
             reason: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, &e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".tmp{}-{name}", std::process::id()));
-        let file = File::create(&tmp).map_err(|e| io(&tmp, &e))?;
+        })?;
         let out = match format {
             #[cfg(feature = "report")]
             FlowFormat::Parquet => StreamOut::ParquetPending(file),
