@@ -663,19 +663,11 @@ impl<'a> Engine<'a> {
                 overflowed: fin.budget.overflowed,
             });
         }
-        let output = std::mem::replace(
-            &mut self.fin.output,
-            RowOutput::Piped(Pipe {
-                pending: Vec::new(),
-                to_maker: None,
-                maker: None,
-            }),
-        );
-        let (flows, tally) = output.finish();
+        let (flows, tally) = self.fin.output.finish();
         Analysis {
             flows,
             tally,
-            summary: std::mem::take(&mut self.summary),
+            summary: self.summary,
         }
     }
 }
@@ -744,9 +736,10 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
         let capture_index = engine.begin_capture(&name, source.precision());
         // The file's SHA-256 for the report, computed on another core while this one analyses
         // (or after the packets, on one thread).
-        let digest_path = path.clone();
-        let digest = (engine.config.threads > 1)
-            .then(|| std::thread::spawn(move || crate::capture::file::file_digest(&digest_path)));
+        let digest = (engine.config.threads > 1).then(|| {
+            let path = path.clone();
+            std::thread::spawn(move || crate::capture::file::file_digest(&path))
+        });
         let mut cap = CaptureSummary::new(
             path.clone(),
             name,

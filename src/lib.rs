@@ -12,6 +12,7 @@ pub mod capture;
 pub mod catalog;
 pub mod classify;
 pub mod dissect;
+pub mod files;
 pub mod flow;
 pub mod live;
 pub mod report;

@@ -29,17 +29,26 @@ impl Timestamp {
         Duration(self.0.saturating_sub(earlier.0).max(0))
     }
 
-    /// RFC 3339 in UTC with microsecond or nanosecond fraction, e.g. `2020-02-12T10:11:12.123456Z`.
-    pub fn rfc3339(self, precision: Precision) -> String {
+    /// The time in UTC with `format` (chrono's strftime syntax); empty outside chrono's range.
+    fn format_utc(self, format: &str) -> String {
         let secs = self.0.div_euclid(1_000_000_000);
         let nanos = self.0.rem_euclid(1_000_000_000);
-        let Some(dt) = chrono::DateTime::from_timestamp(secs, nanos as u32) else {
-            return String::new();
-        };
+        chrono::DateTime::from_timestamp(secs, nanos as u32)
+            .map(|dt| dt.format(format).to_string())
+            .unwrap_or_default()
+    }
+
+    /// RFC 3339 in UTC with microsecond or nanosecond fraction, e.g. `2020-02-12T10:11:12.123456Z`.
+    pub fn rfc3339(self, precision: Precision) -> String {
         match precision {
-            Precision::Micro => dt.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
-            Precision::Nano => dt.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string(),
+            Precision::Micro => self.format_utc("%Y-%m-%dT%H:%M:%S%.6fZ"),
+            Precision::Nano => self.format_utc("%Y-%m-%dT%H:%M:%S%.9fZ"),
         }
+    }
+
+    /// The UTC day, e.g. `2020-02-12`; empty outside chrono's range.
+    pub fn utc_day(self) -> String {
+        self.format_utc("%Y-%m-%d")
     }
 }
 

@@ -109,11 +109,7 @@ def issuers(path):
 def flows_of(spark, trees):
     df = None
     for tree in trees:
-        part = (
-            spark.read.option("basePath", tree)
-            .option("recursiveFileLookup", "false")
-            .parquet(tree)
-        )
+        part = spark.read.option("basePath", tree).parquet(tree)
         df = part if df is None else df.unionByName(part, allowMissingColumns=True)
     bytes_ = (F.col("bytes_c2s") + F.col("bytes_s2c")).cast("long")
     port = F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string"))
@@ -231,9 +227,7 @@ def main(argv):
         F.concat_ws(" ", F.array_sort(F.collect_set("port"))).alias("observed_ports"),
     )
     # Admin's own entries (--catalog-extra) have ids outside Microsoft's catalog: no rule.
-    firewall = observed.join(
-        catalog.withColumn("endpoint_id", F.col("endpoint_id")), "endpoint_id", "inner"
-    ).select(
+    firewall = observed.join(catalog, "endpoint_id", "inner").select(
         "endpoint_id",
         F.col("set_service_area").alias("service_area"),
         F.col("category_of_set").alias("category"),

@@ -48,7 +48,7 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CaptureError>) {
             }),
             Ok(meta) if meta.is_dir() => {
                 let mut found = Vec::new();
-                if let Err(e) = collect_captures(input, &mut found) {
+                if let Err(e) = crate::files::collect_files(input, &is_capture_name, &mut found) {
                     errors.push(CaptureError::Unreadable {
                         path: input.clone(),
                         reason: e.to_string(),
@@ -66,21 +66,6 @@ pub fn expand_inputs(inputs: &[PathBuf]) -> (Vec<PathBuf>, Vec<CaptureError>) {
         }
     }
     (files, errors)
-}
-
-/// Symbolic links to directories are not followed: a link back up the tree would never end.
-fn collect_captures(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let path = entry.path();
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            collect_captures(&path, out)?;
-        } else if is_capture_name(&path) && (kind.is_file() || path.is_file()) {
-            out.push(path);
-        }
-    }
-    Ok(())
 }
 
 fn is_capture_name(path: &Path) -> bool {

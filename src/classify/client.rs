@@ -143,6 +143,12 @@ pub struct ClientFacts<'a> {
     pub direction: Direction,
 }
 
+/// The facts rules compare without regard to case, lowercased once per flow.
+struct LowerFacts {
+    user_agent: Option<String>,
+    http_path: Option<String>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ClientMatch {
     pub app: String,
@@ -292,7 +298,12 @@ impl Rule {
     /// Whether every condition holds (names already normalized); the evidence is written only
     /// when asked for (most rules fail, and formatting it for each would cost more than the
     /// checks).
-    fn holds(&self, f: &ClientFacts<'_>, mut why: Option<&mut Vec<String>>) -> bool {
+    fn holds(
+        &self,
+        f: &ClientFacts<'_>,
+        lower: &LowerFacts,
+        mut why: Option<&mut Vec<String>>,
+    ) -> bool {
         macro_rules! note {
             ($($arg:tt)*) => {
                 if let Some(w) = why.as_mut() {
@@ -339,16 +350,14 @@ impl Rule {
                 note!("{}", if wanted { "alpn=none" } else { "alpn=some" });
             }
             if !self.user_agent.is_empty() {
-                let ua = f.user_agent?;
-                let lower = ua.to_ascii_lowercase();
+                let (ua, lower) = (f.user_agent?, lower.user_agent.as_deref()?);
                 self.user_agent
                     .iter()
                     .find(|u| lower.contains(u.as_str()))?;
                 note!("user_agent={ua}");
             }
             if !self.http_path.is_empty() {
-                let path = f.http_path?;
-                let lower = path.to_ascii_lowercase();
+                let (path, lower) = (f.http_path?, lower.http_path.as_deref()?);
                 self.http_path
                     .iter()
                     .find(|p| lower.starts_with(p.as_str()))?;
@@ -433,15 +442,20 @@ impl ClientRules {
             names: &names,
             ..*facts
         };
+        // Once per flow, not once per rule that asks.
+        let lower = LowerFacts {
+            user_agent: facts.user_agent.map(str::to_ascii_lowercase),
+            http_path: facts.http_path.map(str::to_ascii_lowercase),
+        };
         let mut out = Identification::default();
         for rule in &self.rules {
             let wants_client = rule.client.is_some() && out.client.is_none();
             let wants_published = rule.published.is_some() && out.published.is_none();
-            if !wants_client && !wants_published || !rule.holds(&facts, None) {
+            if !wants_client && !wants_published || !rule.holds(&facts, &lower, None) {
                 continue;
             }
             let mut evidence = vec![format!("rule={}", rule.id)];
-            rule.holds(&facts, Some(&mut evidence));
+            rule.holds(&facts, &lower, Some(&mut evidence));
             if wants_published {
                 out.published = rule.published.clone();
                 out.published_evidence = evidence.clone();

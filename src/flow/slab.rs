@@ -7,7 +7,7 @@
 
 use std::hash::BuildHasher;
 
-use super::{FlowKey, FlowRecord};
+use super::FlowKey;
 
 /// What the slab needs of an entry: the key it is found by.
 pub trait Keyed {
@@ -17,12 +17,6 @@ pub trait Keyed {
 impl<S> Keyed for super::table::FlowEntry<S> {
     fn key(&self) -> FlowKey {
         self.record.key
-    }
-}
-
-impl Keyed for FlowRecord {
-    fn key(&self) -> FlowKey {
-        self.key
     }
 }
 
@@ -142,7 +136,13 @@ impl<T: Keyed> Slab<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flow::Endpoint;
+    use crate::flow::{Endpoint, FlowRecord};
+
+    impl Keyed for FlowRecord {
+        fn key(&self) -> FlowKey {
+            self.key
+        }
+    }
 
     fn record(n: u16) -> FlowRecord {
         let a = Endpoint {

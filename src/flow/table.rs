@@ -136,7 +136,8 @@ impl<S: Default> FlowTable<S> {
                 on_end(old, EndReason::PortReuse);
             }
         }
-        if !self.flows.contains(&key) && self.flows.len() >= self.limits.max_flows {
+        // Length first: the lookup is only needed when the table is full.
+        if self.flows.len() >= self.limits.max_flows && !self.flows.contains(&key) {
             self.evict_batch(on_end);
         }
         let len_before = self.flows.len();

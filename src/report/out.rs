@@ -64,30 +64,26 @@ pub fn write_parquet(df: &DataFrame, meta: &RunMeta, path: &Path) -> Result<(), 
 }
 
 /// The Parquet files under `path`: the file itself, or every `*.parquet` below a directory (a
-/// partitioned `flows/` tree), in path order. Hidden and `_`-prefixed entries (temporary files,
-/// engines' markers) are skipped.
+/// partitioned `flows/` tree), in path order. Entries whose name below the directory starts
+/// with `.` or `_` (temporary files, engines' markers and work directories) are skipped.
 fn parquet_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), WriteError> {
     if !path.is_dir() {
         out.push(path.to_path_buf());
         return Ok(());
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-        .map_err(|e| io_error(path, &e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| !n.starts_with('.') && !n.starts_with('_'))
-        })
-        .collect();
-    entries.sort();
-    for entry in entries {
-        if entry.is_dir() {
-            parquet_files(&entry, out)?;
-        } else if entry.extension().is_some_and(|x| x == "parquet") {
-            out.push(entry);
-        }
-    }
+    let wanted = |file: &Path| {
+        file.extension().is_some_and(|x| x == "parquet")
+            && file.strip_prefix(path).is_ok_and(|below| {
+                below.components().all(|c| {
+                    let name = c.as_os_str().to_string_lossy();
+                    !name.starts_with('.') && !name.starts_with('_')
+                })
+            })
+    };
+    let mut found = Vec::new();
+    crate::files::collect_files(path, &wanted, &mut found).map_err(|e| io_error(path, &e))?;
+    found.sort();
+    out.extend(found);
     Ok(())
 }
 

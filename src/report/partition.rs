@@ -3,7 +3,6 @@
 //! Part files are named after the run's captures (their SHA-256), so analysing the same
 //! captures again replaces their parts instead of adding copies.
 
-use std::fmt;
 use std::str::FromStr;
 
 use super::meta::RunMeta;
@@ -52,60 +51,37 @@ impl FromStr for PartitionKey {
     }
 }
 
-impl fmt::Display for PartitionKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            PartitionKey::Site(name) => write!(f, "site={name}"),
-            PartitionKey::Date => f.write_str("date"),
-        }
-    }
-}
-
 /// The directory of a row below `flows/`, e.g. `site=paris/date=2026-01-05`.
 pub fn partition_dir(keys: &[PartitionKey], row: &FlowRow) -> String {
     keys.iter()
         .map(|k| match k {
             PartitionKey::Site(name) => format!("site={name}"),
             PartitionKey::Date => {
-                let nanos = row.first_seen.nanos();
-                let day = chrono::DateTime::from_timestamp(
-                    nanos.div_euclid(1_000_000_000),
-                    // rem_euclid of 1e9 always fits.
-                    u32::try_from(nanos.rem_euclid(1_000_000_000)).unwrap_or(0),
-                )
-                .map(|t| t.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| "unknown".to_owned());
-                format!("date={day}")
+                let day = row.first_seen.utc_day();
+                format!("date={}", if day.is_empty() { "unknown" } else { &day })
             }
         })
         .collect::<Vec<_>>()
         .join("/")
 }
 
-/// The part file name of a run: `part-` and 16 hex digits of a SHA-256 over the captures'
+/// The part file name of a run: `part-` and 12 hex digits of a SHA-256 over the captures'
 /// contents (their SHA-256, in order), or over names and start times for live captures, which
 /// have no file digest.
 pub fn part_file_name(meta: &RunMeta) -> String {
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut identity = Vec::new();
     for c in &meta.captures {
         if c.sha256.is_empty() {
-            ctx.update(b"live\0");
-            ctx.update(c.name.as_bytes());
-            ctx.update(b"\0");
-            ctx.update(c.first_packet.as_bytes());
+            identity.extend_from_slice(b"live\0");
+            identity.extend_from_slice(c.name.as_bytes());
+            identity.push(0);
+            identity.extend_from_slice(c.first_packet.as_bytes());
         } else {
-            ctx.update(c.sha256.as_bytes());
+            identity.extend_from_slice(c.sha256.as_bytes());
         }
-        ctx.update(b"\n");
+        identity.push(b'\n');
     }
-    let digest = ctx.finish();
-    let hex: String = digest
-        .as_ref()
-        .iter()
-        .take(8)
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("part-{hex}.parquet")
+    format!("part-{}.parquet", crate::catalog::sha256_prefix(&identity))
 }
 
 #[cfg(test)]
@@ -147,6 +123,6 @@ mod tests {
         meta.captures[0].sha256 = "cd".repeat(32);
         assert_ne!(part_file_name(&meta), first);
         assert!(first.starts_with("part-") && first.ends_with(".parquet"));
-        assert_eq!(first.len(), "part-".len() + 16 + ".parquet".len());
+        assert_eq!(first.len(), "part-".len() + 12 + ".parquet".len());
     }
 }

@@ -61,10 +61,7 @@ pub fn write_flows(rows: &[FlowRow], path: &Path) -> Result<(), WriteError> {
         FlowFormat::JsonLines => {
             let file = File::create(path).map_err(|e| io(&e))?;
             let mut out = BufWriter::new(file);
-            for row in rows {
-                serde_json::to_writer(&mut out, &EcsFlow::from(row)).map_err(|e| io(&e))?;
-                out.write_all(b"\n").map_err(|e| io(&e))?;
-            }
+            write_json_lines(&mut out, rows).map_err(|e| io(&e))?;
             out.flush().map_err(|e| io(&e))
         }
         #[cfg(feature = "report")]
@@ -96,6 +93,15 @@ pub fn write_flows(rows: &[FlowRow], path: &Path) -> Result<(), WriteError> {
     }
 }
 
+/// One JSON object per flow and line, in Elastic Common Schema names.
+fn write_json_lines(out: &mut impl Write, rows: &[FlowRow]) -> std::io::Result<()> {
+    for row in rows {
+        serde_json::to_writer(&mut *out, &EcsFlow::from(row))?;
+        out.write_all(b"\n")?;
+    }
+    Ok(())
+}
+
 /// A temporary name beside `path` (same directory, which is created, and same extension, which
 /// picks the format of flow files), renamed into place once the file is complete, so a reader
 /// never sees half a file.
@@ -123,6 +129,7 @@ pub struct FlowStream {
     tmp: PathBuf,
     format: FlowFormat,
     out: Option<StreamOut>,
+    /// Rows written so far (CSV writes its header before the first).
     rows: u64,
 }
 
@@ -220,20 +227,8 @@ impl FlowStream {
                     .finish(&mut df)
                     .map_err(|e| self.error(&e))
             }
-            _ => {
-                for row in rows {
-                    serde_json::to_writer(&mut *w, &EcsFlow::from(row))
-                        .map_err(|e| self.error(&e))?;
-                    w.write_all(b"\n").map_err(|e| self.error(&e))?;
-                }
-                Ok(())
-            }
+            _ => write_json_lines(w, rows).map_err(|e| self.error(&e)),
         }
-    }
-
-    /// Rows written so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
     }
 
     /// Completes the file (an empty table when no chunk came) and renames it into place.
