@@ -4,6 +4,7 @@
 
 use std::path::PathBuf;
 
+use crate::capture::file::ReaderChoice;
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
 use crate::classify::client::{ClientFacts, ClientRules};
@@ -674,7 +675,7 @@ impl<'a> Engine<'a> {
 
 /// Flows by first packet, then capture and endpoints: output order independent of hashing.
 pub fn sort_rows(rows: &mut [FlowRow]) {
-    rows.sort_by(|a, b| {
+    fn order(a: &FlowRow, b: &FlowRow) -> std::cmp::Ordering {
         (
             a.first_seen,
             &a.capture,
@@ -691,7 +692,59 @@ pub fn sort_rows(rows: &mut [FlowRow]) {
                 b.server_ip,
                 b.server_port,
             ))
+    }
+    sort_large(rows, order);
+}
+
+/// Stable sort for large elements (a row is several hundred bytes): sorts positions, then
+/// moves each element once, cycle by cycle, instead of n log n times.
+fn sort_large<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) {
+    let mut source: Vec<usize> = (0..items.len()).collect();
+    source.sort_by(|&a, &b| match (items.get(a), items.get(b)) {
+        (Some(x), Some(y)) => order(x, y),
+        _ => std::cmp::Ordering::Equal,
     });
+    for start in 0..source.len() {
+        let mut at = start;
+        // Position `at` receives the element now at `source[at]`; a placed position points at
+        // itself.
+        while let Some(&from) = source.get(at) {
+            if let Some(slot) = source.get_mut(at) {
+                *slot = at;
+            }
+            if from == start || from == at {
+                break;
+            }
+            items.swap(at, from);
+            at = from;
+        }
+    }
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::sort_large;
+
+    #[test]
+    fn sorts_like_a_stable_sort() {
+        // (key, original position): equal keys must keep their order.
+        let mut state = 0x2545_f491_u32;
+        for len in [0usize, 1, 2, 3, 10, 257, 1000] {
+            let items: Vec<(u32, usize)> = (0..len)
+                .map(|i| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    (state % 17, i)
+                })
+                .collect();
+            let mut expected = items.clone();
+            expected.sort_by_key(|x| x.0);
+            let mut got = items;
+            sort_large(&mut got, |a, b| a.0.cmp(&b.0));
+            assert_eq!(got, expected, "{len}");
+        }
+    }
 }
 
 /// [`analyze`], reporting the bytes read to `progress` now and then (every 4096 packets).
@@ -722,7 +775,10 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
             .sum(),
     );
     for path in files {
-        let mut source = match FileSource::open(&path) {
+        // The file's SHA-256 for the report: on one thread the reader hashes the bytes it
+        // reads; with more, another core reads and hashes the file while this one analyses.
+        let inline_digest = engine.config.threads <= 1;
+        let mut source = match FileSource::open_with(&path, ReaderChoice::Auto, inline_digest) {
             Ok(s) => s,
             Err(e) => {
                 engine.summary.warnings.push(Warning::Capture(e));
@@ -734,9 +790,7 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let capture_index = engine.begin_capture(&name, source.precision());
-        // The file's SHA-256 for the report, computed on another core while this one analyses
-        // (or after the packets, on one thread).
-        let digest = (engine.config.threads > 1).then(|| {
+        let digest = (!inline_digest).then(|| {
             let path = path.clone();
             std::thread::spawn(move || crate::capture::file::file_digest(&path))
         });
@@ -776,7 +830,7 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
         // A file that cannot be read again keeps no digest.
         let digest = match digest {
             Some(thread) => thread.join().ok(),
-            None => Some(crate::capture::file::file_digest(&path)),
+            None => source.finish_digest(),
         };
         if let Some(Ok((size, sha256))) = digest {
             cap.size = size;

@@ -14,6 +14,7 @@ pub mod classify;
 pub mod dissect;
 pub mod files;
 pub mod flow;
+pub mod hex;
 pub mod live;
 pub mod report;
 pub mod time;

@@ -1,12 +1,20 @@
-//! Capture files (pcap and pcapng) read through libpcap.
+//! Capture files. Classic pcap files of the link types o365flow decodes are read by a
+//! pure-Rust reader over a large buffer (records parsed in place with `pcap-parser`); pcapng and
+//! anything unusual go through libpcap. The native reader exists for speed: libpcap copies every
+//! record out of stdio's buffer, and the capture's SHA-256 needed a second read of the file; the
+//! native reader hashes the bytes it has already read (`tests/readers.rs` proves both readers
+//! hand out the same packets and errors for every sample and corpus capture).
 
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use pcap_parser::nom;
 
 use super::{CaptureError, LinkType};
 use crate::time::{Precision, Timestamp};
 
-/// One frame as the capture stored it; `data` borrows libpcap's buffer until the next read.
+/// One frame as the capture stored it; `data` borrows the reader's buffer until the next read.
 #[derive(Debug, Clone, Copy)]
 pub struct RawPacket<'a> {
     /// 1-based position in the file.
@@ -31,9 +39,32 @@ impl RawPacket<'_> {
     }
 }
 
+/// Which code reads the records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReaderChoice {
+    /// The native reader where it applies (classic pcap, decodable link type), else libpcap.
+    Auto,
+    /// Always libpcap (tests compare the two).
+    Libpcap,
+}
+
+enum Reader {
+    Libpcap(pcap::Capture<pcap::Offline>),
+    Native(NativeReader),
+}
+
+/// The file's size and SHA-256 while it is being read.
+struct Digest {
+    context: ring::digest::Context,
+    size: u64,
+}
+
 pub struct FileSource {
     path: PathBuf,
-    capture: pcap::Capture<pcap::Offline>,
+    reader: Reader,
+    /// Set when the caller asked for the digest and the native reader computes it on the way.
+    digest: Option<Digest>,
+    wants_digest: bool,
     link: LinkType,
     precision: Precision,
     snaplen: Option<u32>,
@@ -43,6 +74,17 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
+        Self::open_with(path, ReaderChoice::Auto, false)
+    }
+
+    /// Opens `path`; with `digest`, [`FileSource::finish_digest`] gives the file's size and
+    /// SHA-256 (computed from the bytes the native reader reads anyway, or by reading the file
+    /// once more behind libpcap).
+    pub fn open_with(
+        path: &Path,
+        choice: ReaderChoice,
+        digest: bool,
+    ) -> Result<Self, CaptureError> {
         // Checked first so an empty or unreadable file gets a plain message, not libpcap's.
         let (precision, snaplen) = match native_head(path) {
             Ok(p) => p,
@@ -53,15 +95,37 @@ impl FileSource {
                 })
             }
         };
+        // libpcap validates the header and maps the file's link type to its DLT, for both
+        // readers.
         let capture = pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano)
             .map_err(|e| CaptureError::Open {
                 path: path.to_path_buf(),
                 reason: pcap_reason(&e),
             })?;
         let link = LinkType::from_dlt(capture.get_datalink().0);
+        let mut digest_state = digest.then(|| Digest {
+            context: ring::digest::Context::new(&ring::digest::SHA256),
+            size: 0,
+        });
+        let native = match choice {
+            ReaderChoice::Auto => NativeReader::open(path, link, digest_state.as_mut())
+                .ok()
+                .flatten(),
+            ReaderChoice::Libpcap => None,
+        };
+        let reader = match native {
+            Some(native) => Reader::Native(native),
+            None => {
+                // libpcap reads the file; the digest reads it again at the end.
+                digest_state = None;
+                Reader::Libpcap(capture)
+            }
+        };
         Ok(FileSource {
             path: path.to_path_buf(),
-            capture,
+            reader,
+            digest: digest_state,
+            wants_digest: digest,
             link,
             precision,
             snaplen,
@@ -93,44 +157,264 @@ impl FileSource {
         self.read
     }
 
+    /// True when the pure-Rust reader reads this file (false: libpcap).
+    pub fn is_native(&self) -> bool {
+        matches!(self.reader, Reader::Native(_))
+    }
+
     /// The next frame, `Ok(None)` at the end, or an error naming the packet that could not be
     /// read; after an error the source is finished.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         if self.finished {
             return Ok(None);
         }
-        match self.capture.next_packet() {
-            Ok(packet) => {
+        let outcome = match &mut self.reader {
+            Reader::Native(native) => native.next_record(self.digest.as_mut()),
+            Reader::Libpcap(capture) => match capture.next_packet() {
+                Ok(packet) => Ok(Some(Record {
+                    secs: packet.header.ts.tv_sec,
+                    nanos: packet.header.ts.tv_usec,
+                    wire_len: packet.header.len,
+                    data: packet.data,
+                })),
+                Err(pcap::Error::NoMorePackets) => Ok(None),
+                Err(e) => Err(pcap_reason(&e)),
+            },
+        };
+        match outcome {
+            Ok(Some(record)) => {
                 self.read += 1;
-                let header = packet.header;
-                let ts = Timestamp::from_secs_nanos(header.ts.tv_sec, header.ts.tv_usec);
-                let data = packet.data;
+                let data = record.data;
                 // A record whose wire length is below its captured length lies; trust the bytes.
-                let wire_len = header
-                    .len
+                let wire_len = record
+                    .wire_len
                     .max(u32::try_from(data.len()).unwrap_or(u32::MAX));
                 Ok(Some(RawPacket {
                     number: self.read,
-                    ts,
+                    ts: Timestamp::from_secs_nanos(record.secs, record.nanos),
                     wire_len,
                     data,
                 }))
             }
-            Err(pcap::Error::NoMorePackets) => {
+            Ok(None) => {
                 self.finished = true;
                 Ok(None)
             }
-            Err(e) => {
+            Err(reason) => {
                 self.finished = true;
                 Err(CaptureError::Packet {
                     path: self.path.clone(),
                     packet: self.read + 1,
                     last_good: self.read,
-                    reason: pcap_reason(&e),
+                    reason,
                 })
             }
         }
     }
+
+    /// Size and SHA-256 (hex) of the whole file, also when reading stopped early; `None` when
+    /// the source was opened without `digest`.
+    pub fn finish_digest(mut self) -> Option<std::io::Result<(u64, String)>> {
+        if !self.wants_digest {
+            return None;
+        }
+        let (Reader::Native(native), Some(digest)) = (&mut self.reader, self.digest.as_mut())
+        else {
+            return Some(file_digest(&self.path));
+        };
+        Some(native.hash_rest(digest).map(|()| {
+            let mut hex = String::with_capacity(64);
+            let size = digest.size;
+            let context = std::mem::replace(
+                &mut digest.context,
+                ring::digest::Context::new(&ring::digest::SHA256),
+            );
+            crate::hex::push_bytes(&mut hex, context.finish().as_ref());
+            (size, hex)
+        }))
+    }
+}
+
+/// A record before numbering: timestamp parts as the file has them scaled to nanoseconds.
+struct Record<'a> {
+    secs: i64,
+    nanos: i64,
+    wire_len: u32,
+    data: &'a [u8],
+}
+
+/// libpcap's largest valid record for the link types decoded here (`MAXIMUM_SNAPLEN`); it
+/// refuses bigger ones, and so does the native reader.
+const MAX_RECORD_DATA: usize = 262_144;
+const RECORD_HEADER: usize = 16;
+/// Read size: large reads keep system calls rare; a whole record always fits.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Classic pcap records read from a buffer refilled by large reads. Parsing borrows from the
+/// buffer; only a record cut by the buffer's end is moved to its front.
+struct NativeReader {
+    file: File,
+    buffer: Vec<u8>,
+    start: usize,
+    end: usize,
+    at_eof: bool,
+    big_endian: bool,
+    nano: bool,
+    /// libpcap hands out at most this many bytes of a record (the header's snaplen, or the
+    /// maximum when the header's is 0 or larger).
+    snapshot: usize,
+}
+
+impl NativeReader {
+    /// The reader for `path` when it is a classic pcap (version 2.4, either byte order,
+    /// microseconds or nanoseconds) of a link type this crate decodes; `Ok(None)` otherwise.
+    fn open(
+        path: &Path,
+        link: LinkType,
+        digest: Option<&mut Digest>,
+    ) -> std::io::Result<Option<NativeReader>> {
+        if let LinkType::Unsupported(_) = link {
+            return Ok(None);
+        }
+        let file = File::open(path)?;
+        let mut reader = NativeReader {
+            file,
+            buffer: vec![0; READ_CHUNK + MAX_RECORD_DATA + RECORD_HEADER],
+            start: 0,
+            end: 0,
+            at_eof: false,
+            big_endian: false,
+            nano: false,
+            snapshot: MAX_RECORD_DATA,
+        };
+        reader.fill(digest)?;
+        let Some(head) = reader.buffer.get(reader.start..reader.end) else {
+            return Ok(None);
+        };
+        let Ok((_, header)) = pcap_parser::parse_pcap_header(head) else {
+            return Ok(None);
+        };
+        if header.version_major != 2 || header.version_minor != 4 || header.is_modified_format() {
+            return Ok(None);
+        }
+        reader.start = header.size();
+        reader.big_endian = header.is_bigendian();
+        reader.nano = header.is_nanosecond_precision();
+        let declared = header.snaplen as usize;
+        if declared != 0 && declared < MAX_RECORD_DATA {
+            reader.snapshot = declared;
+        }
+        Ok(Some(reader))
+    }
+
+    /// Reads more bytes behind the unread ones (moving those to the front first when the
+    /// buffer's tail is short); hashes what it read when a digest is running.
+    fn fill(&mut self, digest: Option<&mut Digest>) -> std::io::Result<usize> {
+        if self.buffer.len() - self.end < READ_CHUNK {
+            self.buffer.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+        let Some(space) = self.buffer.get_mut(self.end..) else {
+            return Ok(0);
+        };
+        let n = loop {
+            match self.file.read(space) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        };
+        if n == 0 {
+            self.at_eof = true;
+        }
+        if let (Some(digest), Some(new)) = (digest, space.get(..n)) {
+            digest.context.update(new);
+            digest.size += n as u64;
+        }
+        self.end += n;
+        Ok(n)
+    }
+
+    fn next_record(
+        &mut self,
+        mut digest: Option<&mut Digest>,
+    ) -> Result<Option<Record<'_>>, String> {
+        let (head, data_len) = loop {
+            let available = self.buffer.get(self.start..self.end).unwrap_or_default();
+            let parsed = if self.big_endian {
+                pcap_parser::parse_pcap_frame_be(available)
+            } else {
+                pcap_parser::parse_pcap_frame(available)
+            };
+            let needed = match parsed {
+                Ok((_, block)) => {
+                    if block.caplen as usize > MAX_RECORD_DATA {
+                        return Err(invalid_length(block.caplen));
+                    }
+                    let nanos = if self.nano {
+                        i64::from(block.ts_usec)
+                    } else {
+                        i64::from(block.ts_usec) * 1000
+                    };
+                    let head = (i64::from(block.ts_sec), nanos, block.origlen);
+                    break (head, block.data.len());
+                }
+                Err(nom::Err::Incomplete(nom::Needed::Size(more))) => available.len() + more.get(),
+                Err(nom::Err::Incomplete(nom::Needed::Unknown)) => available.len() + 1,
+                Err(_) => return Err("unreadable record".into()),
+            };
+            let have = available.len();
+            if have >= RECORD_HEADER && needed - RECORD_HEADER > MAX_RECORD_DATA {
+                return Err(invalid_length(
+                    u32::try_from(needed - RECORD_HEADER).unwrap_or(u32::MAX),
+                ));
+            }
+            if self.at_eof {
+                return match have {
+                    0 => Ok(None),
+                    n if n < RECORD_HEADER => Err(format!(
+                        "truncated dump file; tried to read {RECORD_HEADER} header bytes, only got {n}"
+                    )),
+                    n => Err(format!(
+                        "truncated dump file; tried to read {} captured bytes, only got {}",
+                        needed - RECORD_HEADER,
+                        n - RECORD_HEADER
+                    )),
+                };
+            }
+            self.fill(digest.as_deref_mut())
+                .map_err(|e| e.to_string())?;
+        };
+        // Positions, not the parser's borrow, cross the loop: the buffer is refilled inside it.
+        let data_start = self.start + RECORD_HEADER;
+        self.start = data_start + data_len;
+        // libpcap hands out at most the snapshot length of a record and skips the rest.
+        let kept = data_len.min(self.snapshot);
+        let (secs, nanos, wire_len) = head;
+        Ok(Some(Record {
+            secs,
+            nanos,
+            wire_len,
+            data: self
+                .buffer
+                .get(data_start..data_start + kept)
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// Reads (and hashes) the rest of the file after the last record handed out.
+    fn hash_rest(&mut self, digest: &mut Digest) -> std::io::Result<()> {
+        while !self.at_eof {
+            self.start = self.end;
+            self.fill(Some(digest))?;
+        }
+        Ok(())
+    }
+}
+
+fn invalid_length(caplen: u32) -> String {
+    format!("invalid packet capture length {caplen}, bigger than maximum of {MAX_RECORD_DATA}")
 }
 
 fn pcap_reason(e: &pcap::Error) -> String {
@@ -212,12 +496,8 @@ pub fn file_digest(path: &Path) -> std::io::Result<(u64, String)> {
         size += n as u64;
         context.update(buffer.get(..n).unwrap_or_default());
     }
-    let hex = context
-        .finish()
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let mut hex = String::with_capacity(64);
+    crate::hex::push_bytes(&mut hex, context.finish().as_ref());
     Ok((size, hex))
 }
 

@@ -32,12 +32,7 @@ const EMBEDDED_AS_OF: &str = "2025-12-01";
 
 /// First 12 hex digits of the SHA-256 of `bytes`.
 pub fn sha256_prefix(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::sha256_prefix(bytes, 6)
 }
 
 /// Immutable id of an endpoint set, stable across catalog versions.

@@ -31,7 +31,8 @@ fn client_request_id() -> String {
     let _ = ring::rand::SystemRandom::new().fill(&mut b);
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let mut hex = String::with_capacity(32);
+    crate::hex::push_bytes(&mut hex, &b);
     format!(
         "{}-{}-{}-{}-{}",
         &hex[..8],

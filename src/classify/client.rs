@@ -108,14 +108,14 @@ pub struct Rule {
     app_protocol: Vec<String>,
     transport: Option<Transport>,
     server_port: Option<PortSet>,
-    name: Vec<String>,
-    ja4: Vec<String>,
+    name: Vec<Glob>,
+    ja4: Vec<Glob>,
     alpn: Vec<String>,
     no_alpn: Option<bool>,
     user_agent: Vec<String>,
     http_path: Vec<String>,
     media: Vec<String>,
-    service_area: Vec<String>,
+    service_area: Vec<Glob>,
     microsoft: Vec<MicrosoftStatus>,
     client_microsoft: Vec<MicrosoftStatus>,
     direction: Vec<Direction>,
@@ -170,27 +170,45 @@ pub struct ClientRules {
     rules: Vec<Rule>,
 }
 
-/// `*` matches any run of characters (dots included); everything else literally. Both sides
-/// are lower case.
-fn glob(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else {
-        return false;
-    };
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let pieces: Vec<&str> = parts.collect();
-    let Some((last, middle)) = pieces.split_last() else {
-        return rest.is_empty();
-    };
-    for piece in middle {
-        match rest.find(piece) {
-            Some(at) => rest = rest.get(at + piece.len()..).unwrap_or_default(),
-            None => return false,
+/// A pattern where `*` matches any run of characters (dots included) and everything else
+/// literally; both sides lower case. Split at the stars once, when the rules load: matching
+/// runs for every rule pattern against every flow name and must neither allocate nor search
+/// for the stars again.
+#[derive(Clone, Debug)]
+struct Glob {
+    /// The text between stars; one piece means no star (an exact match).
+    pieces: Vec<String>,
+}
+
+impl Glob {
+    fn new(pattern: &str) -> Glob {
+        Glob {
+            pieces: pattern.split('*').map(str::to_owned).collect(),
         }
     }
-    rest.ends_with(last)
+
+    fn matches(&self, text: &str) -> bool {
+        let Some((first, after_first)) = self.pieces.split_first() else {
+            return false;
+        };
+        let Some(mut rest) = text.strip_prefix(first.as_str()) else {
+            return false;
+        };
+        let Some((last, middle)) = after_first.split_last() else {
+            return rest.is_empty();
+        };
+        for piece in middle {
+            match rest.find(piece.as_str()) {
+                Some(at) => rest = rest.get(at + piece.len()..).unwrap_or_default(),
+                None => return false,
+            }
+        }
+        rest.ends_with(last.as_str())
+    }
+}
+
+fn globs(patterns: impl IntoIterator<Item = String>) -> Vec<Glob> {
+    patterns.into_iter().map(|p| Glob::new(&p)).collect()
 }
 
 fn parse_status(text: &str) -> Option<MicrosoftStatus> {
@@ -281,14 +299,14 @@ impl Rule {
             app_protocol: lower(raw.app_protocol),
             transport,
             server_port,
-            name: raw.name.iter().map(|n| normalize(n)).collect(),
-            ja4: lower(raw.ja4),
+            name: globs(raw.name.iter().map(|n| normalize(n))),
+            ja4: globs(lower(raw.ja4)),
             alpn: raw.alpn,
             no_alpn: raw.no_alpn,
             user_agent: lower(raw.user_agent),
             http_path: lower(raw.http_path),
             media: lower(raw.media),
-            service_area: lower(raw.service_area),
+            service_area: globs(lower(raw.service_area)),
             microsoft,
             client_microsoft,
             direction,
@@ -331,11 +349,11 @@ impl Rule {
                 let name = f
                     .names
                     .iter()
-                    .find(|n| self.name.iter().any(|p| glob(p, n)))?;
+                    .find(|n| self.name.iter().any(|p| p.matches(n)))?;
                 note!("name={name}");
             }
             if !self.ja4.is_empty() {
-                let ja4 = f.ja4.filter(|j| self.ja4.iter().any(|p| glob(p, j)))?;
+                let ja4 = f.ja4.filter(|j| self.ja4.iter().any(|p| p.matches(j)))?;
                 note!("ja4={ja4}");
             }
             if !self.alpn.is_empty() {
@@ -373,7 +391,7 @@ impl Rule {
             if !self.service_area.is_empty() {
                 let area = f.service_area?;
                 let lower = area.to_ascii_lowercase();
-                self.service_area.iter().find(|p| glob(p, &lower))?;
+                self.service_area.iter().find(|p| p.matches(&lower))?;
                 note!("service_area={area}");
             }
             if !self.microsoft.is_empty() {
@@ -497,8 +515,12 @@ mod tests {
         }
     }
 
+    fn glob(pattern: &str, text: &str) -> bool {
+        Glob::new(pattern).matches(text)
+    }
+
     #[test]
-    fn globs() {
+    fn glob_patterns() {
         assert!(glob("*.teams.microsoft.com", "a.b.teams.microsoft.com"));
         assert!(!glob("*.teams.microsoft.com", "teams.microsoft.com"));
         assert!(glob("adfs.*", "adfs.contoso.com"));
@@ -506,6 +528,14 @@ mod tests {
         assert!(glob("exact", "exact"));
         assert!(!glob("exact", "exactly"));
         assert!(!glob("a*b*c", "ab"));
+        // The last piece may not reuse characters a middle piece consumed.
+        assert!(!glob("a*b*b", "ab"));
+        assert!(glob("a*b*b", "axbxb"));
+        assert!(!glob("a*a", "a"));
+        assert!(glob("a**b", "ab"));
+        assert!(glob("*", ""));
+        assert!(glob("sip.*.com", "sip.contoso.com"));
+        assert!(!glob("sip.*.com", "sip.com"));
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! Flow rows as a polars DataFrame: typed for Parquet, flattened to text for CSV.
 
+use std::borrow::Cow;
+
 use polars::prelude::*;
 
 use super::row::FlowRow;
@@ -18,19 +20,32 @@ fn text_col<'a>(
     name: &str,
     rows: &'a [FlowRow],
     layout: Layout,
-    f: impl Fn(&'a FlowRow) -> Option<String>,
+    f: impl Fn(&'a FlowRow) -> Option<Cow<'a, str>>,
 ) -> Column {
-    let values: Vec<Option<String>> = rows
+    // Borrowed where the row holds the text: polars copies it into its own buffer anyway.
+    let values: Vec<Option<Cow<'a, str>>> = rows
         .iter()
         .map(|r| match layout {
             // In CSV an empty value is an empty cell, not a quoted empty string.
-            Layout::Text => f(r)
-                .filter(|s| !s.is_empty())
-                .map(|s| csv_safe(&s).into_owned()),
+            Layout::Text => f(r).filter(|s| !s.is_empty()).map(|s| match s {
+                Cow::Borrowed(text) => csv_safe(text),
+                Cow::Owned(text) => Cow::Owned(csv_safe(&text).into_owned()),
+            }),
             Layout::Typed => f(r),
         })
         .collect();
-    Column::new(name.into(), values)
+    let cells: Vec<Option<&str>> = values.iter().map(|v| v.as_deref()).collect();
+    Column::new(name.into(), cells)
+}
+
+/// A text cell borrowed from the row.
+fn cell(text: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(text))
+}
+
+/// An optional text cell borrowed from the row.
+fn opt(text: &Option<String>) -> Option<Cow<'_, str>> {
+    text.as_deref().map(Cow::Borrowed)
 }
 
 fn list_col<'a>(
@@ -40,7 +55,7 @@ fn list_col<'a>(
     f: impl Fn(&'a FlowRow) -> &'a [String],
 ) -> Column {
     match layout {
-        Layout::Text => text_col(name, rows, layout, |r| Some(f(r).join("|"))),
+        Layout::Text => text_col(name, rows, layout, |r| Some(Cow::Owned(f(r).join("|")))),
         Layout::Typed => {
             let total: usize = rows.iter().map(|r| f(r).len()).sum();
             let mut builder = ListStringChunkedBuilder::new(name.into(), rows.len(), total);
@@ -62,7 +77,7 @@ fn time_col(
         // Text only where it is written: formatting dates costs more than the rest of a row.
         Layout::Text => text_col(name, rows, layout, |r| {
             let (ts, precision) = pick(r);
-            Some(ts.rfc3339(precision))
+            Some(Cow::Owned(ts.rfc3339(precision)))
         }),
         Layout::Typed => {
             let nanos: Vec<i64> = rows.iter().map(|r| pick(r).0.nanos()).collect();
@@ -92,28 +107,30 @@ fn count_col(name: &str, rows: &[FlowRow], f: impl Fn(&FlowRow) -> u64) -> Colum
 
 pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> {
     let columns = vec![
-        text_col("capture", rows, layout, |r| Some(r.capture.clone())),
+        text_col("capture", rows, layout, |r| cell(&r.capture)),
         time_col("first_seen", rows, layout, |r| (r.first_seen, r.precision))?,
         time_col("last_seen", rows, layout, |r| (r.last_seen, r.precision))?,
-        text_col("transport", rows, layout, |r| {
-            Some(r.transport.as_str().to_owned())
+        text_col("transport", rows, layout, |r| cell(r.transport.as_str())),
+        text_col("client_ip", rows, layout, |r| {
+            Some(Cow::Owned(r.client_ip.to_string()))
         }),
-        text_col("client_ip", rows, layout, |r| Some(r.client_ip.to_string())),
         int_col("client_port", rows, |r| i32::from(r.client_port)),
-        text_col("server_ip", rows, layout, |r| Some(r.server_ip.to_string())),
+        text_col("server_ip", rows, layout, |r| {
+            Some(Cow::Owned(r.server_ip.to_string()))
+        }),
         int_col("server_port", rows, |r| i32::from(r.server_port)),
         count_col("packets_c2s", rows, |r| r.packets_c2s),
         count_col("packets_s2c", rows, |r| r.packets_s2c),
         count_col("bytes_c2s", rows, |r| r.bytes_c2s),
         count_col("bytes_s2c", rows, |r| r.bytes_s2c),
         text_col("app_protocol", rows, layout, |r| {
-            Some(r.app_protocol.as_str().to_owned())
+            cell(r.app_protocol.as_str())
         }),
-        text_col("sni", rows, layout, |r| r.sni.clone()),
+        text_col("sni", rows, layout, |r| opt(&r.sni)),
         list_col("alpn", rows, layout, |r| &r.alpn),
         list_col("tls_offered", rows, layout, |r| &r.tls_offered),
         text_col("service_area", rows, layout, |r| {
-            r.service_area.as_ref().map(|s| s.as_str().to_owned())
+            r.service_area.as_ref().map(|s| Cow::Borrowed(s.as_str()))
         }),
         Column::new(
             "endpoint_id".into(),
@@ -122,24 +139,20 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
                 .collect::<Vec<_>>(),
         ),
         text_col("category", rows, layout, |r| {
-            r.category.map(|c| c.as_str().to_owned())
+            r.category.map(|c| Cow::Borrowed(c.as_str()))
         }),
         text_col("matched_by", rows, layout, |r| {
-            r.matched_by.map(|m| m.as_str().to_owned())
+            r.matched_by.map(|m| Cow::Borrowed(m.as_str()))
         }),
         Column::new(
             "port_listed".into(),
             rows.iter().map(|r| r.port_listed).collect::<Vec<_>>(),
         ),
         text_col("port_verdict", rows, layout, |r| {
-            Some(r.port_verdict.as_str().to_owned())
+            cell(r.port_verdict.as_str())
         }),
-        text_col("tcp_flags_c2s", rows, layout, |r| {
-            Some(r.tcp_flags_c2s.clone())
-        }),
-        text_col("tcp_flags_s2c", rows, layout, |r| {
-            Some(r.tcp_flags_s2c.clone())
-        }),
+        text_col("tcp_flags_c2s", rows, layout, |r| cell(&r.tcp_flags_c2s)),
+        text_col("tcp_flags_s2c", rows, layout, |r| cell(&r.tcp_flags_s2c)),
         Column::new(
             "handshake_completed".into(),
             rows.iter()
@@ -156,41 +169,39 @@ pub fn flows_frame(rows: &[FlowRow], layout: Layout) -> PolarsResult<DataFrame> 
         ),
         list_col("evidence", rows, layout, |r| &r.evidence),
         int_col("ip_protocol", rows, |r| i32::from(r.ip_protocol)),
-        text_col("quic_version", rows, layout, |r| r.quic_version.clone()),
+        text_col("quic_version", rows, layout, |r| opt(&r.quic_version)),
         text_col("tunnel", rows, layout, |r| {
-            Some(r.tunnel.clone()).filter(|t| !t.is_empty())
+            cell(&r.tunnel).filter(|t| !t.is_empty())
         }),
-        text_col("http_host", rows, layout, |r| r.http_host.clone()),
-        text_col("proxy_target", rows, layout, |r| r.proxy_target.clone()),
+        text_col("http_host", rows, layout, |r| opt(&r.http_host)),
+        text_col("proxy_target", rows, layout, |r| opt(&r.proxy_target)),
         Column::new(
             "via_proxy".into(),
             rows.iter().map(|r| r.via_proxy).collect::<Vec<_>>(),
         ),
-        text_col("dns_query", rows, layout, |r| r.dns_query.clone()),
-        text_col("dns_name", rows, layout, |r| r.dns_name.clone()),
+        text_col("dns_query", rows, layout, |r| opt(&r.dns_query)),
+        text_col("dns_name", rows, layout, |r| opt(&r.dns_name)),
         list_col("media_seen", rows, layout, |r| &r.media_seen),
         text_col("detected_by", rows, layout, |r| {
-            r.detected_by.map(str::to_owned)
+            r.detected_by.map(Cow::Borrowed)
         }),
-        text_col("ja4", rows, layout, |r| r.ja4.clone()),
+        text_col("ja4", rows, layout, |r| opt(&r.ja4)),
         Column::new("ech".into(), rows.iter().map(|r| r.ech).collect::<Vec<_>>()),
-        text_col("tls_version", rows, layout, |r| r.tls_version.clone()),
-        text_col("alpn_selected", rows, layout, |r| r.alpn_selected.clone()),
+        text_col("tls_version", rows, layout, |r| opt(&r.tls_version)),
+        text_col("alpn_selected", rows, layout, |r| opt(&r.alpn_selected)),
         list_col("cert_names", rows, layout, |r| &r.cert_names),
-        text_col("cert_issuer", rows, layout, |r| r.cert_issuer.clone()),
-        text_col("outcome", rows, layout, |r| Some(r.outcome.to_owned())),
-        text_col("direction", rows, layout, |r| Some(r.direction.to_owned())),
-        text_col("microsoft", rows, layout, |r| {
-            Some(r.microsoft.as_str().to_owned())
-        }),
-        text_col("user_agent", rows, layout, |r| r.user_agent.clone()),
-        text_col("client_app", rows, layout, |r| r.client_app.clone()),
+        text_col("cert_issuer", rows, layout, |r| opt(&r.cert_issuer)),
+        text_col("outcome", rows, layout, |r| cell(r.outcome)),
+        text_col("direction", rows, layout, |r| cell(r.direction)),
+        text_col("microsoft", rows, layout, |r| cell(r.microsoft.as_str())),
+        text_col("user_agent", rows, layout, |r| opt(&r.user_agent)),
+        text_col("client_app", rows, layout, |r| opt(&r.client_app)),
         text_col("client_confidence", rows, layout, |r| {
-            r.client_confidence.map(|c| c.as_str().to_owned())
+            r.client_confidence.map(|c| Cow::Borrowed(c.as_str()))
         }),
         list_col("client_evidence", rows, layout, |r| &r.client_evidence),
         text_col("published_service", rows, layout, |r| {
-            r.published_service.clone()
+            opt(&r.published_service)
         }),
     ];
     DataFrame::new(rows.len(), columns)

@@ -4,8 +4,6 @@
 //! (without SNI and ALPN) followed by the signature algorithms in their original order.
 //! Written from the specification; GREASE values (RFC 8701) never count.
 
-use ring::digest::{digest, SHA256};
-
 use super::tls::raw_extensions;
 
 /// The ClientHello fields JA4 reads, in wire order.
@@ -38,24 +36,20 @@ fn version_code(v: u16) -> &'static str {
     }
 }
 
-fn hex_list(values: &[u16]) -> String {
-    values
-        .iter()
-        .map(|v| format!("{v:04x}"))
-        .collect::<Vec<_>>()
-        .join(",")
+fn push_hex_list(out: &mut String, values: &[u16]) {
+    for (i, v) in values.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        crate::hex::push_u16(out, *v);
+    }
 }
 
 fn hash12(text: &str) -> String {
     if text.is_empty() {
         return "000000000000".to_owned();
     }
-    digest(&SHA256, text.as_bytes())
-        .as_ref()
-        .iter()
-        .take(6)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::sha256_prefix(text.as_bytes(), 6)
 }
 
 /// Returns (`ja4`, `ja4_r`) for a ClientHello carried over `transport`: `t` (TCP), `q` (QUIC),
@@ -113,12 +107,14 @@ pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
         .filter(|e| *e != 0x0000 && *e != 0x0010)
         .collect();
     sorted_ext.sort_unstable();
-    let cipher_text = hex_list(&sorted_ciphers);
-    let sigalgs: Vec<u16> = input.signature_algorithms.clone();
-    let mut ext_text = hex_list(&sorted_ext);
+    let mut cipher_text = String::with_capacity(sorted_ciphers.len() * 5);
+    push_hex_list(&mut cipher_text, &sorted_ciphers);
+    let sigalgs = &input.signature_algorithms;
+    let mut ext_text = String::with_capacity((sorted_ext.len() + sigalgs.len() + 1) * 5);
+    push_hex_list(&mut ext_text, &sorted_ext);
     if !sigalgs.is_empty() && !ext_text.is_empty() {
         ext_text.push('_');
-        ext_text.push_str(&hex_list(&sigalgs));
+        push_hex_list(&mut ext_text, sigalgs);
     }
     let ja4 = format!("{a}_{}_{}", hash12(&cipher_text), hash12(&ext_text));
     let ja4_r = format!("{a}_{cipher_text}_{ext_text}");

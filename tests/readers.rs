@@ -1,0 +1,215 @@
+//! The native pcap reader hands out exactly what libpcap hands out: the same packets (number,
+//! timestamp, wire length, bytes) and an error at the same packet for damaged files, and its
+//! inline SHA-256 equals a separate read of the file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use o365flow::capture::file::{file_digest, ReaderChoice};
+use o365flow::capture::{CaptureError, FileSource};
+
+#[derive(Debug, PartialEq, Eq)]
+struct Packet {
+    number: u64,
+    ts: i64,
+    wire_len: u32,
+    data: Vec<u8>,
+}
+
+/// Every packet, and the packet number of the error that ended the file (if any).
+fn read_all(path: &Path, choice: ReaderChoice) -> (bool, Vec<Packet>, Option<u64>) {
+    let mut source = FileSource::open_with(path, choice, true).expect("opens");
+    let native = source.is_native();
+    let mut packets = Vec::new();
+    let mut error = None;
+    loop {
+        match source.next_packet() {
+            Ok(Some(p)) => packets.push(Packet {
+                number: p.number,
+                ts: p.ts.nanos(),
+                wire_len: p.wire_len,
+                data: p.data.to_vec(),
+            }),
+            Ok(None) => break,
+            Err(CaptureError::Packet {
+                packet, last_good, ..
+            }) => {
+                assert_eq!(last_good + 1, packet);
+                error = Some(packet);
+                break;
+            }
+            Err(other) => panic!("{}: {other}", path.display()),
+        }
+    }
+    let digest = source.finish_digest().expect("asked for").expect("hashes");
+    assert_eq!(digest, file_digest(path).unwrap(), "{}", path.display());
+    (native, packets, error)
+}
+
+/// Compares both readers on `path`; returns whether the native reader took the file.
+fn same_from_both(path: &Path) -> bool {
+    let (native, fast, fast_error) = read_all(path, ReaderChoice::Auto);
+    let (was_native, slow, slow_error) = read_all(path, ReaderChoice::Libpcap);
+    assert!(!was_native);
+    assert_eq!(fast.len(), slow.len(), "{}", path.display());
+    for (a, b) in fast.iter().zip(&slow) {
+        assert_eq!(a, b, "{}", path.display());
+    }
+    assert_eq!(fast_error, slow_error, "{}", path.display());
+    native
+}
+
+fn captures_in(dir: &Path, out: &mut Vec<PathBuf>) {
+    o365flow::files::collect_files(
+        dir,
+        &|p: &Path| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("pcap" | "pcapng" | "cap")
+            )
+        },
+        out,
+    )
+    .unwrap();
+}
+
+#[test]
+fn samples_read_the_same_through_both_readers() {
+    let mut files = Vec::new();
+    captures_in(&common::samples_dir(), &mut files);
+    let native = files.iter().filter(|f| same_from_both(f)).count();
+    // Every classic pcap among the samples is read natively; pcapng stays with libpcap.
+    let classic = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "pcap"))
+        .count();
+    assert!(files.len() >= 40, "{} samples", files.len());
+    assert_eq!(native, classic, "{} of {} classic pcaps", native, classic);
+}
+
+#[test]
+fn corpus_reads_the_same_through_both_readers() {
+    let Some(shared) = common::shared_dir("corpus_reads_the_same_through_both_readers") else {
+        return;
+    };
+    let mut files = Vec::new();
+    captures_in(&shared.join("corpus"), &mut files);
+    captures_in(&shared.join("ja4"), &mut files);
+    let native = files.iter().filter(|f| same_from_both(f)).count();
+    eprintln!("{native} of {} captures read natively", files.len());
+    assert!(files.len() >= 95);
+    assert!(native >= 60, "only {native} read natively");
+}
+
+fn record(secs: u32, frac: u32, caplen: u32, len: u32, data: &[u8]) -> Vec<u8> {
+    let mut r = Vec::new();
+    for v in [secs, frac, caplen, len] {
+        r.extend_from_slice(&v.to_le_bytes());
+    }
+    r.extend_from_slice(data);
+    r
+}
+
+/// Byte offsets where each record of a little-endian classic pcap ends.
+fn record_ends(pcap: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+        if at > pcap.len() {
+            break;
+        }
+        ends.push(at);
+    }
+    ends
+}
+
+#[test]
+fn damaged_files_fail_at_the_same_packet() {
+    let bytes = std::fs::read(common::samples_dir().join("teams.pcap")).unwrap();
+    let ends = record_ends(&bytes);
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
+    // Cut inside a record header, inside record data, and exactly between records.
+    for (name, cut) in [
+        ("header", ends[10] + 7),
+        ("data", ends[20] + 30),
+        ("between", ends[30]),
+        ("file-header", 20),
+    ] {
+        cases.push((name.into(), bytes[..cut].to_vec()));
+    }
+    // A record claiming 4 GiB, one just above libpcap's maximum, one above the file's
+    // snaplen (libpcap keeps the snaplen's worth), and a nanosecond file.
+    let head = &bytes[..24];
+    for (name, caplen) in [("huge", u32::MAX), ("above-max", 262_145)] {
+        let mut data = bytes[..ends[5]].to_vec();
+        data.extend_from_slice(&record(1, 2, caplen, caplen, &[0; 64]));
+        cases.push((name.into(), data));
+    }
+    let mut small_snaplen = head.to_vec();
+    small_snaplen[16..20].copy_from_slice(&100u32.to_le_bytes());
+    small_snaplen.extend_from_slice(&bytes[24..ends[40]]);
+    cases.push(("above-snaplen".into(), small_snaplen));
+    let mut nano = head.to_vec();
+    nano[..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
+    nano.extend_from_slice(&record(1_700_000_000, 999_999_999, 60, 60, &[7; 60]));
+    nano.extend_from_slice(&record(1_700_000_001, 5, 60, 1500, &[8; 60]));
+    cases.push(("nano".into(), nano));
+    let mut big_endian = Vec::new();
+    for v in [0xa1b2_c3d4u32] {
+        big_endian.extend_from_slice(&v.to_be_bytes());
+    }
+    big_endian.extend_from_slice(&2u16.to_be_bytes());
+    big_endian.extend_from_slice(&4u16.to_be_bytes());
+    for v in [0u32, 0, 65535, 1] {
+        big_endian.extend_from_slice(&v.to_be_bytes());
+    }
+    for v in [1_700_000_000u32, 123_456, 60, 60] {
+        big_endian.extend_from_slice(&v.to_be_bytes());
+    }
+    big_endian.extend_from_slice(&[9; 60]);
+    cases.push(("big-endian".into(), big_endian));
+    let mut errors = Vec::new();
+    for (name, data) in cases {
+        let path = dir.path().join(format!("{name}.pcap"));
+        std::fs::write(&path, &data).unwrap();
+        if name == "file-header" {
+            // Not a capture at all: both refuse to open it.
+            assert!(FileSource::open(&path).is_err());
+            continue;
+        }
+        assert!(same_from_both(&path), "{name} read natively");
+        let (_, packets, error) = read_all(&path, ReaderChoice::Auto);
+        if name == "above-snaplen" {
+            // Records longer than the header's snaplen are cut to it, wire length kept.
+            assert!(packets.iter().all(|p| p.data.len() <= 100));
+            assert!(packets.iter().any(|p| p.wire_len > 100));
+        }
+        if name == "nano" {
+            assert_eq!(packets[0].ts, 1_700_000_000_999_999_999);
+        }
+        errors.push((name, packets.len(), error));
+    }
+    assert_eq!(
+        errors,
+        vec![
+            ("header".to_owned(), 11, Some(12)),
+            ("data".to_owned(), 21, Some(22)),
+            ("between".to_owned(), 31, None),
+            ("huge".to_owned(), 6, Some(7)),
+            ("above-max".to_owned(), 6, Some(7)),
+            ("above-snaplen".to_owned(), 41, None),
+            ("nano".to_owned(), 2, None),
+            ("big-endian".to_owned(), 1, None),
+        ]
+    );
+}
