@@ -178,32 +178,59 @@ pub struct ClientRules {
 struct Glob {
     /// The text between stars; one piece means no star (an exact match).
     pieces: Vec<String>,
+    /// The shortest text that can match: the pieces' lengths together.
+    min_len: usize,
+}
+
+/// `text` starts with `piece`. A certificate brings dozens of names and each meets every rule
+/// pattern, so most comparisons fail: the length and the first byte reject those without a
+/// call to `memcmp`.
+fn starts_with(text: &str, piece: &str) -> bool {
+    piece.is_empty()
+        || (piece.len() <= text.len()
+            && piece.as_bytes().first() == text.as_bytes().first()
+            && text.as_bytes().get(..piece.len()) == Some(piece.as_bytes()))
+}
+
+/// `text` ends with `piece`, rejecting on the last byte first (see [`starts_with`]).
+fn ends_with(text: &str, piece: &str) -> bool {
+    piece.is_empty()
+        || (piece.len() <= text.len()
+            && piece.as_bytes().last() == text.as_bytes().last()
+            && text.as_bytes().get(text.len() - piece.len()..) == Some(piece.as_bytes()))
 }
 
 impl Glob {
     fn new(pattern: &str) -> Glob {
-        Glob {
-            pieces: pattern.split('*').map(str::to_owned).collect(),
-        }
+        let pieces: Vec<String> = pattern.split('*').map(str::to_owned).collect();
+        let min_len = pieces.iter().map(String::len).sum();
+        Glob { pieces, min_len }
     }
 
     fn matches(&self, text: &str) -> bool {
+        if text.len() < self.min_len {
+            return false;
+        }
         let Some((first, after_first)) = self.pieces.split_first() else {
             return false;
         };
-        let Some(mut rest) = text.strip_prefix(first.as_str()) else {
-            return false;
-        };
         let Some((last, middle)) = after_first.split_last() else {
-            return rest.is_empty();
+            return text == first;
         };
+        if !starts_with(text, first) || !ends_with(text, last) {
+            return false;
+        }
+        // Middle pieces in order, between the first and the last piece.
+        let mut rest = text
+            .get(first.len()..text.len() - last.len())
+            .unwrap_or_default();
         for piece in middle {
             match rest.find(piece.as_str()) {
                 Some(at) => rest = rest.get(at + piece.len()..).unwrap_or_default(),
                 None => return false,
             }
         }
-        rest.ends_with(last.as_str())
+        true
     }
 }
 
@@ -311,6 +338,27 @@ impl Rule {
             client_microsoft,
             direction,
         })
+    }
+
+    /// False when a condition that needs no text comparison fails, or a fact a condition
+    /// needs is missing: most rules fail here, before any name or User-Agent is matched.
+    fn may_hold(&self, f: &ClientFacts<'_>) -> bool {
+        self.transport.is_none_or(|t| t == f.transport)
+            && self
+                .server_port
+                .as_ref()
+                .is_none_or(|ports| ports.contains(f.server_port))
+            && (self.microsoft.is_empty() || self.microsoft.contains(&f.microsoft))
+            && (self.client_microsoft.is_empty()
+                || self.client_microsoft.contains(&f.client_microsoft))
+            && (self.direction.is_empty() || self.direction.contains(&f.direction))
+            && (self.name.is_empty() || !f.names.is_empty())
+            && (self.ja4.is_empty() || f.ja4.is_some())
+            && (self.alpn.is_empty() || !f.alpn.is_empty())
+            && (self.user_agent.is_empty() || f.user_agent.is_some())
+            && (self.http_path.is_empty() || f.http_path.is_some())
+            && (self.media.is_empty() || !f.media.is_empty())
+            && (self.service_area.is_empty() || f.service_area.is_some())
     }
 
     /// Whether every condition holds (names already normalized); the evidence is written only
@@ -469,7 +517,10 @@ impl ClientRules {
         for rule in &self.rules {
             let wants_client = rule.client.is_some() && out.client.is_none();
             let wants_published = rule.published.is_some() && out.published.is_none();
-            if !wants_client && !wants_published || !rule.holds(&facts, &lower, None) {
+            if !wants_client && !wants_published
+                || !rule.may_hold(&facts)
+                || !rule.holds(&facts, &lower, None)
+            {
                 continue;
             }
             let mut evidence = vec![format!("rule={}", rule.id)];
