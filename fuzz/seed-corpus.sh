@@ -5,7 +5,7 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/corpus"
-mkdir -p "$out"/{frame,tls_client_hello,stream_buffer,catalog,capture_header,quic,media,dns,tunnel,plaintext,vpn,tls_server}
+mkdir -p "$out"/{capture_file,frame,tls_client_hello,stream_buffer,catalog,capture_header,quic,media,dns,tunnel,plaintext,vpn,tls_server}
 python3 - "$here" "$out" <<'PY'
 import glob, os, struct, sys, hashlib
 here, out = sys.argv[1], sys.argv[2]
@@ -21,6 +21,8 @@ def save(target, data):
 for cap in caps:
     data = open(cap, 'rb').read()
     save('capture_header', data[:4096])
+    if len(data) <= 16384:
+        save('capture_file', data)
     if len(data) < 24: continue
     magic = struct.unpack('<I', data[:4])[0]
     if magic not in (0xa1b2c3d4, 0xa1b23c4d): continue

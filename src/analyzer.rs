@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use crate::capture::file::ReaderChoice;
+use crate::capture::file::{DigestMode, ReaderChoice};
 use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
 use crate::classify::client::{ClientFacts, ClientRules};
@@ -776,9 +776,13 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
     );
     for path in files {
         // The file's SHA-256 for the report: on one thread the reader hashes the bytes it
-        // reads; with more, another core reads and hashes the file while this one analyses.
-        let inline_digest = engine.config.threads <= 1;
-        let mut source = match FileSource::open_with(&path, ReaderChoice::Auto, inline_digest) {
+        // reads; with more, another core hashes them while this one analyses.
+        let digest_mode = if engine.config.threads <= 1 {
+            DigestMode::Inline
+        } else {
+            DigestMode::Beside
+        };
+        let mut source = match FileSource::open_with(&path, ReaderChoice::Auto, digest_mode) {
             Ok(s) => s,
             Err(e) => {
                 engine.summary.warnings.push(Warning::Capture(e));
@@ -790,10 +794,6 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
         let capture_index = engine.begin_capture(&name, source.precision());
-        let digest = (!inline_digest).then(|| {
-            let path = path.clone();
-            std::thread::spawn(move || crate::capture::file::file_digest(&path))
-        });
         let mut cap = CaptureSummary::new(
             path.clone(),
             name,
@@ -828,11 +828,7 @@ pub fn run_files(engine: &mut Engine<'_>, inputs: &[PathBuf], progress: &mut dyn
         }
         progress.advance(unreported);
         // A file that cannot be read again keeps no digest.
-        let digest = match digest {
-            Some(thread) => thread.join().ok(),
-            None => source.finish_digest(),
-        };
-        if let Some(Ok((size, sha256))) = digest {
+        if let Some(Ok((size, sha256))) = source.finish_digest() {
             cap.size = size;
             cap.sha256 = sha256;
         }

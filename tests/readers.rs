@@ -12,7 +12,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use o365flow::capture::file::{file_digest, ReaderChoice};
+use o365flow::capture::file::{file_digest, DigestMode, ReaderChoice};
 use o365flow::capture::{CaptureError, FileSource};
 
 #[derive(Debug, PartialEq, Eq)]
@@ -25,7 +25,19 @@ struct Packet {
 
 /// Every packet, and the packet number of the error that ended the file (if any).
 fn read_all(path: &Path, choice: ReaderChoice) -> (bool, Vec<Packet>, Option<u64>) {
-    let mut source = FileSource::open_with(path, choice, true).expect("opens");
+    let (native, packets, error) = read_with(path, choice, DigestMode::Inline);
+    // The digest beside the reader (shared buffers) sees the same bytes.
+    let beside = read_with(path, choice, DigestMode::Beside);
+    assert_eq!((native, &packets, error), (beside.0, &beside.1, beside.2));
+    (native, packets, error)
+}
+
+fn read_with(
+    path: &Path,
+    choice: ReaderChoice,
+    mode: DigestMode,
+) -> (bool, Vec<Packet>, Option<u64>) {
+    let mut source = FileSource::open_with(path, choice, mode).expect("opens");
     let native = source.is_native();
     let mut packets = Vec::new();
     let mut error = None;

@@ -8,6 +8,9 @@
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, SyncSender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use pcap_parser::nom;
 
@@ -53,17 +56,102 @@ enum Reader {
     Native(NativeReader),
 }
 
-/// The file's size and SHA-256 while it is being read.
-struct Digest {
+/// Where the capture's SHA-256 is computed (the report identifies each capture by it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DigestMode {
+    Off,
+    /// On the reading thread, from the bytes it reads: one core does everything.
+    Inline,
+    /// On a thread of its own, beside the reading one. The native reader hands it the chunks
+    /// it has read (shared, not copied); behind libpcap the thread reads the file itself.
+    Beside,
+}
+
+/// SHA-256 and size of the bytes seen so far.
+struct Sha256Sum {
     context: ring::digest::Context,
     size: u64,
+}
+
+impl Sha256Sum {
+    fn new() -> Self {
+        Sha256Sum {
+            context: ring::digest::Context::new(&ring::digest::SHA256),
+            size: 0,
+        }
+    }
+
+    fn update(&mut self, bytes: &[u8]) {
+        self.context.update(bytes);
+        self.size += bytes.len() as u64;
+    }
+
+    fn finish(self) -> (u64, String) {
+        let mut hex = String::with_capacity(64);
+        crate::hex::push_bytes(&mut hex, self.context.finish().as_ref());
+        (self.size, hex)
+    }
+}
+
+/// A run of bytes the native reader read: a shared read buffer and the range that is new.
+type Chunk = (Arc<Vec<u8>>, std::ops::Range<usize>);
+
+/// Chunks in flight to the digest thread; the reader waits when it runs this far ahead, so
+/// memory stays bounded.
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+enum Digest {
+    Inline(Sha256Sum),
+    Chunks {
+        sender: SyncSender<Chunk>,
+        thread: JoinHandle<(u64, String)>,
+    },
+    OwnRead(JoinHandle<std::io::Result<(u64, String)>>),
+}
+
+impl Digest {
+    fn chunks() -> Digest {
+        let (sender, receiver) = sync_channel::<Chunk>(CHUNKS_IN_FLIGHT);
+        let thread = std::thread::spawn(move || {
+            let mut sum = Sha256Sum::new();
+            for (buffer, range) in receiver {
+                sum.update(buffer.get(range).unwrap_or_default());
+            }
+            sum.finish()
+        });
+        Digest::Chunks { sender, thread }
+    }
+
+    /// Takes bytes the reader has just read into `buffer` at `range`.
+    fn take(&mut self, buffer: &Arc<Vec<u8>>, range: std::ops::Range<usize>) {
+        match self {
+            Digest::Inline(sum) => sum.update(buffer.get(range).unwrap_or_default()),
+            // A closed channel means the digest thread died; finish reports it.
+            Digest::Chunks { sender, .. } => {
+                let _ = sender.send((Arc::clone(buffer), range));
+            }
+            Digest::OwnRead(_) => {}
+        }
+    }
+
+    fn finish(self) -> std::io::Result<(u64, String)> {
+        let died = || std::io::Error::other("the digest thread stopped");
+        match self {
+            Digest::Inline(sum) => Ok(sum.finish()),
+            Digest::Chunks { sender, thread } => {
+                drop(sender);
+                thread.join().map_err(|_| died())
+            }
+            Digest::OwnRead(thread) => thread.join().map_err(|_| died())?,
+        }
+    }
 }
 
 pub struct FileSource {
     path: PathBuf,
     reader: Reader,
-    /// Set when the caller asked for the digest and the native reader computes it on the way.
     digest: Option<Digest>,
+    /// The caller asked for a digest (computed after the packets when no `digest` runs).
     wants_digest: bool,
     link: LinkType,
     precision: Precision,
@@ -74,16 +162,15 @@ pub struct FileSource {
 
 impl FileSource {
     pub fn open(path: &Path) -> Result<Self, CaptureError> {
-        Self::open_with(path, ReaderChoice::Auto, false)
+        Self::open_with(path, ReaderChoice::Auto, DigestMode::Off)
     }
 
-    /// Opens `path`; with `digest`, [`FileSource::finish_digest`] gives the file's size and
-    /// SHA-256 (computed from the bytes the native reader reads anyway, or by reading the file
-    /// once more behind libpcap).
+    /// Opens `path`; unless `digest` is off, [`FileSource::finish_digest`] gives the file's
+    /// size and SHA-256.
     pub fn open_with(
         path: &Path,
         choice: ReaderChoice,
-        digest: bool,
+        mode: DigestMode,
     ) -> Result<Self, CaptureError> {
         // Checked first so an empty or unreadable file gets a plain message, not libpcap's.
         let (precision, snaplen) = match native_head(path) {
@@ -103,29 +190,42 @@ impl FileSource {
                 reason: pcap_reason(&e),
             })?;
         let link = LinkType::from_dlt(capture.get_datalink().0);
-        let mut digest_state = digest.then(|| Digest {
-            context: ring::digest::Context::new(&ring::digest::SHA256),
-            size: 0,
-        });
         let native = match choice {
-            ReaderChoice::Auto => NativeReader::open(path, link, digest_state.as_mut())
-                .ok()
-                .flatten(),
+            ReaderChoice::Auto => NativeReader::open(path, link).ok().flatten(),
             ReaderChoice::Libpcap => None,
         };
-        let reader = match native {
-            Some(native) => Reader::Native(native),
+        let (reader, digest) = match native {
+            Some(native) => {
+                let mut digest = match mode {
+                    DigestMode::Off => None,
+                    DigestMode::Inline => Some(Digest::Inline(Sha256Sum::new())),
+                    DigestMode::Beside => Some(Digest::chunks()),
+                };
+                // The bytes read while checking the header.
+                if let Some(d) = digest.as_mut() {
+                    d.take(&native.buffer, 0..native.end);
+                }
+                (Reader::Native(native), digest)
+            }
             None => {
-                // libpcap reads the file; the digest reads it again at the end.
-                digest_state = None;
-                Reader::Libpcap(capture)
+                // libpcap reads the file; the digest reads it once more, beside or after.
+                let digest = match mode {
+                    DigestMode::Off | DigestMode::Inline => None,
+                    DigestMode::Beside => {
+                        let path = path.to_path_buf();
+                        Some(Digest::OwnRead(std::thread::spawn(move || {
+                            file_digest(&path)
+                        })))
+                    }
+                };
+                (Reader::Libpcap(capture), digest)
             }
         };
         Ok(FileSource {
             path: path.to_path_buf(),
             reader,
-            digest: digest_state,
-            wants_digest: digest,
+            digest,
+            wants_digest: mode != DigestMode::Off,
             link,
             precision,
             snaplen,
@@ -213,25 +313,20 @@ impl FileSource {
     }
 
     /// Size and SHA-256 (hex) of the whole file, also when reading stopped early; `None` when
-    /// the source was opened without `digest`.
+    /// the source was opened with the digest off.
     pub fn finish_digest(mut self) -> Option<std::io::Result<(u64, String)>> {
         if !self.wants_digest {
             return None;
         }
-        let (Reader::Native(native), Some(digest)) = (&mut self.reader, self.digest.as_mut())
-        else {
+        let Some(mut digest) = self.digest.take() else {
             return Some(file_digest(&self.path));
         };
-        Some(native.hash_rest(digest).map(|()| {
-            let mut hex = String::with_capacity(64);
-            let size = digest.size;
-            let context = std::mem::replace(
-                &mut digest.context,
-                ring::digest::Context::new(&ring::digest::SHA256),
-            );
-            crate::hex::push_bytes(&mut hex, context.finish().as_ref());
-            (size, hex)
-        }))
+        if let Reader::Native(native) = &mut self.reader {
+            if let Err(e) = native.hash_rest(&mut digest) {
+                return Some(Err(e));
+            }
+        }
+        Some(digest.finish())
     }
 }
 
@@ -251,10 +346,14 @@ const RECORD_HEADER: usize = 16;
 const READ_CHUNK: usize = 1 << 20;
 
 /// Classic pcap records read from a buffer refilled by large reads. Parsing borrows from the
-/// buffer; only a record cut by the buffer's end is moved to its front.
+/// buffer; only a record cut by the buffer's end is moved to the front of the next one.
 struct NativeReader {
     file: File,
-    buffer: Vec<u8>,
+    /// Shared with the digest thread (which hashes it while records are parsed from it), so a
+    /// refill goes into a buffer nobody else holds.
+    buffer: Arc<Vec<u8>>,
+    /// Earlier buffers, reused once the digest thread has let go of them.
+    spare: Vec<Arc<Vec<u8>>>,
     start: usize,
     end: usize,
     at_eof: bool,
@@ -265,21 +364,20 @@ struct NativeReader {
     snapshot: usize,
 }
 
+const BUFFER_SIZE: usize = READ_CHUNK + MAX_RECORD_DATA + RECORD_HEADER;
+
 impl NativeReader {
     /// The reader for `path` when it is a classic pcap (version 2.4, either byte order,
     /// microseconds or nanoseconds) of a link type this crate decodes; `Ok(None)` otherwise.
-    fn open(
-        path: &Path,
-        link: LinkType,
-        digest: Option<&mut Digest>,
-    ) -> std::io::Result<Option<NativeReader>> {
+    fn open(path: &Path, link: LinkType) -> std::io::Result<Option<NativeReader>> {
         if let LinkType::Unsupported(_) = link {
             return Ok(None);
         }
         let file = File::open(path)?;
         let mut reader = NativeReader {
             file,
-            buffer: vec![0; READ_CHUNK + MAX_RECORD_DATA + RECORD_HEADER],
+            buffer: Arc::new(vec![0; BUFFER_SIZE]),
+            spare: Vec::new(),
             start: 0,
             end: 0,
             at_eof: false,
@@ -287,7 +385,7 @@ impl NativeReader {
             nano: false,
             snapshot: MAX_RECORD_DATA,
         };
-        reader.fill(digest)?;
+        reader.fill(None)?;
         let Some(head) = reader.buffer.get(reader.start..reader.end) else {
             return Ok(None);
         };
@@ -308,15 +406,40 @@ impl NativeReader {
     }
 
     /// Reads more bytes behind the unread ones (moving those to the front first when the
-    /// buffer's tail is short); hashes what it read when a digest is running.
+    /// buffer's tail is short, or into another buffer while the digest thread holds this one)
+    /// and hands them to the digest.
     fn fill(&mut self, digest: Option<&mut Digest>) -> std::io::Result<usize> {
-        if self.buffer.len() - self.end < READ_CHUNK {
-            self.buffer.copy_within(self.start..self.end, 0);
-            self.end -= self.start;
+        let held = Arc::strong_count(&self.buffer) > 1;
+        if held || self.buffer.len() - self.end < READ_CHUNK {
+            let mut next = match self.spare.iter().position(|b| Arc::strong_count(b) == 1) {
+                Some(at) => self.spare.swap_remove(at),
+                None if held => Arc::new(vec![0; BUFFER_SIZE]),
+                None => Arc::clone(&self.buffer),
+            };
+            let unread = self.end - self.start;
+            if Arc::ptr_eq(&next, &self.buffer) {
+                drop(next);
+                if let Some(buffer) = Arc::get_mut(&mut self.buffer) {
+                    buffer.copy_within(self.start..self.end, 0);
+                }
+            } else {
+                if let (Some(to), Some(from)) = (
+                    Arc::get_mut(&mut next),
+                    self.buffer.get(self.start..self.end),
+                ) {
+                    to.get_mut(..unread)
+                        .unwrap_or_default()
+                        .copy_from_slice(from);
+                }
+                // Kept for reuse: at most the chunks in flight, the one being hashed and this
+                // one exist, as the channel to the digest thread is bounded.
+                self.spare.push(std::mem::replace(&mut self.buffer, next));
+            }
             self.start = 0;
+            self.end = unread;
         }
-        let Some(space) = self.buffer.get_mut(self.end..) else {
-            return Ok(0);
+        let Some(space) = Arc::get_mut(&mut self.buffer).and_then(|b| b.get_mut(self.end..)) else {
+            return Err(std::io::Error::other("read buffer still shared"));
         };
         let n = loop {
             match self.file.read(space) {
@@ -328,9 +451,8 @@ impl NativeReader {
         if n == 0 {
             self.at_eof = true;
         }
-        if let (Some(digest), Some(new)) = (digest, space.get(..n)) {
-            digest.context.update(new);
-            digest.size += n as u64;
+        if let Some(digest) = digest {
+            digest.take(&self.buffer, self.end..self.end + n);
         }
         self.end += n;
         Ok(n)
