@@ -472,14 +472,26 @@ impl NativeReader {
             let needed = match parsed {
                 Ok((_, block)) => {
                     if block.caplen as usize > MAX_RECORD_DATA {
-                        return Err(invalid_length(block.caplen));
+                        return Err(invalid_length(block.caplen, self.snapshot));
                     }
-                    let nanos = if self.nano {
-                        i64::from(block.ts_usec)
-                    } else {
-                        i64::from(block.ts_usec) * 1000
+                    // libpcap keeps both timestamp fields signed 32-bit numbers when the file
+                    // is in the host's byte order (0xffffffff is one second before 1970) and
+                    // unsigned when it swaps them (its SWAPLONG yields an unsigned value).
+                    // Odd, but the two readers must agree (found by fuzz/capture_file).
+                    let swapped = self.big_endian != cfg!(target_endian = "big");
+                    let field = |v: u32| {
+                        if swapped {
+                            i64::from(v)
+                        } else {
+                            i64::from(i32::from_ne_bytes(v.to_ne_bytes()))
+                        }
                     };
-                    let head = (i64::from(block.ts_sec), nanos, block.origlen);
+                    let nanos = if self.nano {
+                        field(block.ts_usec)
+                    } else {
+                        field(block.ts_usec) * 1000
+                    };
+                    let head = (field(block.ts_sec), nanos, block.origlen);
                     break (head, block.data.len());
                 }
                 Err(nom::Err::Incomplete(nom::Needed::Size(more))) => available.len() + more.get(),
@@ -490,6 +502,7 @@ impl NativeReader {
             if have >= RECORD_HEADER && needed - RECORD_HEADER > MAX_RECORD_DATA {
                 return Err(invalid_length(
                     u32::try_from(needed - RECORD_HEADER).unwrap_or(u32::MAX),
+                    self.snapshot,
                 ));
             }
             if self.at_eof {
@@ -535,8 +548,10 @@ impl NativeReader {
     }
 }
 
-fn invalid_length(caplen: u32) -> String {
-    format!("invalid packet capture length {caplen}, bigger than maximum of {MAX_RECORD_DATA}")
+/// libpcap's words for a record longer than any it accepts (the snapshot length is never above
+/// the maximum here, so libpcap names the snapshot length).
+fn invalid_length(caplen: u32, snapshot: usize) -> String {
+    format!("invalid packet capture length {caplen}, bigger than snaplen of {snapshot}")
 }
 
 fn pcap_reason(e: &pcap::Error) -> String {
