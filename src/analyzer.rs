@@ -721,32 +721,6 @@ fn sort_large<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) 
     }
 }
 
-#[cfg(test)]
-mod sort_tests {
-    use super::sort_large;
-
-    #[test]
-    fn sorts_like_a_stable_sort() {
-        // (key, original position): equal keys must keep their order.
-        let mut state = 0x2545_f491_u32;
-        for len in [0usize, 1, 2, 3, 10, 257, 1000] {
-            let items: Vec<(u32, usize)> = (0..len)
-                .map(|i| {
-                    state ^= state << 13;
-                    state ^= state >> 17;
-                    state ^= state << 5;
-                    (state % 17, i)
-                })
-                .collect();
-            let mut expected = items.clone();
-            expected.sort_by_key(|x| x.0);
-            let mut got = items;
-            sort_large(&mut got, |a, b| a.0.cmp(&b.0));
-            assert_eq!(got, expected, "{len}");
-        }
-    }
-}
-
 /// [`analyze`], reporting the bytes read to `progress` now and then (every 4096 packets).
 pub fn analyze_with_progress(
     inputs: &[PathBuf],
@@ -868,5 +842,31 @@ impl Analysis {
     /// Warnings or not, did anything get read? (Exit code 2 when not.)
     pub fn read_anything(&self) -> bool {
         self.summary.any_input_read()
+    }
+}
+
+#[cfg(test)]
+mod sort_tests {
+    use super::sort_large;
+
+    #[test]
+    fn sorts_like_a_stable_sort() {
+        // (key, original position): equal keys must keep their order.
+        let mut state = 0x2545_f491_u32;
+        for len in [0usize, 1, 2, 3, 10, 257, 1000] {
+            let items: Vec<(u32, usize)> = (0..len)
+                .map(|i| {
+                    state ^= state << 13;
+                    state ^= state >> 17;
+                    state ^= state << 5;
+                    (state % 17, i)
+                })
+                .collect();
+            let mut expected = items.clone();
+            expected.sort_by_key(|x| x.0);
+            let mut got = items;
+            sort_large(&mut got, |a, b| a.0.cmp(&b.0));
+            assert_eq!(got, expected, "{len}");
+        }
     }
 }

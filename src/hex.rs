@@ -1,13 +1,20 @@
 //! Lower-case hex text for digests and fingerprints, written without a `format!` per byte
 //! (JA4 hex-encodes dozens of values for every ClientHello).
 
-const DIGITS: &[u8; 16] = b"0123456789abcdef";
+/// The hex digit of a nibble (0..=15).
+fn digit(nibble: u8) -> char {
+    char::from(if nibble < 10 {
+        b'0' + nibble
+    } else {
+        b'a' + (nibble - 10)
+    })
+}
 
 /// Appends the two hex digits of each byte.
 pub fn push_bytes(out: &mut String, bytes: &[u8]) {
     for b in bytes {
-        out.push(char::from(DIGITS[usize::from(b >> 4)]));
-        out.push(char::from(DIGITS[usize::from(b & 0x0f)]));
+        out.push(digit(b >> 4));
+        out.push(digit(b & 0x0f));
     }
 }
 

@@ -178,10 +178,7 @@ fn damaged_files_fail_at_the_same_packet() {
     // libpcap reads timestamps as signed 32-bit numbers (found by fuzz/capture_file).
     nano.extend_from_slice(&record(u32::MAX, u32::MAX, 60, 60, &[9; 60]));
     cases.push(("nano".into(), nano));
-    let mut big_endian = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        big_endian.extend_from_slice(&v.to_be_bytes());
-    }
+    let mut big_endian = 0xa1b2_c3d4u32.to_be_bytes().to_vec();
     big_endian.extend_from_slice(&2u16.to_be_bytes());
     big_endian.extend_from_slice(&4u16.to_be_bytes());
     for v in [0u32, 0, 65535, 1] {
