@@ -53,31 +53,6 @@ fn pcap_header(linktype: u32) -> Vec<u8> {
     h
 }
 
-fn record(secs: u32, caplen: u32, len: u32, data: &[u8]) -> Vec<u8> {
-    let mut r = Vec::new();
-    r.extend_from_slice(&secs.to_le_bytes());
-    r.extend_from_slice(&0u32.to_le_bytes());
-    r.extend_from_slice(&caplen.to_le_bytes());
-    r.extend_from_slice(&len.to_le_bytes());
-    r.extend_from_slice(data);
-    r
-}
-
-/// The first `n` records of a classic little-endian pcap, with their byte end offsets.
-fn record_ends(pcap: &[u8]) -> Vec<usize> {
-    let mut ends = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16 + caplen;
-        if at > pcap.len() {
-            break;
-        }
-        ends.push(at);
-    }
-    ends
-}
-
 #[test]
 fn missing_file_cannot_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -145,7 +120,7 @@ fn good_input_beside_bad_input_keeps_the_good_results() {
 #[test]
 fn capture_truncated_mid_packet_keeps_earlier_packets() {
     let bytes = std::fs::read(sample("teams.pcap")).unwrap();
-    let ends = record_ends(&bytes);
+    let ends = common::record_ends(&bytes);
     let dir = tempfile::tempdir().unwrap();
     let cut = dir.path().join("cut.pcap");
     // Keep 200 whole packets and half of the 201st.
@@ -177,9 +152,15 @@ fn capture_truncated_mid_packet_keeps_earlier_packets() {
 #[test]
 fn record_claiming_four_gib_is_refused_with_its_number() {
     let bytes = std::fs::read(sample("teams.pcap")).unwrap();
-    let ends = record_ends(&bytes);
+    let ends = common::record_ends(&bytes);
     let mut data = bytes[..ends[9]].to_vec();
-    data.extend_from_slice(&record(1_587_041_700, u32::MAX, u32::MAX, &[0; 64]));
+    data.extend_from_slice(&common::pcap_record(
+        1_587_041_700,
+        0,
+        u32::MAX,
+        u32::MAX,
+        &[0; 64],
+    ));
     let dir = tempfile::tempdir().unwrap();
     let huge = dir.path().join("huge.pcap");
     std::fs::write(&huge, &data).unwrap();
@@ -225,10 +206,10 @@ fn packet_whose_lengths_lie_is_reported_and_still_counted() {
     let frame = lying_ipv4_frame();
     let mut data = pcap_header(1);
     let n = frame.len() as u32;
-    data.extend_from_slice(&record(1_700_000_000, n, n, &frame));
-    data.extend_from_slice(&record(1_700_000_001, n, n, &frame));
+    data.extend_from_slice(&common::pcap_record(1_700_000_000, 0, n, n, &frame));
+    data.extend_from_slice(&common::pcap_record(1_700_000_001, 0, n, n, &frame));
     // A record whose wire length is below its captured length.
-    data.extend_from_slice(&record(1_700_000_002, n, 10, &frame));
+    data.extend_from_slice(&common::pcap_record(1_700_000_002, 0, n, 10, &frame));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lies.pcap");
     std::fs::write(&path, &data).unwrap();
@@ -252,8 +233,8 @@ fn packet_whose_lengths_lie_is_reported_and_still_counted() {
 #[test]
 fn unknown_link_type_is_skipped_and_reported() {
     let mut data = pcap_header(147);
-    data.extend_from_slice(&record(1_700_000_000, 4, 4, &[1, 2, 3, 4]));
-    data.extend_from_slice(&record(1_700_000_000, 4, 4, &[1, 2, 3, 4]));
+    data.extend_from_slice(&common::pcap_record(1_700_000_000, 0, 4, 4, &[1, 2, 3, 4]));
+    data.extend_from_slice(&common::pcap_record(1_700_000_000, 0, 4, 4, &[1, 2, 3, 4]));
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("user0.pcap");
     std::fs::write(&path, &data).unwrap();
@@ -296,8 +277,9 @@ fn garbage_after_a_valid_header_never_panics() {
                     frame[ip_at] = if i % 2 == 0 { 0x45 } else { 0x60 };
                 }
             }
-            data.extend_from_slice(&record(
+            data.extend_from_slice(&common::pcap_record(
                 1_700_000_000 + i,
+                0,
                 len as u32,
                 len as u32 + (i % 2) * 7,
                 &frame,

@@ -120,34 +120,10 @@ fn corpus_reads_the_same_through_both_readers() {
     assert!(native >= 60, "only {native} read natively");
 }
 
-fn record(secs: u32, frac: u32, caplen: u32, len: u32, data: &[u8]) -> Vec<u8> {
-    let mut r = Vec::new();
-    for v in [secs, frac, caplen, len] {
-        r.extend_from_slice(&v.to_le_bytes());
-    }
-    r.extend_from_slice(data);
-    r
-}
-
-/// Byte offsets where each record of a little-endian classic pcap ends.
-fn record_ends(pcap: &[u8]) -> Vec<usize> {
-    let mut ends = Vec::new();
-    let mut at = 24;
-    while at + 16 <= pcap.len() {
-        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
-        at += 16 + caplen;
-        if at > pcap.len() {
-            break;
-        }
-        ends.push(at);
-    }
-    ends
-}
-
 #[test]
 fn damaged_files_fail_at_the_same_packet() {
     let bytes = std::fs::read(common::samples_dir().join("teams.pcap")).unwrap();
-    let ends = record_ends(&bytes);
+    let ends = common::record_ends(&bytes);
     let dir = tempfile::tempdir().unwrap();
     let mut cases: Vec<(String, Vec<u8>)> = Vec::new();
     // Cut inside a record header, inside record data, and exactly between records.
@@ -164,7 +140,7 @@ fn damaged_files_fail_at_the_same_packet() {
     let head = &bytes[..24];
     for (name, caplen) in [("huge", u32::MAX), ("above-max", 262_145)] {
         let mut data = bytes[..ends[5]].to_vec();
-        data.extend_from_slice(&record(1, 2, caplen, caplen, &[0; 64]));
+        data.extend_from_slice(&common::pcap_record(1, 2, caplen, caplen, &[0; 64]));
         cases.push((name.into(), data));
     }
     let mut small_snaplen = head.to_vec();
@@ -173,10 +149,16 @@ fn damaged_files_fail_at_the_same_packet() {
     cases.push(("above-snaplen".into(), small_snaplen));
     let mut nano = head.to_vec();
     nano[..4].copy_from_slice(&0xa1b2_3c4du32.to_le_bytes());
-    nano.extend_from_slice(&record(1_700_000_000, 999_999_999, 60, 60, &[7; 60]));
-    nano.extend_from_slice(&record(1_700_000_001, 5, 60, 1500, &[8; 60]));
+    nano.extend_from_slice(&common::pcap_record(
+        1_700_000_000,
+        999_999_999,
+        60,
+        60,
+        &[7; 60],
+    ));
+    nano.extend_from_slice(&common::pcap_record(1_700_000_001, 5, 60, 1500, &[8; 60]));
     // libpcap reads timestamps as signed 32-bit numbers (found by fuzz/capture_file).
-    nano.extend_from_slice(&record(u32::MAX, u32::MAX, 60, 60, &[9; 60]));
+    nano.extend_from_slice(&common::pcap_record(u32::MAX, u32::MAX, 60, 60, &[9; 60]));
     cases.push(("nano".into(), nano));
     let mut big_endian = 0xa1b2_c3d4u32.to_be_bytes().to_vec();
     big_endian.extend_from_slice(&2u16.to_be_bytes());

@@ -288,3 +288,29 @@ pub fn two_sites() -> TwoSites {
         dir,
     }
 }
+
+/// One classic little-endian pcap record: header (seconds, fraction, captured and wire length)
+/// and data.
+pub fn pcap_record(secs: u32, frac: u32, caplen: u32, len: u32, data: &[u8]) -> Vec<u8> {
+    let mut r = Vec::new();
+    for v in [secs, frac, caplen, len] {
+        r.extend_from_slice(&v.to_le_bytes());
+    }
+    r.extend_from_slice(data);
+    r
+}
+
+/// Byte offsets where each whole record of a little-endian classic pcap ends.
+pub fn record_ends(pcap: &[u8]) -> Vec<usize> {
+    let mut ends = Vec::new();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        at += 16 + caplen;
+        if at > pcap.len() {
+            break;
+        }
+        ends.push(at);
+    }
+    ends
+}
