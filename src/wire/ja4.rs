@@ -45,28 +45,44 @@ fn push_hex_list(out: &mut String, values: &[u16]) {
     }
 }
 
-fn hash12(text: &str) -> String {
+/// Appends the first 12 hex digits of the SHA-256 of `text`, or twelve zeros for no text.
+fn push_hash12(out: &mut String, text: &str) {
     if text.is_empty() {
-        return "000000000000".to_owned();
+        out.push_str("000000000000");
+    } else {
+        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+        crate::hex::push_bytes(out, digest.as_ref().get(..6).unwrap_or_default());
     }
-    crate::hex::sha256_prefix(text.as_bytes(), 6)
+}
+
+/// Appends a count as two digits, capped at 99 as the specification says.
+fn push_count(out: &mut String, count: usize) {
+    let n = u8::try_from(count.min(99)).unwrap_or(99);
+    out.push(char::from(b'0' + n / 10));
+    out.push(char::from(b'0' + n % 10));
 }
 
 /// Returns (`ja4`, `ja4_r`) for a ClientHello carried over `transport`: `t` (TCP), `q` (QUIC),
-/// `d` (DTLS).
+/// `d` (DTLS). Runs for every ClientHello, so the raw form is written once and the hashed
+/// form hashes its pieces in place (four allocations in all).
 pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
-    let ciphers: Vec<u16> = input
+    let mut ciphers: Vec<u16> = input
         .ciphers
         .iter()
         .copied()
         .filter(|c| !is_grease(*c))
         .collect();
-    let extensions: Vec<u16> = input
+    let cipher_count = ciphers.len();
+    ciphers.sort_unstable();
+    let extension_count = input.extensions.iter().filter(|e| !is_grease(**e)).count();
+    // SNI and ALPN count but are not listed.
+    let mut listed_ext: Vec<u16> = input
         .extensions
         .iter()
         .copied()
-        .filter(|e| !is_grease(*e))
+        .filter(|e| !is_grease(*e) && *e != 0x0000 && *e != 0x0010)
         .collect();
+    listed_ext.sort_unstable();
     let version = input
         .supported_versions
         .iter()
@@ -74,51 +90,57 @@ pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
         .filter(|v| !is_grease(*v))
         .max()
         .unwrap_or(input.legacy_version);
-    let sni = if extensions.contains(&0x0000) {
+    let sigalgs = &input.signature_algorithms;
+    let mut raw =
+        String::with_capacity(12 + (cipher_count + listed_ext.len() + sigalgs.len() + 2) * 5);
+    raw.push(transport);
+    raw.push_str(version_code(version));
+    raw.push(if input.extensions.contains(&0x0000) {
         'd'
     } else {
         'i'
-    };
-    let alpn = match input.first_alpn.as_deref() {
+    });
+    push_count(&mut raw, cipher_count);
+    push_count(&mut raw, extension_count);
+    match input.first_alpn.as_deref() {
         Some([first, .., last])
             if first.is_ascii_alphanumeric() && last.is_ascii_alphanumeric() =>
         {
-            format!("{}{}", char::from(*first), char::from(*last))
+            raw.push(char::from(*first));
+            raw.push(char::from(*last));
         }
         Some([only]) if only.is_ascii_alphanumeric() => {
-            format!("{}{}", char::from(*only), char::from(*only))
+            raw.push(char::from(*only));
+            raw.push(char::from(*only));
         }
         // Non-alphanumeric ends: the reference implementation writes "99" (checked against its
         // value for ../shared/ja4/tls-non-ascii-alpn.pcapng), not the hex digits an older
         // revision of the specification described.
-        Some(value) if !value.is_empty() => "99".to_owned(),
-        _ => "00".to_owned(),
-    };
-    let a = format!(
-        "{transport}{}{sni}{:02}{:02}{alpn}",
-        version_code(version),
-        ciphers.len().min(99),
-        extensions.len().min(99)
-    );
-    let mut sorted_ciphers = ciphers;
-    sorted_ciphers.sort_unstable();
-    let mut sorted_ext: Vec<u16> = extensions
-        .into_iter()
-        .filter(|e| *e != 0x0000 && *e != 0x0010)
-        .collect();
-    sorted_ext.sort_unstable();
-    let mut cipher_text = String::with_capacity(sorted_ciphers.len() * 5);
-    push_hex_list(&mut cipher_text, &sorted_ciphers);
-    let sigalgs = &input.signature_algorithms;
-    let mut ext_text = String::with_capacity((sorted_ext.len() + sigalgs.len() + 1) * 5);
-    push_hex_list(&mut ext_text, &sorted_ext);
-    if !sigalgs.is_empty() && !ext_text.is_empty() {
-        ext_text.push('_');
-        push_hex_list(&mut ext_text, sigalgs);
+        Some(value) if !value.is_empty() => raw.push_str("99"),
+        _ => raw.push_str("00"),
     }
-    let ja4 = format!("{a}_{}_{}", hash12(&cipher_text), hash12(&ext_text));
-    let ja4_r = format!("{a}_{cipher_text}_{ext_text}");
-    (ja4, ja4_r)
+    let a_end = raw.len();
+    raw.push('_');
+    let ciphers_start = raw.len();
+    push_hex_list(&mut raw, &ciphers);
+    let ciphers_end = raw.len();
+    raw.push('_');
+    let extensions_start = raw.len();
+    push_hex_list(&mut raw, &listed_ext);
+    if !sigalgs.is_empty() && !listed_ext.is_empty() {
+        raw.push('_');
+        push_hex_list(&mut raw, sigalgs);
+    }
+    let mut hashed = String::with_capacity(a_end + 26);
+    hashed.push_str(raw.get(..a_end).unwrap_or_default());
+    hashed.push('_');
+    push_hash12(
+        &mut hashed,
+        raw.get(ciphers_start..ciphers_end).unwrap_or_default(),
+    );
+    hashed.push('_');
+    push_hash12(&mut hashed, raw.get(extensions_start..).unwrap_or_default());
+    (hashed, raw)
 }
 
 /// Reads extension types, signature algorithms and the first ALPN value from the raw
