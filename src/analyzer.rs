@@ -707,12 +707,12 @@ fn sort_large<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) 
     for start in 0..source.len() {
         let mut at = start;
         // Position `at` receives the element now at `source[at]`; a placed position points at
-        // itself.
+        // itself, so a cycle (or a position already placed) ends where it started.
         while let Some(&from) = source.get(at) {
             if let Some(slot) = source.get_mut(at) {
                 *slot = at;
             }
-            if from == start || from == at {
+            if from == start {
                 break;
             }
             items.swap(at, from);

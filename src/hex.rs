@@ -23,12 +23,17 @@ pub fn push_u16(out: &mut String, value: u16) {
     push_bytes(out, &value.to_be_bytes());
 }
 
+/// Appends the hex of the first `bytes` bytes of the SHA-256 of `data` (all 32 when `bytes`
+/// is larger).
+pub fn push_sha256_prefix(out: &mut String, data: &[u8], bytes: usize) {
+    let digest = ring::digest::digest(&ring::digest::SHA256, data);
+    push_bytes(out, digest.as_ref().get(..bytes).unwrap_or(digest.as_ref()));
+}
+
 /// Hex of the first `bytes` bytes of the SHA-256 of `data` (all 32 when `bytes` is larger).
 pub fn sha256_prefix(data: &[u8], bytes: usize) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, data);
-    let kept = digest.as_ref().get(..bytes).unwrap_or(digest.as_ref());
-    let mut out = String::with_capacity(kept.len() * 2);
-    push_bytes(&mut out, kept);
+    let mut out = String::with_capacity(bytes.min(32) * 2);
+    push_sha256_prefix(&mut out, data, bytes);
     out
 }
 

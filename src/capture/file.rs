@@ -107,6 +107,8 @@ enum Digest {
         thread: JoinHandle<(u64, String)>,
     },
     OwnRead(JoinHandle<std::io::Result<(u64, String)>>),
+    /// Behind libpcap on one thread: the file is read once more after its packets.
+    AfterRead(PathBuf),
 }
 
 impl Digest {
@@ -130,7 +132,7 @@ impl Digest {
             Digest::Chunks { sender, .. } => {
                 let _ = sender.send((Arc::clone(buffer), range));
             }
-            Digest::OwnRead(_) => {}
+            Digest::OwnRead(_) | Digest::AfterRead(_) => {}
         }
     }
 
@@ -143,6 +145,7 @@ impl Digest {
                 thread.join().map_err(|_| died())
             }
             Digest::OwnRead(thread) => thread.join().map_err(|_| died())?,
+            Digest::AfterRead(path) => file_digest(&path),
         }
     }
 }
@@ -151,8 +154,6 @@ pub struct FileSource {
     path: PathBuf,
     reader: Reader,
     digest: Option<Digest>,
-    /// The caller asked for a digest (computed after the packets when no `digest` runs).
-    wants_digest: bool,
     link: LinkType,
     precision: Precision,
     snaplen: Option<u32>,
@@ -210,7 +211,8 @@ impl FileSource {
             None => {
                 // libpcap reads the file; the digest reads it once more, beside or after.
                 let digest = match mode {
-                    DigestMode::Off | DigestMode::Inline => None,
+                    DigestMode::Off => None,
+                    DigestMode::Inline => Some(Digest::AfterRead(path.to_path_buf())),
                     DigestMode::Beside => {
                         let path = path.to_path_buf();
                         Some(Digest::OwnRead(std::thread::spawn(move || {
@@ -225,7 +227,6 @@ impl FileSource {
             path: path.to_path_buf(),
             reader,
             digest,
-            wants_digest: mode != DigestMode::Off,
             link,
             precision,
             snaplen,
@@ -315,12 +316,7 @@ impl FileSource {
     /// Size and SHA-256 (hex) of the whole file, also when reading stopped early; `None` when
     /// the source was opened with the digest off.
     pub fn finish_digest(mut self) -> Option<std::io::Result<(u64, String)>> {
-        if !self.wants_digest {
-            return None;
-        }
-        let Some(mut digest) = self.digest.take() else {
-            return Some(file_digest(&self.path));
-        };
+        let mut digest = self.digest.take()?;
         if let Reader::Native(native) = &mut self.reader {
             if let Err(e) = native.hash_rest(&mut digest) {
                 return Some(Err(e));
@@ -622,20 +618,16 @@ pub fn head_snaplen(head: &[u8]) -> Option<u32> {
 /// identifies each capture by them.
 pub fn file_digest(path: &Path) -> std::io::Result<(u64, String)> {
     let mut file = std::fs::File::open(path)?;
-    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut size = 0u64;
+    let mut sum = Sha256Sum::new();
+    let mut buffer = vec![0u8; READ_CHUNK];
     loop {
         let n = file.read(&mut buffer)?;
         if n == 0 {
             break;
         }
-        size += n as u64;
-        context.update(buffer.get(..n).unwrap_or_default());
+        sum.update(buffer.get(..n).unwrap_or_default());
     }
-    let mut hex = String::with_capacity(64);
-    crate::hex::push_bytes(&mut hex, context.finish().as_ref());
-    Ok((size, hex))
+    Ok(sum.finish())
 }
 
 /// The precision a capture's first bytes declare; an error for empty or too-short input.

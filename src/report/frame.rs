@@ -29,7 +29,10 @@ fn text_col<'a>(
             // In CSV an empty value is an empty cell, not a quoted empty string.
             Layout::Text => f(r).filter(|s| !s.is_empty()).map(|s| match s {
                 Cow::Borrowed(text) => csv_safe(text),
-                Cow::Owned(text) => Cow::Owned(csv_safe(&text).into_owned()),
+                Cow::Owned(text) => match csv_safe(&text) {
+                    Cow::Owned(safe) => Cow::Owned(safe),
+                    Cow::Borrowed(_) => Cow::Owned(text),
+                },
             }),
             Layout::Typed => f(r),
         })

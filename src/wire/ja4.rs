@@ -50,8 +50,7 @@ fn push_hash12(out: &mut String, text: &str) {
     if text.is_empty() {
         out.push_str("000000000000");
     } else {
-        let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
-        crate::hex::push_bytes(out, digest.as_ref().get(..6).unwrap_or_default());
+        crate::hex::push_sha256_prefix(out, text.as_bytes(), 6);
     }
 }
 
