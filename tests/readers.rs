@@ -212,3 +212,99 @@ fn damaged_files_fail_at_the_same_packet() {
         ]
     );
 }
+
+/// The native reader reads 1 MiB at a time and moves a record cut by a read to the front of the
+/// next buffer (another buffer while the digest thread still hashes this one): records and
+/// damage across a read's end must come out exactly as libpcap gives them.
+#[test]
+fn records_across_reads_come_out_whole() {
+    const READ: usize = 1 << 20;
+    let bytes = std::fs::read(common::samples_dir().join("teams.pcap")).unwrap();
+    let ends = common::record_ends(&bytes);
+    let records = &bytes[24..*ends.last().unwrap()];
+    // teams.pcap's records, then a filler record that makes the next record start at `at`.
+    let up_to = |at: usize| -> Vec<u8> {
+        let mut out = bytes[..24].to_vec();
+        while out.len() + records.len() + 16 < at {
+            out.extend_from_slice(records);
+        }
+        let mut start = 24;
+        for &end in &ends {
+            if out.len() + (end - start) + 16 > at {
+                break;
+            }
+            out.extend_from_slice(&bytes[start..end]);
+            start = end;
+        }
+        let filler = (at - out.len() - 16) as u32;
+        out.extend_from_slice(&common::pcap_record(
+            1,
+            0,
+            filler,
+            filler,
+            &vec![5; filler as usize],
+        ));
+        assert_eq!(out.len(), at);
+        out
+    };
+    let boundary = 2 * READ;
+    let dir = tempfile::tempdir().unwrap();
+    let mut outcomes = Vec::new();
+    // A record starting 8 bytes before a read's end (header across it), 16 before (data
+    // across), exactly at it, and 100 bytes after it.
+    for shift in [-8i64, -16, 0, 100] {
+        let at = (boundary as i64 + shift) as usize;
+        let mut whole = up_to(at);
+        let packets_before = common::record_ends(&whole).len();
+        for _ in 0..2 {
+            whole.extend_from_slice(records);
+        }
+        let mut bad = up_to(at);
+        bad.extend_from_slice(&common::pcap_record(1, 2, 262_145, 262_145, &[0; 64]));
+        bad.extend_from_slice(records);
+        let mut cut_header = up_to(at);
+        cut_header.extend_from_slice(&records[..10]);
+        let mut cut_data = up_to(at);
+        cut_data.extend_from_slice(&records[..40]);
+        for (name, data) in [
+            ("whole", whole),
+            ("bad", bad),
+            ("cut-header", cut_header),
+            ("cut-data", cut_data),
+        ] {
+            let path = dir.path().join(format!("{name}{shift}.pcap"));
+            std::fs::write(&path, &data).unwrap();
+            assert!(same_from_both(&path), "{name} {shift} read natively");
+            let (_, packets, error) = read_all(&path, ReaderChoice::Auto);
+            outcomes.push((
+                name,
+                shift,
+                packets.len() - packets_before,
+                error.map(|e| e as usize - packets_before),
+            ));
+        }
+    }
+    let records_count = ends.len();
+    for (name, shift, after, error) in outcomes {
+        let expected = match name {
+            "whole" => (2 * records_count, None),
+            _ => (0, Some(1)),
+        };
+        assert_eq!((after, error), expected, "{name} {shift}");
+    }
+    // Cuts at and around a read's end of a long file.
+    let mut long = up_to(3 * READ);
+    long.extend_from_slice(records);
+    for cut in [
+        boundary - 1,
+        boundary,
+        boundary + 1,
+        boundary + 9,
+        boundary + 20,
+        3 * READ,
+    ] {
+        let path = dir.path().join(format!("cut{cut}.pcap"));
+        std::fs::write(&path, &long[..cut]).unwrap();
+        assert!(same_from_both(&path));
+    }
+}
