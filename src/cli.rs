@@ -467,7 +467,7 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
     // memory stays bounded by the flow table whatever the capture size. --out's report needs
     // the whole table.
     let mut stream = match (&args.flows, &args.options.out) {
-        (Some(path), None) => Some(FlowStream::create(path)?),
+        (Some(path), None) => Some(FlowStream::create(path, config.threads)?),
         _ => None,
     };
     let mut stream_error: Option<anyhow::Error> = None;
@@ -657,13 +657,26 @@ impl AnalysisOptions {
                 Some(path) => ClientRules::with_user_file(path)?,
                 None => ClientRules::embedded()?,
             },
-            threads: self
-                .threads
-                .map(usize::from)
-                .unwrap_or_else(|| AnalysisConfig::default().threads),
+            threads: self.threads(),
             ..AnalysisConfig::default()
         };
         Ok((catalog, config))
+    }
+}
+
+impl AnalysisOptions {
+    /// `--threads`, or the machine's cores. Polars' own pool (Parquet encoding) follows an
+    /// explicit `--threads` too, so `--threads 1` really is one thread.
+    fn threads(&self) -> usize {
+        let Some(threads) = self.threads else {
+            return AnalysisConfig::default().threads;
+        };
+        // Before polars reads its configuration (first use), and while this is the only
+        // thread; an explicit POLARS_MAX_THREADS wins.
+        if std::env::var_os("POLARS_MAX_THREADS").is_none() {
+            std::env::set_var("POLARS_MAX_THREADS", threads.to_string());
+        }
+        usize::from(threads)
     }
 }
 

@@ -21,7 +21,7 @@ use crate::wire::quic::{
 use crate::wire::tls::{
     looks_like_record, probe_client_hello, probe_handshake, ClientHello, Probe,
 };
-use crate::wire::tls_server::{probe_server_flight, ServerHello, ServerProbe};
+use crate::wire::tls_server::{probe_server_flight, CertificateMemo, ServerHello, ServerProbe};
 use crate::wire::vpn::{self, Infra};
 use crate::wire::{TcpHeader, Transport};
 
@@ -105,6 +105,8 @@ pub struct DissectBudget {
     pub overflowed: u64,
     scratch: Vec<u8>,
     decrypted: Vec<u8>,
+    /// Server certificates read so far (bounded).
+    certificates: CertificateMemo,
     /// Capture time of the packet being dissected (set by the caller before each packet).
     pub now: crate::time::Timestamp,
     /// Address -> name from every DNS answer seen so far.
@@ -122,6 +124,7 @@ impl DissectBudget {
             overflowed: 0,
             scratch: Vec::new(),
             decrypted: Vec::new(),
+            certificates: CertificateMemo::default(),
             now: crate::time::Timestamp::default(),
             dns: DnsNames::default(),
         }
@@ -799,7 +802,11 @@ impl FlowDissect {
         *left = left.saturating_sub(1);
         let answer = match pushed {
             Push::Unchanged if *left > 0 => return,
-            _ => probe_server_flight(buf.contiguous(), &mut budget.scratch),
+            _ => probe_server_flight(
+                buf.contiguous(),
+                &mut budget.scratch,
+                &mut budget.certificates,
+            ),
         };
         match answer {
             ServerProbe::Done(hello) => {

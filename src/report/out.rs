@@ -3,7 +3,7 @@
 //! is written under a temporary name and renamed into place, so a reader never sees half a file.
 
 use std::fs::File;
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
@@ -47,9 +47,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 pub fn write_parquet(df: &DataFrame, meta: &RunMeta, path: &Path) -> Result<(), WriteError> {
     let json = serde_json::to_string(meta).map_err(|e| io_error(path, &e))?;
     replace_file(path, |tmp| {
-        let file = File::create(tmp).map_err(|e| io_error(tmp, &e))?;
+        // Buffered: the Parquet writer makes many tiny writes (about 12 per column chunk).
+        let mut file = BufWriter::new(File::create(tmp).map_err(|e| io_error(tmp, &e))?);
         let mut df = df.clone();
-        ParquetWriter::new(file)
+        ParquetWriter::new(&mut file)
             .with_key_value_metadata(Some(KeyValueMetadata::from_static(vec![
                 (PARQUET_META_KEY.to_owned(), json),
                 (
@@ -58,8 +59,8 @@ pub fn write_parquet(df: &DataFrame, meta: &RunMeta, path: &Path) -> Result<(), 
                 ),
             ])))
             .finish(&mut df)
-            .map(|_| ())
-            .map_err(|e| io_error(tmp, &e))
+            .map_err(|e| io_error(tmp, &e))?;
+        file.flush().map_err(|e| io_error(tmp, &e))
     })
 }
 

@@ -74,17 +74,17 @@ pub fn write_flows(rows: &[FlowRow], path: &Path) -> Result<(), WriteError> {
                 Layout::Typed
             };
             let mut df = flows_frame(rows, layout).map_err(|e| io(&e))?;
-            let file = File::create(path).map_err(|e| io(&e))?;
+            let mut file = BufWriter::new(File::create(path).map_err(|e| io(&e))?);
             if format == FlowFormat::Csv {
-                CsvWriter::new(BufWriter::new(file))
+                CsvWriter::new(&mut file)
                     .finish(&mut df)
-                    .map_err(|e| io(&e))
+                    .map_err(|e| io(&e))?;
             } else {
-                ParquetWriter::new(file)
+                ParquetWriter::new(&mut file)
                     .finish(&mut df)
-                    .map(|_| ())
-                    .map_err(|e| io(&e))
+                    .map_err(|e| io(&e))?;
             }
+            file.flush().map_err(|e| io(&e))
         }
         #[cfg(not(feature = "report"))]
         FlowFormat::Csv | FlowFormat::Parquet => Err(WriteError::NotBuilt {
@@ -131,19 +131,24 @@ pub struct FlowStream {
     out: Option<StreamOut>,
     /// Rows written so far (CSV writes its header before the first).
     rows: u64,
+    /// Build each chunk's columns on two threads.
+    two_threads: bool,
 }
 
 enum StreamOut {
     Text(BufWriter<File>),
     #[cfg(feature = "report")]
-    Parquet(Box<polars::io::parquet::write::BatchedWriter<File>>),
+    /// Buffered: the Parquet writer makes many tiny writes (about 12 per column chunk).
+    Parquet(Box<polars::io::parquet::write::BatchedWriter<BufWriter<File>>>),
     /// Parquet's writer needs the first chunk's schema: the file waits for it.
     #[cfg(feature = "report")]
     ParquetPending(File),
 }
 
 impl FlowStream {
-    pub fn create(path: &Path) -> Result<Self, WriteError> {
+    /// A flow file at `path` written chunk by chunk; with `threads` above 1 each chunk's
+    /// columns are built on two threads.
+    pub fn create(path: &Path, threads: usize) -> Result<Self, WriteError> {
         let format = FlowFormat::from_path(path).ok_or_else(|| WriteError::UnknownFormat {
             path: path.to_path_buf(),
         })?;
@@ -169,6 +174,7 @@ impl FlowStream {
             format,
             out: Some(out),
             rows: 0,
+            two_threads: threads > 1,
         })
     }
 
@@ -190,9 +196,10 @@ impl FlowStream {
             }
             #[cfg(feature = "report")]
             Some(StreamOut::ParquetPending(file)) => {
-                use super::frame::{flows_frame, Layout};
-                let df = flows_frame(rows, Layout::Typed).map_err(|e| self.error(&e))?;
-                let mut writer = polars::prelude::ParquetWriter::new(file)
+                let df = self
+                    .frame(rows, super::frame::Layout::Typed)
+                    .map_err(|e| self.error(&e))?;
+                let mut writer = polars::prelude::ParquetWriter::new(BufWriter::new(file))
                     .batched(df.schema())
                     .map_err(|e| self.error(&e))?;
                 writer.write_batch(&df).map_err(|e| self.error(&e))?;
@@ -201,8 +208,8 @@ impl FlowStream {
             }
             #[cfg(feature = "report")]
             Some(StreamOut::Parquet(mut writer)) => {
-                use super::frame::{flows_frame, Layout};
-                let r = flows_frame(rows, Layout::Typed)
+                let r = self
+                    .frame(rows, super::frame::Layout::Typed)
                     .and_then(|df| writer.write_batch(&df))
                     .map_err(|e| self.error(&e));
                 self.out = Some(StreamOut::Parquet(writer));
@@ -214,14 +221,28 @@ impl FlowStream {
         result
     }
 
+    #[cfg(feature = "report")]
+    fn frame(
+        &self,
+        rows: &[FlowRow],
+        layout: super::frame::Layout,
+    ) -> polars::prelude::PolarsResult<polars::prelude::DataFrame> {
+        if self.two_threads {
+            super::frame::flows_frame_on_two_threads(rows, layout)
+        } else {
+            super::frame::flows_frame(rows, layout)
+        }
+    }
+
     /// CSV (a header before the first chunk only) or JSON lines.
     fn write_text(&self, w: &mut BufWriter<File>, rows: &[FlowRow]) -> Result<(), WriteError> {
         match self.format {
             #[cfg(feature = "report")]
             FlowFormat::Csv => {
-                use super::frame::{flows_frame, Layout};
                 use polars::prelude::{CsvWriter, SerWriter};
-                let mut df = flows_frame(rows, Layout::Text).map_err(|e| self.error(&e))?;
+                let mut df = self
+                    .frame(rows, super::frame::Layout::Text)
+                    .map_err(|e| self.error(&e))?;
                 CsvWriter::new(w)
                     .include_header(self.rows == 0)
                     .finish(&mut df)
@@ -249,7 +270,14 @@ impl FlowStream {
             }
             #[cfg(feature = "report")]
             Some(StreamOut::Parquet(writer)) => {
-                writer.finish().map_err(|e| self.error(&e))?;
+                let size = writer.finish().map_err(|e| self.error(&e))?;
+                // The writer keeps its buffer to itself: dropping it flushes, and a failed
+                // flush shows as a short file.
+                drop(writer);
+                let written = std::fs::metadata(&self.tmp).map_err(|e| self.error(&e))?;
+                if written.len() != size {
+                    return Err(self.error(&format!("wrote {} of {size} bytes", written.len())));
+                }
             }
             None => return Err(self.error(&"the flow file failed earlier")),
         }

@@ -3,6 +3,9 @@
 //! with x509-parser). The certificate is the evidence for SSL-inspection findings and a server
 //! name when the client sent none.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use super::be16;
 
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
@@ -17,13 +20,18 @@ const SERVER_HELLO: u8 = 2;
 const CERTIFICATE: u8 = 11;
 /// Names kept from one certificate (Google's carry over a hundred SANs; some CDNs more).
 const MAX_NAMES: usize = 256;
+/// Distinct leaf certificates remembered, and their bytes together: beyond either the memory
+/// starts over (a capture rarely holds more than a few hundred).
+const MAX_REMEMBERED: usize = 1024;
+const MAX_REMEMBERED_BYTES: usize = 4 << 20;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ServerHello {
     /// The version the server chose (supported_versions for TLS 1.3, else the legacy field).
     pub version: TlsVersion,
     pub alpn: Option<String>,
-    pub certificate: Option<Certificate>,
+    /// Shared: every connection to a server brings the same certificate.
+    pub certificate: Option<Arc<Certificate>>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,6 +40,47 @@ pub struct Certificate {
     pub names: Vec<String>,
     /// Issuer distinguished name, e.g. `C=US, O=Microsoft Corporation, CN=Microsoft RSA TLS CA 01`.
     pub issuer: String,
+}
+
+/// Leaf certificates already read, by their DER bytes. A server presents the same certificate
+/// to every connection, so a capture holds few distinct ones, while reading one (x509 parsing,
+/// the issuer's name as text) costs microseconds.
+#[derive(Clone, Debug, Default)]
+pub struct CertificateMemo {
+    read: HashMap<Box<[u8]>, Option<Arc<Certificate>>, foldhash::fast::RandomState>,
+    bytes: usize,
+}
+
+impl CertificateMemo {
+    /// What `parse` makes of `der`, parsed once per distinct certificate.
+    fn read(
+        &mut self,
+        der: &[u8],
+        parse: impl FnOnce(&[u8]) -> Option<Certificate>,
+    ) -> Option<Arc<Certificate>> {
+        if let Some(known) = self.read.get(der) {
+            return known.clone();
+        }
+        let certificate = parse(der).map(Arc::new);
+        if self.read.len() >= MAX_REMEMBERED || self.bytes + der.len() > MAX_REMEMBERED_BYTES {
+            self.read.clear();
+            self.bytes = 0;
+        }
+        if der.len() <= MAX_REMEMBERED_BYTES {
+            self.bytes += der.len();
+            self.read.insert(der.into(), certificate.clone());
+        }
+        certificate
+    }
+
+    /// Distinct certificates remembered now.
+    pub fn len(&self) -> usize {
+        self.read.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.read.is_empty()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,8 +99,13 @@ fn be24(b: &[u8], at: usize) -> Option<usize> {
     Some(x.iter().fold(0usize, |acc, v| (acc << 8) | usize::from(*v)))
 }
 
-/// Examines the start of the server's byte stream. `scratch` collects handshake bytes.
-pub fn probe_server_flight(stream: &[u8], scratch: &mut Vec<u8>) -> ServerProbe {
+/// Examines the start of the server's byte stream. `scratch` collects handshake bytes;
+/// `certificates` remembers the certificates read before.
+pub fn probe_server_flight(
+    stream: &[u8],
+    scratch: &mut Vec<u8>,
+    certificates: &mut CertificateMemo,
+) -> ServerProbe {
     scratch.clear();
     let mut pos = 0;
     let mut flight_ended = false;
@@ -62,7 +116,7 @@ pub fn probe_server_flight(stream: &[u8], scratch: &mut Vec<u8>) -> ServerProbe 
             return if pos == 0 {
                 ServerProbe::NotTls
             } else {
-                done_or_not(scratch, true)
+                done_or_not(scratch, true, certificates)
             };
         }
         if kind == ALERT {
@@ -90,10 +144,14 @@ pub fn probe_server_flight(stream: &[u8], scratch: &mut Vec<u8>) -> ServerProbe 
         }
         pos += RECORD_HEADER + len;
     }
-    done_or_not(scratch, flight_ended)
+    done_or_not(scratch, flight_ended, certificates)
 }
 
-fn done_or_not(handshake: &[u8], flight_ended: bool) -> ServerProbe {
+fn done_or_not(
+    handshake: &[u8],
+    flight_ended: bool,
+    certificates: &mut CertificateMemo,
+) -> ServerProbe {
     let Some(&SERVER_HELLO) = handshake.first() else {
         return if handshake.is_empty() && !flight_ended {
             ServerProbe::NeedMore
@@ -126,7 +184,7 @@ fn done_or_not(handshake: &[u8], flight_ended: bool) -> ServerProbe {
             };
             match rest.get(..4 + len) {
                 Some(message) => {
-                    hello.certificate = parse_certificate_message(message);
+                    hello.certificate = read_certificate_message(message, certificates);
                     ServerProbe::Done(hello)
                 }
                 None if flight_ended => ServerProbe::Done(hello),
@@ -169,14 +227,22 @@ fn parse_server_hello(message: &[u8]) -> Option<ServerHello> {
     Some(hello)
 }
 
-fn parse_certificate_message(message: &[u8]) -> Option<Certificate> {
+fn read_certificate_message(
+    message: &[u8],
+    certificates: &mut CertificateMemo,
+) -> Option<Arc<Certificate>> {
     let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::Certificate(chain)))) =
         parse_tls_message_handshake(message)
     else {
         return None;
     };
     let leaf = chain.cert_chain.first()?;
-    let (_, cert) = x509_parser::parse_x509_certificate(leaf.data).ok()?;
+    certificates.read(leaf.data, parse_certificate)
+}
+
+/// Names and issuer of a DER certificate.
+fn parse_certificate(der: &[u8]) -> Option<Certificate> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let mut names: Vec<String> = cert
         .subject()
         .iter_common_name()
@@ -248,14 +314,15 @@ mod tests {
     fn tls13_server_hello_and_alpn() {
         let rec = server_hello(Some(0x0304), Some("h2"));
         let mut scratch = Vec::new();
-        let ServerProbe::Done(hello) = probe_server_flight(&rec, &mut scratch) else {
+        let mut memo = CertificateMemo::default();
+        let ServerProbe::Done(hello) = probe_server_flight(&rec, &mut scratch, &mut memo) else {
             panic!("not done")
         };
         assert_eq!(hello.version.to_string(), "1.3");
         assert_eq!(hello.alpn.as_deref(), Some("h2"));
         for cut in 0..rec.len() {
             assert_eq!(
-                probe_server_flight(&rec[..cut], &mut scratch),
+                probe_server_flight(&rec[..cut], &mut scratch, &mut memo),
                 ServerProbe::NeedMore,
                 "cut {cut}"
             );
@@ -266,13 +333,15 @@ mod tests {
     fn tls12_waits_for_the_certificate_and_rejects_garbage() {
         let rec = server_hello(None, None);
         let mut scratch = Vec::new();
+        let mut memo = CertificateMemo::default();
         assert_eq!(
-            probe_server_flight(&rec, &mut scratch),
+            probe_server_flight(&rec, &mut scratch, &mut memo),
             ServerProbe::NeedMore
         );
         let mut with_ccs = rec.clone();
         with_ccs.extend_from_slice(&[20, 3, 3, 0, 1, 1]);
-        let ServerProbe::Done(hello) = probe_server_flight(&with_ccs, &mut scratch) else {
+        let ServerProbe::Done(hello) = probe_server_flight(&with_ccs, &mut scratch, &mut memo)
+        else {
             panic!("resumption flight")
         };
         assert_eq!(
@@ -280,18 +349,58 @@ mod tests {
             ("1.2".to_owned(), None)
         );
         assert_eq!(
-            probe_server_flight(b"HTTP/1.1 200 OK\r\n", &mut scratch),
+            probe_server_flight(b"HTTP/1.1 200 OK\r\n", &mut scratch, &mut memo),
             ServerProbe::NotTls
         );
         // handshake_failure (40), fatal: refused.
         assert_eq!(
-            probe_server_flight(&[21, 3, 3, 0, 2, 2, 40], &mut scratch),
+            probe_server_flight(&[21, 3, 3, 0, 2, 2, 40], &mut scratch, &mut memo),
             ServerProbe::Alert(40)
         );
         // A warning (unrecognized_name) is skipped.
         assert_eq!(
-            probe_server_flight(&[21, 3, 3, 0, 2, 1, 112], &mut scratch),
+            probe_server_flight(&[21, 3, 3, 0, 2, 1, 112], &mut scratch, &mut memo),
             ServerProbe::NeedMore
         );
+    }
+
+    #[test]
+    fn certificates_are_read_once_and_the_memo_stays_bounded() {
+        let mut memo = CertificateMemo::default();
+        let parsed = std::cell::Cell::new(0);
+        let parse = |der: &[u8]| {
+            parsed.set(parsed.get() + 1);
+            (der.first() != Some(&0)).then(|| Certificate {
+                names: vec![format!("{}.example", der.len())],
+                issuer: "CN=test".into(),
+            })
+        };
+        let first = memo.read(&[1; 100], parse);
+        let again = memo.read(&[1; 100], parse);
+        assert!(Arc::ptr_eq(
+            first.as_ref().unwrap(),
+            again.as_ref().unwrap()
+        ));
+        assert_eq!(again.unwrap().names, ["100.example"]);
+        // Unreadable certificates are remembered too.
+        assert_eq!(memo.read(&[0; 50], parse), None);
+        assert_eq!(memo.read(&[0; 50], parse), None);
+        assert_eq!(parsed.get(), 2);
+        for n in 0..3 * MAX_REMEMBERED {
+            let der = (n as u32).to_be_bytes();
+            let mut bytes = vec![1];
+            bytes.extend_from_slice(&der);
+            assert!(memo.read(&bytes, parse).is_some());
+            assert!(memo.len() <= MAX_REMEMBERED);
+        }
+        assert_eq!(parsed.get(), 2 + 3 * MAX_REMEMBERED);
+        // Bytes are bounded as well as entries.
+        let big = vec![2; MAX_REMEMBERED_BYTES / 3];
+        for n in 0..4u8 {
+            let mut der = big.clone();
+            der.push(n);
+            memo.read(&der, parse);
+            assert!(memo.bytes <= MAX_REMEMBERED_BYTES);
+        }
     }
 }
