@@ -131,7 +131,8 @@ pub struct FlowStream {
     out: Option<StreamOut>,
     /// Rows written so far (CSV writes its header before the first).
     rows: u64,
-    /// Build each chunk's columns on two threads.
+    /// Build each chunk's columns on two threads (polars' columns only).
+    #[cfg(feature = "report")]
     two_threads: bool,
 }
 
@@ -149,6 +150,9 @@ impl FlowStream {
     /// A flow file at `path` written chunk by chunk; with `threads` above 1 each chunk's
     /// columns are built on two threads.
     pub fn create(path: &Path, threads: usize) -> Result<Self, WriteError> {
+        // Only polars' columns are built on threads.
+        #[cfg(not(feature = "report"))]
+        let _ = threads;
         let format = FlowFormat::from_path(path).ok_or_else(|| WriteError::UnknownFormat {
             path: path.to_path_buf(),
         })?;
@@ -174,6 +178,7 @@ impl FlowStream {
             format,
             out: Some(out),
             rows: 0,
+            #[cfg(feature = "report")]
             two_threads: threads > 1,
         })
     }
