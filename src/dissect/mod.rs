@@ -9,6 +9,7 @@ pub use dns_names::DnsNames;
 
 use crate::flow::{Push, Side, StreamBuffer};
 use crate::wire::dns;
+use crate::wire::ja4::Ja4Memo;
 use crate::wire::media::{media_packet, stun, Media, MediaPacket};
 use crate::wire::plaintext::{
     client_mail_command, http_request, http_response, server_banner, sip_message, sip_user_agent,
@@ -107,6 +108,8 @@ pub struct DissectBudget {
     decrypted: Vec<u8>,
     /// Server certificates read so far (bounded).
     certificates: CertificateMemo,
+    /// JA4 fingerprints computed so far (bounded).
+    ja4: Ja4Memo,
     /// Capture time of the packet being dissected (set by the caller before each packet).
     pub now: crate::time::Timestamp,
     /// Address -> name from every DNS answer seen so far.
@@ -125,6 +128,7 @@ impl DissectBudget {
             scratch: Vec::new(),
             decrypted: Vec::new(),
             certificates: CertificateMemo::default(),
+            ja4: Ja4Memo::default(),
             now: crate::time::Timestamp::default(),
             dns: DnsNames::default(),
         }
@@ -567,7 +571,12 @@ impl FlowDissect {
         match self.stage {
             Stage::Probing => {
                 // First payload, no SYN seen: decide from this segment alone when it suffices.
-                match probe_client_hello(payload, &mut budget.scratch, budget.max_handshake) {
+                match probe_client_hello(
+                    payload,
+                    &mut budget.scratch,
+                    budget.max_handshake,
+                    &mut budget.ja4,
+                ) {
                     Probe::NeedMore => {}
                     Probe::NotTls => {
                         self.plaintext_start(Side::Client, payload, server_port, budget);
@@ -724,7 +733,12 @@ impl FlowDissect {
         let answer = if pushed == Push::Unchanged {
             return;
         } else {
-            probe_client_hello(buf.contiguous(), &mut budget.scratch, budget.max_handshake)
+            probe_client_hello(
+                buf.contiguous(),
+                &mut budget.scratch,
+                budget.max_handshake,
+                &mut budget.ja4,
+            )
         };
         match answer {
             Probe::NeedMore if pushed == Push::Overflow => {
@@ -921,7 +935,7 @@ fn feed_quic_datagram(
                 }),
                 None => Probe::NeedMore,
             },
-            _ => probe_handshake(stream, budget.max_handshake),
+            _ => probe_handshake(stream, budget.max_handshake, &mut budget.ja4),
         });
     }
     outcome

@@ -4,7 +4,15 @@
 //! (without SNI and ALPN) followed by the signature algorithms in their original order.
 //! Written from the specification; GREASE values (RFC 8701) never count.
 
+use std::collections::HashMap;
+
 use super::tls::raw_extensions;
+
+/// Fingerprints remembered, and the bytes of their inputs together: beyond either the memo
+/// starts over. Inputs larger than a sane ClientHello's lists are never remembered.
+const MAX_REMEMBERED: usize = 4096;
+const MAX_REMEMBERED_BYTES: usize = 2 << 20;
+const MAX_REMEMBERED_INPUT: usize = 4096;
 
 /// The ClientHello fields JA4 reads, in wire order.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -59,6 +67,76 @@ fn push_count(out: &mut String, count: usize) {
     let n = u8::try_from(count.min(99)).unwrap_or(99);
     out.push(char::from(b'0' + n / 10));
     out.push(char::from(b'0' + n % 10));
+}
+
+/// JA4 fingerprints already computed, by their inputs. A capture's ClientHellos come from a
+/// few client builds, each sending the same lists every time, while computing a fingerprint
+/// (sorting, hex, two SHA-256) costs about a microsecond.
+#[derive(Clone, Debug, Default)]
+pub struct Ja4Memo {
+    known: HashMap<Box<[u8]>, (String, String), foldhash::fast::RandomState>,
+    bytes: usize,
+    key: Vec<u8>,
+}
+
+impl Ja4Memo {
+    /// [`ja4`], computed once per distinct input.
+    pub fn ja4(&mut self, transport: char, input: &Ja4Input) -> (String, String) {
+        self.key.clear();
+        input.write_key(transport, &mut self.key);
+        if let Some((fingerprint, raw)) = self.known.get(self.key.as_slice()) {
+            return (fingerprint.clone(), raw.clone());
+        }
+        let computed = ja4(transport, input);
+        if self.key.len() <= MAX_REMEMBERED_INPUT {
+            if self.known.len() >= MAX_REMEMBERED
+                || self.bytes + self.key.len() > MAX_REMEMBERED_BYTES
+            {
+                self.known.clear();
+                self.bytes = 0;
+            }
+            self.bytes += self.key.len();
+            self.known
+                .insert(self.key.as_slice().into(), computed.clone());
+        }
+        computed
+    }
+
+    /// Distinct inputs remembered now.
+    pub fn len(&self) -> usize {
+        self.known.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.known.is_empty()
+    }
+}
+
+impl Ja4Input {
+    /// Every field, unambiguously (each list after its length), after the transport.
+    fn write_key(&self, transport: char, key: &mut Vec<u8>) {
+        let mut buf = [0u8; 4];
+        key.extend_from_slice(transport.encode_utf8(&mut buf).as_bytes());
+        key.extend_from_slice(&self.legacy_version.to_le_bytes());
+        for list in [
+            &self.ciphers,
+            &self.extensions,
+            &self.signature_algorithms,
+            &self.supported_versions,
+        ] {
+            key.extend_from_slice(&(list.len() as u32).to_le_bytes());
+            for value in list {
+                key.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        match &self.first_alpn {
+            Some(alpn) => {
+                key.extend_from_slice(&(alpn.len() as u32).to_le_bytes());
+                key.extend_from_slice(alpn);
+            }
+            None => key.extend_from_slice(&u32::MAX.to_le_bytes()),
+        }
+    }
 }
 
 /// Returns (`ja4`, `ja4_r`) for a ClientHello carried over `transport`: `t` (TCP), `q` (QUIC),
@@ -207,5 +285,50 @@ mod tests {
         let (ja4, _) = ja4('q', &input);
         assert!(ja4.starts_with("q12i010099_"), "{ja4}");
         assert!(ja4.ends_with("_000000000000"));
+    }
+
+    #[test]
+    fn the_memo_gives_what_ja4_computes_and_stays_bounded() {
+        let mut memo = Ja4Memo::default();
+        let base = Ja4Input {
+            ciphers: vec![0x1301, 0x1302, 0x0a0a],
+            extensions: vec![0x0000, 0x0010, 0x002b],
+            signature_algorithms: vec![0x0403],
+            first_alpn: Some(b"h2".to_vec()),
+            supported_versions: vec![0x0304],
+            legacy_version: 0x0303,
+        };
+        // Inputs differing in one field each, and the same lists split differently.
+        let mut inputs = vec![base.clone()];
+        let mut other = base.clone();
+        other.first_alpn = None;
+        inputs.push(other);
+        let mut other = base.clone();
+        other.ciphers.push(0x0010);
+        other.extensions.pop();
+        inputs.push(other);
+        let mut other = base.clone();
+        other.ciphers = vec![0x1301, 0x1302];
+        other.extensions = vec![0x0a0a, 0x0000, 0x0010, 0x002b];
+        inputs.push(other);
+        for transport in ['t', 'q'] {
+            for input in &inputs {
+                for _ in 0..2 {
+                    assert_eq!(memo.ja4(transport, input), ja4(transport, input));
+                }
+            }
+        }
+        assert_eq!(memo.len(), 2 * inputs.len());
+        for n in 0..2 * MAX_REMEMBERED as u16 {
+            let mut input = base.clone();
+            input.ciphers.push(n);
+            assert_eq!(memo.ja4('t', &input), ja4('t', &input));
+            assert!(memo.len() <= MAX_REMEMBERED);
+        }
+        // Huge lists are computed, not remembered.
+        let mut huge = base.clone();
+        huge.ciphers = (0..4000).collect();
+        assert_eq!(memo.ja4('t', &huge), ja4('t', &huge));
+        assert!(memo.bytes <= MAX_REMEMBERED_BYTES);
     }
 }

@@ -86,8 +86,14 @@ pub enum Probe {
 }
 
 /// Examines the start of a client byte stream. `scratch` is reused between calls to collect
-/// handshake bytes spread over records; `max_handshake` bounds it.
-pub fn probe_client_hello(stream: &[u8], scratch: &mut Vec<u8>, max_handshake: usize) -> Probe {
+/// handshake bytes spread over records; `max_handshake` bounds it; `ja4` remembers the
+/// fingerprints computed before.
+pub fn probe_client_hello(
+    stream: &[u8],
+    scratch: &mut Vec<u8>,
+    max_handshake: usize,
+    ja4: &mut ja4::Ja4Memo,
+) -> Probe {
     match stream.first() {
         None => return Probe::NeedMore,
         Some(&CONTENT_HANDSHAKE) => {}
@@ -120,7 +126,7 @@ pub fn probe_client_hello(stream: &[u8], scratch: &mut Vec<u8>, max_handshake: u
         let available = stream.get(body_start..).unwrap_or_default();
         let take = available.len().min(len);
         scratch.extend_from_slice(available.get(..take).unwrap_or_default());
-        if let Some(answer) = judge_handshake(scratch, max_handshake) {
+        if let Some(answer) = judge_handshake(scratch, max_handshake, Some(&mut *ja4)) {
             return answer;
         }
         if take < len {
@@ -144,12 +150,16 @@ pub fn looks_like_record(bytes: &[u8]) -> bool {
 }
 
 /// Examines handshake messages without a record layer (the QUIC CRYPTO stream).
-pub fn probe_handshake(handshake: &[u8], max_handshake: usize) -> Probe {
-    judge_handshake(handshake, max_handshake).unwrap_or(Probe::NeedMore)
+pub fn probe_handshake(handshake: &[u8], max_handshake: usize, ja4: &mut ja4::Ja4Memo) -> Probe {
+    judge_handshake(handshake, max_handshake, Some(ja4)).unwrap_or(Probe::NeedMore)
 }
 
 /// `Some` once the collected handshake bytes decide the question, `None` to read on.
-fn judge_handshake(handshake: &[u8], max_handshake: usize) -> Option<Probe> {
+fn judge_handshake(
+    handshake: &[u8],
+    max_handshake: usize,
+    ja4: Option<&mut ja4::Ja4Memo>,
+) -> Option<Probe> {
     let msg_type = *handshake.first()?;
     if msg_type != HANDSHAKE_CLIENT_HELLO {
         return Some(Probe::NotClientHello);
@@ -163,7 +173,7 @@ fn judge_handshake(handshake: &[u8], max_handshake: usize) -> Option<Probe> {
         return Some(Probe::TooLarge);
     }
     let message = handshake.get(..total)?;
-    Some(match parse_client_hello(message) {
+    Some(match read_client_hello(message, ja4) {
         Some(hello) => Probe::ClientHello(hello),
         None => Probe::NotClientHello,
     })
@@ -171,6 +181,11 @@ fn judge_handshake(handshake: &[u8], max_handshake: usize) -> Option<Probe> {
 
 /// Parses one complete handshake message that must be a ClientHello.
 pub fn parse_client_hello(message: &[u8]) -> Option<ClientHello> {
+    read_client_hello(message, None)
+}
+
+/// [`parse_client_hello`], its JA4 taken from `memo` when it has seen the same lists.
+fn read_client_hello(message: &[u8], memo: Option<&mut ja4::Ja4Memo>) -> Option<ClientHello> {
     let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) =
         parse_tls_message_handshake(message)
     else {
@@ -222,7 +237,10 @@ pub fn parse_client_hello(message: &[u8]) -> Option<ClientHello> {
     ja4::scan_extensions(ch.ext.unwrap_or_default(), &mut input);
     input.supported_versions = supported_raw(ch.ext.unwrap_or_default());
     hello.ech = input.extensions.contains(&0xfe0d);
-    let (fingerprint, raw) = ja4::ja4('t', &input);
+    let (fingerprint, raw) = match memo {
+        Some(memo) => memo.ja4('t', &input),
+        None => ja4::ja4('t', &input),
+    };
     hello.ja4 = fingerprint;
     hello.ja4_raw = raw;
     Some(hello)
@@ -314,7 +332,9 @@ mod tests {
     fn full_client_hello() {
         let rec = client_hello_record("outlook.office365.com");
         let mut scratch = Vec::new();
-        let Probe::ClientHello(ch) = probe_client_hello(&rec, &mut scratch, 65536) else {
+        let mut memo = ja4::Ja4Memo::default();
+        let Probe::ClientHello(ch) = probe_client_hello(&rec, &mut scratch, 65536, &mut memo)
+        else {
             panic!("no hello")
         };
         assert_eq!(ch.sni.as_deref(), Some("outlook.office365.com"));
@@ -327,9 +347,10 @@ mod tests {
     fn every_prefix_needs_more_and_never_panics() {
         let rec = client_hello_record("a.example");
         let mut scratch = Vec::new();
+        let mut memo = ja4::Ja4Memo::default();
         for cut in 0..rec.len() {
             assert_eq!(
-                probe_client_hello(&rec[..cut], &mut scratch, 65536),
+                probe_client_hello(&rec[..cut], &mut scratch, 65536, &mut memo),
                 Probe::NeedMore,
                 "cut {cut}"
             );
@@ -348,7 +369,9 @@ mod tests {
         two.extend_from_slice(&(b.len() as u16).to_be_bytes());
         two.extend_from_slice(b);
         let mut scratch = Vec::new();
-        let Probe::ClientHello(ch) = probe_client_hello(&two, &mut scratch, 65536) else {
+        let mut memo = ja4::Ja4Memo::default();
+        let Probe::ClientHello(ch) = probe_client_hello(&two, &mut scratch, 65536, &mut memo)
+        else {
             panic!("no hello")
         };
         assert_eq!(ch.sni.as_deref(), Some("teams.microsoft.com"));
@@ -357,17 +380,21 @@ mod tests {
     #[test]
     fn non_tls_and_oversize() {
         let mut scratch = Vec::new();
+        let mut memo = ja4::Ja4Memo::default();
         assert_eq!(
-            probe_client_hello(b"GET / HTTP/1.1\r\n", &mut scratch, 65536),
+            probe_client_hello(b"GET / HTTP/1.1\r\n", &mut scratch, 65536, &mut memo),
             Probe::NotTls
         );
         let rec = client_hello_record("a.example");
-        assert_eq!(probe_client_hello(&rec, &mut scratch, 20), Probe::TooLarge);
+        assert_eq!(
+            probe_client_hello(&rec, &mut scratch, 20, &mut memo),
+            Probe::TooLarge
+        );
         // A handshake record whose first message is a ServerHello.
         let mut sh = rec.clone();
         sh[5] = 2;
         assert_eq!(
-            probe_client_hello(&sh, &mut scratch, 65536),
+            probe_client_hello(&sh, &mut scratch, 65536, &mut memo),
             Probe::NotClientHello
         );
     }
