@@ -340,17 +340,21 @@ impl<'a> Iterator for CryptoFrames<'a> {
         loop {
             let kind = *self.plain.get(self.pos)?;
             self.pos += 1;
+            if kind == 0x00 {
+                // PADDING, in both: Initials are padded to 1200 bytes, often hundreds at once.
+                self.pos += zero_run(self.plain.get(self.pos..).unwrap_or_default());
+                continue;
+            }
             if self.google {
                 // gQUIC frames: only PADDING and CRYPTO (0x08, varint offset and length) are
                 // read; anything else (gQUIC ACK 0x40.., STREAM 0x80..) ends the walk.
                 match kind {
-                    0x00 => continue,
                     0x08 => return self.crypto_body(),
                     _ => return None,
                 }
             }
             match kind {
-                0x00 | 0x01 => {} // PADDING, PING
+                0x01 => {} // PING
                 0x02 | 0x03 => {
                     // ACK: largest, delay, range count, first range, ranges, ECN counts.
                     let mut fields = 3;
@@ -378,6 +382,16 @@ impl<'a> Iterator for CryptoFrames<'a> {
             }
         }
     }
+}
+
+/// Length of the run of zero bytes `bytes` starts with, eight bytes at a time.
+fn zero_run(bytes: &[u8]) -> usize {
+    let words = bytes
+        .chunks_exact(8)
+        .take_while(|w| w.iter().fold(0u8, |acc, b| acc | b) == 0)
+        .count();
+    let rest = bytes.get(words * 8..).unwrap_or_default();
+    words * 8 + rest.iter().take_while(|b| **b == 0).count()
 }
 
 impl<'a> CryptoFrames<'a> {
@@ -654,5 +668,15 @@ mod tests {
         let mut public = vec![0x0d, 1, 2, 3, 4, 5, 6, 7, 8];
         public.extend_from_slice(b"Q035");
         assert_eq!(gquic_version(&public).unwrap().to_string(), "Q035");
+    }
+
+    #[test]
+    fn zero_runs_end_at_the_first_other_byte() {
+        for zeros in 0..40 {
+            let mut bytes = vec![0u8; zeros];
+            assert_eq!(zero_run(&bytes), zeros);
+            bytes.extend_from_slice(&[6, 0, 0]);
+            assert_eq!(zero_run(&bytes), zeros);
+        }
     }
 }
