@@ -3,6 +3,8 @@
 //! small data files compiled in (`data/`), parsed once.
 
 use std::net::IpAddr;
+// foldhash: a handful of short lookups per name, where SipHash would cost more than the work.
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::sync::OnceLock;
 
 use crate::catalog::domain::normalize;
@@ -36,10 +38,13 @@ impl MicrosoftStatus {
 }
 
 pub struct Ownership {
-    domains: Vec<String>,
+    /// Looked up by each of a name's dot-separated suffixes: a few hash lookups per name
+    /// instead of comparing it with every domain (a certificate brings dozens of names).
+    domains: HashSet<String>,
     prefixes: PrefixIndex<()>,
-    /// (name, includes every name under it)
-    consumer: Vec<(String, bool)>,
+    /// Consumer names without the names under them, and domains with them (`*.` lines).
+    consumer_names: HashSet<String>,
+    consumer_domains: HashSet<String>,
 }
 
 fn data_lines(text: &str) -> impl Iterator<Item = &str> {
@@ -48,11 +53,12 @@ fn data_lines(text: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-fn under(name: &str, domain: &str) -> bool {
-    name == domain
-        || name
-            .strip_suffix(domain)
-            .is_some_and(|rest| rest.ends_with('.'))
+/// `name` and the names it is under: `a.b.com`, `b.com`, `com`.
+fn and_parents(name: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(name).chain(
+        name.match_indices('.')
+            .filter_map(move |(at, _)| name.get(at + 1..)),
+    )
 }
 
 impl Ownership {
@@ -65,14 +71,15 @@ impl Ownership {
             for net in data_lines(PREFIXES).filter_map(|l| l.parse().ok()) {
                 prefixes.insert(net, ());
             }
+            let (domains, names): (Vec<&str>, Vec<&str>) =
+                data_lines(CONSUMER).partition(|l| l.starts_with("*."));
             Ownership {
                 domains: data_lines(DOMAINS).map(str::to_owned).collect(),
                 prefixes,
-                consumer: data_lines(CONSUMER)
-                    .map(|l| match l.strip_prefix("*.") {
-                        Some(domain) => (domain.to_owned(), true),
-                        None => (l.to_owned(), false),
-                    })
+                consumer_names: names.into_iter().map(str::to_owned).collect(),
+                consumer_domains: domains
+                    .into_iter()
+                    .map(|l| l.trim_start_matches("*.").to_owned())
                     .collect(),
             }
         })
@@ -81,7 +88,8 @@ impl Ownership {
     /// Is `name` under a domain Microsoft owns?
     pub fn owns_name(&self, name: &str) -> bool {
         let name = normalize(name);
-        self.domains.iter().any(|d| under(&name, d))
+        let owned = and_parents(&name).any(|n| self.domains.contains(n));
+        owned
     }
 
     /// Is `addr` in an address block registered to Microsoft?
@@ -92,13 +100,9 @@ impl Ownership {
     /// Is `name` one of Microsoft's consumer services?
     pub fn consumer_name(&self, name: &str) -> bool {
         let name = normalize(name);
-        self.consumer.iter().any(|(domain, subdomains)| {
-            if *subdomains {
-                under(&name, domain)
-            } else {
-                name == *domain
-            }
-        })
+        let consumer = self.consumer_names.contains(&name)
+            || and_parents(&name).any(|n| self.consumer_domains.contains(n));
+        consumer
     }
 
     /// The `microsoft` column for a flow: `listed` when a catalog set matched, `consumer` for a
