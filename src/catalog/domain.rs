@@ -159,6 +159,20 @@ fn glob_label(parts: &[String], label: &str) -> bool {
 }
 
 /// Lower-case ASCII and drop one trailing dot.
+/// [`normalize`], borrowing `name` when it already is (names off the wire nearly always are
+/// lower case): no copy then.
+pub fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
+    let plain = !name.ends_with('.')
+        && !name
+            .bytes()
+            .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace());
+    if plain {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(normalize(name))
+    }
+}
+
 pub fn normalize(name: &str) -> String {
     let trimmed = name.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);
@@ -202,16 +216,7 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
 
     /// The most specific matching patterns (several when tied) with their values.
     pub fn lookup(&self, name: &str) -> Vec<(&DomainPattern, &[T])> {
-        // Names off the wire are nearly always lower case already: no copy then.
-        let plain = !name.ends_with('.')
-            && !name
-                .bytes()
-                .any(|b| b.is_ascii_uppercase() || b.is_ascii_whitespace());
-        let name: std::borrow::Cow<'_, str> = if plain {
-            std::borrow::Cow::Borrowed(name)
-        } else {
-            std::borrow::Cow::Owned(normalize(name))
-        };
+        let name = normalized(name);
         if name.is_empty() {
             return Vec::new();
         }

@@ -8,12 +8,13 @@
 //! service decides that column. Facts come from the finished flow, so this runs once per flow,
 //! never per packet.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use serde::Deserialize;
 
 use super::{Direction, MicrosoftStatus};
-use crate::catalog::domain::normalize;
+use crate::catalog::domain::{normalize, normalized};
 use crate::catalog::PortSet;
 use crate::wire::Transport;
 
@@ -502,8 +503,8 @@ impl ClientRules {
     }
 
     pub fn identify(&self, facts: &ClientFacts<'_>) -> Identification {
-        let names: Vec<String> = facts.names.iter().map(|n| normalize(n)).collect();
-        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let names: Vec<Cow<'_, str>> = facts.names.iter().map(|n| normalized(n)).collect();
+        let names: Vec<&str> = names.iter().map(AsRef::as_ref).collect();
         let facts = ClientFacts {
             names: &names,
             ..*facts

@@ -7,7 +7,7 @@ use std::net::IpAddr;
 type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::sync::OnceLock;
 
-use crate::catalog::domain::normalize;
+use crate::catalog::domain::normalized;
 use crate::catalog::prefix::PrefixIndex;
 
 const DOMAINS: &str = include_str!("data/microsoft-domains.txt");
@@ -87,7 +87,7 @@ impl Ownership {
 
     /// Is `name` under a domain Microsoft owns?
     pub fn owns_name(&self, name: &str) -> bool {
-        let name = normalize(name);
+        let name = normalized(name);
         let owned = and_parents(&name).any(|n| self.domains.contains(n));
         owned
     }
@@ -99,8 +99,8 @@ impl Ownership {
 
     /// Is `name` one of Microsoft's consumer services?
     pub fn consumer_name(&self, name: &str) -> bool {
-        let name = normalize(name);
-        let consumer = self.consumer_names.contains(&name)
+        let name = normalized(name);
+        let consumer = self.consumer_names.contains(name.as_ref())
             || and_parents(&name).any(|n| self.consumer_domains.contains(n));
         consumer
     }
@@ -138,7 +138,7 @@ mod tests {
         for line in data_lines(DOMAINS).chain(data_lines(CONSUMER)) {
             let name = line.trim_start_matches("*.");
             assert!(
-                !name.is_empty() && name == normalize(name) && !name.contains('*'),
+                !name.is_empty() && name == normalized(name) && !name.contains('*'),
                 "{line:?}"
             );
         }

@@ -1,6 +1,8 @@
 //! Flow rows as a polars DataFrame: typed for Parquet, flattened to text for CSV.
 
 use std::borrow::Cow;
+use std::fmt::Write;
+use std::net::IpAddr;
 
 use polars::prelude::*;
 
@@ -33,6 +35,19 @@ fn text_col<'a>(
             },
             Layout::Typed => builder.append_option(f(r)),
         }
+    }
+    builder.finish().into_series().into_column()
+}
+
+/// Addresses as text, written into one reused buffer (no string per cell). The same in both
+/// layouts: an address never starts like a formula.
+fn address_col(name: &str, rows: &[FlowRow], pick: impl Fn(&FlowRow) -> IpAddr) -> Column {
+    let mut builder = StringChunkedBuilder::new(name.into(), rows.len());
+    let mut text = String::with_capacity(48);
+    for r in rows {
+        text.clear();
+        let _ = write!(text, "{}", pick(r));
+        builder.append_value(&text);
     }
     builder.finish().into_series().into_column()
 }
@@ -132,13 +147,9 @@ fn first_columns(rows: &[FlowRow], layout: Layout) -> PolarsResult<Vec<Column>> 
         time_col("first_seen", rows, layout, |r| (r.first_seen, r.precision))?,
         time_col("last_seen", rows, layout, |r| (r.last_seen, r.precision))?,
         text_col("transport", rows, layout, |r| cell(r.transport.as_str())),
-        text_col("client_ip", rows, layout, |r| {
-            Some(Cow::Owned(r.client_ip.to_string()))
-        }),
+        address_col("client_ip", rows, |r| r.client_ip),
         int_col("client_port", rows, |r| i32::from(r.client_port)),
-        text_col("server_ip", rows, layout, |r| {
-            Some(Cow::Owned(r.server_ip.to_string()))
-        }),
+        address_col("server_ip", rows, |r| r.server_ip),
         int_col("server_port", rows, |r| i32::from(r.server_port)),
         count_col("packets_c2s", rows, |r| r.packets_c2s),
         count_col("packets_s2c", rows, |r| r.packets_s2c),
