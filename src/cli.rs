@@ -662,9 +662,7 @@ impl AnalysisOptions {
         };
         Ok((catalog, config))
     }
-}
 
-impl AnalysisOptions {
     /// `--threads`, or the machine's cores. Polars' own pool (Parquet encoding) follows an
     /// explicit `--threads` too, so `--threads 1` really is one thread.
     fn threads(&self) -> usize {

@@ -126,7 +126,7 @@ pub fn probe_client_hello(
         let available = stream.get(body_start..).unwrap_or_default();
         let take = available.len().min(len);
         scratch.extend_from_slice(available.get(..take).unwrap_or_default());
-        if let Some(answer) = judge_handshake(scratch, max_handshake, Some(&mut *ja4)) {
+        if let Some(answer) = judge_handshake(scratch, max_handshake, ja4) {
             return answer;
         }
         if take < len {
@@ -151,14 +151,14 @@ pub fn looks_like_record(bytes: &[u8]) -> bool {
 
 /// Examines handshake messages without a record layer (the QUIC CRYPTO stream).
 pub fn probe_handshake(handshake: &[u8], max_handshake: usize, ja4: &mut ja4::Ja4Memo) -> Probe {
-    judge_handshake(handshake, max_handshake, Some(ja4)).unwrap_or(Probe::NeedMore)
+    judge_handshake(handshake, max_handshake, ja4).unwrap_or(Probe::NeedMore)
 }
 
 /// `Some` once the collected handshake bytes decide the question, `None` to read on.
 fn judge_handshake(
     handshake: &[u8],
     max_handshake: usize,
-    ja4: Option<&mut ja4::Ja4Memo>,
+    ja4: &mut ja4::Ja4Memo,
 ) -> Option<Probe> {
     let msg_type = *handshake.first()?;
     if msg_type != HANDSHAKE_CLIENT_HELLO {
@@ -173,7 +173,7 @@ fn judge_handshake(
         return Some(Probe::TooLarge);
     }
     let message = handshake.get(..total)?;
-    Some(match read_client_hello(message, ja4) {
+    Some(match read_client_hello(message, Some(ja4)) {
         Some(hello) => Probe::ClientHello(hello),
         None => Probe::NotClientHello,
     })
