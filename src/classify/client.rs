@@ -378,20 +378,17 @@ impl Rule {
                 }
             };
         }
+        // The conditions that need no text comparison first: most rules fail there. Below, those
+        // conditions only write their evidence.
+        if !self.may_hold(f) {
+            return false;
+        }
         let mut all = || -> Option<()> {
             if !self.app_protocol.is_empty() {
                 let app = self.app_protocol.iter().find(|a| *a == f.app_protocol)?;
                 note!("app={app}");
             }
-            if let Some(t) = self.transport {
-                if t != f.transport {
-                    return None;
-                }
-            }
-            if let Some(ports) = &self.server_port {
-                if !ports.contains(f.server_port) {
-                    return None;
-                }
+            if self.server_port.is_some() {
                 note!("port={}", f.server_port);
             }
             if !self.name.is_empty() {
@@ -444,21 +441,12 @@ impl Rule {
                 note!("service_area={area}");
             }
             if !self.microsoft.is_empty() {
-                if !self.microsoft.contains(&f.microsoft) {
-                    return None;
-                }
                 note!("microsoft={}", f.microsoft.as_str());
             }
             if !self.client_microsoft.is_empty() {
-                if !self.client_microsoft.contains(&f.client_microsoft) {
-                    return None;
-                }
                 note!("client_microsoft={}", f.client_microsoft.as_str());
             }
             if !self.direction.is_empty() {
-                if !self.direction.contains(&f.direction) {
-                    return None;
-                }
                 note!("direction={}", f.direction.as_str());
             }
             Some(())
@@ -518,10 +506,7 @@ impl ClientRules {
         for rule in &self.rules {
             let wants_client = rule.client.is_some() && out.client.is_none();
             let wants_published = rule.published.is_some() && out.published.is_none();
-            if !wants_client && !wants_published
-                || !rule.may_hold(&facts)
-                || !rule.holds(&facts, &lower, None)
-            {
+            if !wants_client && !wants_published || !rule.holds(&facts, &lower, None) {
                 continue;
             }
             let mut evidence = vec![format!("rule={}", rule.id)];
