@@ -481,12 +481,12 @@ fn run_analyze(args: AnalyzeArgs) -> anyhow::Result<u8> {
             // Only the terminal summary: its tally needs no rows.
             engine.stream_rows(STREAM_CHUNK_ROWS, |_| {});
         } else if stream.is_some() {
-            engine.stream_rows(STREAM_CHUNK_ROWS, |mut rows| {
+            engine.stream_rows(STREAM_CHUNK_ROWS, |rows| {
                 if let Some(p) = &pseudonyms {
-                    p.rows(&mut rows);
+                    p.rows(rows);
                 }
                 if let Some(s) = stream.as_mut() {
-                    if let Err(e) = s.write(&rows) {
+                    if let Err(e) = s.write(rows) {
                         stream_error = Some(e.into());
                         stream = None;
                     }

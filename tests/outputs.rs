@@ -287,7 +287,7 @@ fn streamed_rows_equal_kept_rows() {
     let kept = o365flow::analyze(&inputs, &catalog, &config);
     let mut chunks: Vec<Vec<o365flow::report::FlowRow>> = Vec::new();
     let mut engine = o365flow::analyzer::Engine::new(&catalog, &config);
-    engine.stream_rows(7, |rows| chunks.push(rows));
+    engine.stream_rows(7, |rows| chunks.push(rows.to_vec()));
     o365flow::analyzer::run_files(&mut engine, &inputs, &mut NoBar);
     let streamed = engine.finish();
     assert!(streamed.flows.is_empty());
