@@ -77,8 +77,11 @@ pub struct Analysis {
 /// Where finished rows go when they are not kept: every `chunk` rows, sorted among themselves.
 struct RowSink<'a> {
     chunk: usize,
-    write: Box<dyn FnMut(&mut [FlowRow]) + Send + 'a>,
+    write: WriteChunk<'a>,
 }
+
+/// Takes one sorted chunk of rows (it may change them in place, e.g. to pseudonymize).
+type WriteChunk<'a> = Box<dyn FnMut(&mut [FlowRow]) + Send + 'a>;
 
 /// Per-capture facts the flow-ending code needs.
 struct CaptureRef {
