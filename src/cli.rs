@@ -295,10 +295,11 @@ pub struct AnalysisOptions {
     #[arg(long, short)]
     pub quiet: bool,
 
-    /// Threads for a file analysis: 1 runs everything on one thread (the capture's SHA-256
-    /// after its packets); 2 or more (default: the machine's cores) compute the digest on a
-    /// second thread and make rows (classification, client rules, output) on another, beside
-    /// the packet path. Results are the same for any value.
+    /// Threads for a file analysis: 1 runs everything on one thread (the reader hashes each
+    /// capture as it reads it); 2 or more (default: the machine's cores) compute the digest on
+    /// a second thread and make rows (classification, client rules, output) on another, beside
+    /// the packet path. Results are the same for any value. `live` does not use it: its
+    /// analysis runs on one thread beside the capture thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
