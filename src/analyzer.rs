@@ -44,8 +44,8 @@ pub struct AnalysisConfig {
     /// Client identification rules (the embedded ones, after the user's `--client-rules`).
     pub client_rules: ClientRules,
     /// 1: one thread does everything (each capture's SHA-256 as it is read, or after its
-    /// packets for captures libpcap reads); more: the
-    /// digest runs on a thread of its own (and callers may pipe rows, `Engine::new_piped`).
+    /// packets for captures libpcap reads); more: the digest runs on a thread of its own (and
+    /// callers may pipe rows, `Engine::new_piped`).
     pub threads: usize,
 }
 

@@ -296,10 +296,10 @@ pub struct AnalysisOptions {
     pub quiet: bool,
 
     /// Threads for a file analysis: 1 runs everything on one thread, each capture's SHA-256
-    /// included; 2 or more (default: the machine's cores) compute the digest on
-    /// a second thread and make rows (classification, client rules, output) on another, beside
-    /// the packet path. Results are the same for any value. `live` does not use it: its
-    /// analysis runs on one thread beside the capture thread.
+    /// included; 2 or more (default: the machine's cores) compute the digest on a second thread
+    /// and make rows (classification, client rules, output) on another, beside the packet path.
+    /// Results are the same for any value. `live` does not use it: its analysis runs on one
+    /// thread beside the capture thread.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub threads: Option<u16>,
 }
