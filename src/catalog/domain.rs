@@ -158,7 +158,6 @@ fn glob_label(parts: &[String], label: &str) -> bool {
     remaining.len() > last.len() && remaining.ends_with(last.as_str())
 }
 
-/// Lower-case ASCII and drop one trailing dot.
 /// [`normalize`], borrowing `name` when it already is (names off the wire nearly always are
 /// lower case): no copy then.
 pub fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
@@ -173,6 +172,7 @@ pub fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Lower-case ASCII and drop one trailing dot.
 pub fn normalize(name: &str) -> String {
     let trimmed = name.trim();
     let trimmed = trimmed.strip_suffix('.').unwrap_or(trimmed);

@@ -3,12 +3,13 @@
 //! small data files compiled in (`data/`), parsed once.
 
 use std::net::IpAddr;
-// foldhash: a handful of short lookups per name, where SipHash would cost more than the work.
-type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 use std::sync::OnceLock;
 
 use crate::catalog::domain::normalized;
 use crate::catalog::prefix::PrefixIndex;
+
+// foldhash: a handful of short lookups per name, where SipHash would cost more than the work.
+type HashSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
 
 const DOMAINS: &str = include_str!("data/microsoft-domains.txt");
 const PREFIXES: &str = include_str!("data/microsoft-prefixes.txt");
@@ -88,6 +89,8 @@ impl Ownership {
     /// Is `name` under a domain Microsoft owns?
     pub fn owns_name(&self, name: &str) -> bool {
         let name = normalized(name);
+        // Bound before returning: the iterator borrows `name`, which the tail expression
+        // would outlive.
         let owned = and_parents(&name).any(|n| self.domains.contains(n));
         owned
     }
@@ -100,6 +103,7 @@ impl Ownership {
     /// Is `name` one of Microsoft's consumer services?
     pub fn consumer_name(&self, name: &str) -> bool {
         let name = normalized(name);
+        // Bound before returning, as in `owns_name`.
         let consumer = self.consumer_names.contains(name.as_ref())
             || and_parents(&name).any(|n| self.consumer_domains.contains(n));
         consumer

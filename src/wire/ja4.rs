@@ -4,8 +4,7 @@
 //! (without SNI and ALPN) followed by the signature algorithms in their original order.
 //! Written from the specification; GREASE values (RFC 8701) never count.
 
-use std::collections::HashMap;
-
+use super::memo::BytesMemo;
 use super::tls::raw_extensions;
 
 /// Fingerprints remembered, and the bytes of their inputs together: beyond either the memo
@@ -72,11 +71,19 @@ fn push_count(out: &mut String, count: usize) {
 /// JA4 fingerprints already computed, by their inputs. A capture's ClientHellos come from a
 /// few client builds, each sending the same lists every time, while computing a fingerprint
 /// (sorting, hex, two SHA-256) costs about a microsecond.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct Ja4Memo {
-    known: HashMap<Box<[u8]>, (String, String), foldhash::fast::RandomState>,
-    bytes: usize,
+    known: BytesMemo<(String, String)>,
     key: Vec<u8>,
+}
+
+impl Default for Ja4Memo {
+    fn default() -> Self {
+        Ja4Memo {
+            known: BytesMemo::new(MAX_REMEMBERED, MAX_REMEMBERED_BYTES, MAX_REMEMBERED_INPUT),
+            key: Vec::new(),
+        }
+    }
 }
 
 impl Ja4Memo {
@@ -84,22 +91,8 @@ impl Ja4Memo {
     pub fn ja4(&mut self, transport: char, input: &Ja4Input) -> (String, String) {
         self.key.clear();
         input.write_key(transport, &mut self.key);
-        if let Some((fingerprint, raw)) = self.known.get(self.key.as_slice()) {
-            return (fingerprint.clone(), raw.clone());
-        }
-        let computed = ja4(transport, input);
-        if self.key.len() <= MAX_REMEMBERED_INPUT {
-            if self.known.len() >= MAX_REMEMBERED
-                || self.bytes + self.key.len() > MAX_REMEMBERED_BYTES
-            {
-                self.known.clear();
-                self.bytes = 0;
-            }
-            self.bytes += self.key.len();
-            self.known
-                .insert(self.key.as_slice().into(), computed.clone());
-        }
-        computed
+        self.known
+            .get_or_compute(&self.key, || ja4(transport, input))
     }
 
     /// Distinct inputs remembered now.
@@ -329,6 +322,6 @@ mod tests {
         let mut huge = base.clone();
         huge.ciphers = (0..4000).collect();
         assert_eq!(memo.ja4('t', &huge), ja4('t', &huge));
-        assert!(memo.bytes <= MAX_REMEMBERED_BYTES);
+        assert!(memo.known.bytes() <= MAX_REMEMBERED_BYTES);
     }
 }

@@ -5,6 +5,7 @@ pub mod dns;
 pub mod ja4;
 pub mod l2l4;
 pub mod media;
+pub mod memo;
 pub mod plaintext;
 pub mod quic;
 pub mod tls;

@@ -3,10 +3,10 @@
 //! with x509-parser). The certificate is the evidence for SSL-inspection findings and a server
 //! name when the client sent none.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::be16;
+use super::memo::BytesMemo;
 
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use x509_parser::extensions::GeneralName;
@@ -45,10 +45,17 @@ pub struct Certificate {
 /// Leaf certificates already read, by their DER bytes. A server presents the same certificate
 /// to every connection, so a capture holds few distinct ones, while reading one (x509 parsing,
 /// the issuer's name as text) costs microseconds.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CertificateMemo {
-    read: HashMap<Box<[u8]>, Option<Arc<Certificate>>, foldhash::fast::RandomState>,
-    bytes: usize,
+    read: BytesMemo<Option<Arc<Certificate>>>,
+}
+
+impl Default for CertificateMemo {
+    fn default() -> Self {
+        CertificateMemo {
+            read: BytesMemo::new(MAX_REMEMBERED, MAX_REMEMBERED_BYTES, MAX_REMEMBERED_BYTES),
+        }
+    }
 }
 
 impl CertificateMemo {
@@ -58,19 +65,7 @@ impl CertificateMemo {
         der: &[u8],
         parse: impl FnOnce(&[u8]) -> Option<Certificate>,
     ) -> Option<Arc<Certificate>> {
-        if let Some(known) = self.read.get(der) {
-            return known.clone();
-        }
-        let certificate = parse(der).map(Arc::new);
-        if self.read.len() >= MAX_REMEMBERED || self.bytes + der.len() > MAX_REMEMBERED_BYTES {
-            self.read.clear();
-            self.bytes = 0;
-        }
-        if der.len() <= MAX_REMEMBERED_BYTES {
-            self.bytes += der.len();
-            self.read.insert(der.into(), certificate.clone());
-        }
-        certificate
+        self.read.get_or_compute(der, || parse(der).map(Arc::new))
     }
 
     /// Distinct certificates remembered now.
@@ -400,7 +395,7 @@ mod tests {
             let mut der = big.clone();
             der.push(n);
             memo.read(&der, parse);
-            assert!(memo.bytes <= MAX_REMEMBERED_BYTES);
+            assert!(memo.read.bytes() <= MAX_REMEMBERED_BYTES);
         }
     }
 }
