@@ -1,4 +1,5 @@
-//! Pure parsers over byte slices: no I/O, no state, no allocation proportional to the input.
+//! Pure parsers over byte slices: no I/O, no state (a memo of results is the caller's, passed
+//! in), no allocation proportional to the input.
 //! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
 
 pub mod dns;
