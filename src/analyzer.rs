@@ -9,7 +9,8 @@ use crate::capture::{self, FileSource, LinkType};
 use crate::catalog::Catalog;
 use crate::classify::client::{ClientFacts, ClientRules};
 use crate::classify::{
-    classify_with_user, Classification, Direction, MatchedBy, MicrosoftStatus, Ownership, Signals,
+    classify_with_user, split_host_port, Classification, Direction, FlowPath, MatchedBy,
+    MicrosoftStatus, Ownership, Signals, Target,
 };
 use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
@@ -273,13 +274,18 @@ impl<'a> RowMaker<'a> {
             .client_hello
             .as_deref()
             .and_then(|h| h.sni.as_deref());
-        // A CONNECT target names the host behind a proxy; a Host header the one on this server.
-        let http_host = entry
-            .state
-            .proxy_target()
-            .filter(|_| entry.state.app == AppProtocol::Http)
+        // A proxied flow is judged on the target it asked the proxy for: the proxy's address,
+        // port and DNS name say nothing of the service behind it.
+        let target = Target::of(
+            record.transport,
+            record.server.port,
+            entry.state.via_proxy,
+            entry.state.proxy_target(),
+        );
+        let http_host = target
+            .host
             .or(entry.state.http_host())
-            .map(host_without_port);
+            .map(|h| split_host_port(h).0);
         let cert_names: &[String] = entry
             .state
             .server_hello
@@ -292,6 +298,7 @@ impl<'a> RowMaker<'a> {
         } else {
             MatchedBy::Sni
         };
+        let direct = target.path == FlowPath::Direct;
         // DNS lookups are not Office 365 traffic, and port 53 is no Office 365 port.
         let classification = if entry.state.app == AppProtocol::Dns {
             Classification::default()
@@ -302,12 +309,12 @@ impl<'a> RowMaker<'a> {
                 &Signals {
                     sni,
                     sni_source,
-                    http_host: http_host.as_deref(),
-                    dns_name,
+                    http_host,
+                    dns_name: dns_name.filter(|_| direct),
                     cert_names,
-                    server_ip: record.server.ip,
-                    transport: record.transport,
-                    server_port: record.server.port,
+                    server_ip: Some(record.server.ip).filter(|_| direct),
+                    transport: target.transport,
+                    server_port: target.port,
                 },
             )
         };
@@ -317,7 +324,14 @@ impl<'a> RowMaker<'a> {
             .get(record.capture as usize)
             .map(|c| (c.name.as_str(), c.precision))
             .unwrap_or(("", Precision::Micro));
-        let mut row = FlowRow::build(record, &entry.state, &classification, name, precision);
+        let mut row = FlowRow::build(
+            record,
+            &entry.state,
+            &classification,
+            &target,
+            name,
+            precision,
+        );
         row.dns_name = dns_name;
         let direction = Direction::of(record.client.ip, record.server.ip, self.internal);
         row.direction = direction.as_str();
@@ -392,20 +406,6 @@ impl<'a> RowMaker<'a> {
             // each, chunk after chunk, copied each row about twice (3.8% of one thread).
             self.rows.clear();
         }
-    }
-}
-
-/// `host:port`, `[v6]:port` or `host` to the host alone.
-fn host_without_port(text: &str) -> String {
-    let text = text.trim();
-    if let Some(rest) = text.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or_default().to_owned();
-    }
-    match text.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            host.to_owned()
-        }
-        _ => text.to_owned(),
     }
 }
 

@@ -216,28 +216,26 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
 
     /// The most specific matching patterns (several when tied) with their values.
     pub fn lookup(&self, name: &str) -> Vec<(&DomainPattern, &[T])> {
+        let mut all = self.lookup_all(name);
+        all.retain(|hit| hit.rank == 0);
+        all.into_iter()
+            .map(|hit| (hit.pattern, hit.values))
+            .collect()
+    }
+
+    /// Every matching pattern with its values, most specific first. `rank` is 0 for the most
+    /// specific patterns, 1 for the next specificity down, and so on (ties share a rank).
+    pub fn lookup_all(&self, name: &str) -> Vec<PatternHit<'_, T>> {
         let name = normalized(name);
         if name.is_empty() {
             return Vec::new();
         }
-        let mut best: Vec<(&DomainPattern, &[T])> = Vec::new();
-        let mut best_spec = None;
+        let mut found: Vec<(Specificity, &DomainPattern, &[T])> = Vec::new();
         let labels: Vec<&str> = name.split('.').collect();
         let mut consider = |i: &usize| {
-            let Some((pattern, values)) = self.patterns.get(*i) else {
-                return;
-            };
-            if !pattern.matches_labels(&labels) {
-                return;
-            }
-            let spec = pattern.specificity();
-            match best_spec {
-                Some(b) if spec < b => {}
-                Some(b) if spec == b => best.push((pattern, values.as_slice())),
-                _ => {
-                    best_spec = Some(spec);
-                    best.clear();
-                    best.push((pattern, values.as_slice()));
+            if let Some((pattern, values)) = self.patterns.get(*i) {
+                if pattern.matches_labels(&labels) {
+                    found.push((pattern.specificity(), pattern, values.as_slice()));
                 }
             }
         };
@@ -255,8 +253,34 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
         if let Some(candidates) = self.by_suffix.get("") {
             candidates.iter().for_each(&mut consider);
         }
-        best
+        // Stable, so equal specificities keep a fixed order run after run.
+        found.sort_by(|a, b| b.0.cmp(&a.0));
+        let mut rank = 0u16;
+        let mut previous = None;
+        found
+            .into_iter()
+            .map(|(spec, pattern, values)| {
+                if previous.is_some_and(|p| p != spec) {
+                    rank = rank.saturating_add(1);
+                }
+                previous = Some(spec);
+                PatternHit {
+                    pattern,
+                    values,
+                    rank,
+                }
+            })
+            .collect()
     }
+}
+
+/// One pattern that matched a name, with its values and how specific it is among the matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PatternHit<'a, T> {
+    pub pattern: &'a DomainPattern,
+    pub values: &'a [T],
+    /// 0 for the most specific matches; ties share a rank.
+    pub rank: u16,
 }
 
 #[cfg(test)]
@@ -325,5 +349,17 @@ mod tests {
         assert_eq!(idx.lookup("www.microsoft.com")[0].1, &[78]);
         assert!(idx.lookup("microsoft.com").is_empty());
         assert!(idx.lookup("").is_empty());
+        let all: Vec<(&str, &[i32], u16)> = idx
+            .lookup_all("x.teams.microsoft.com")
+            .iter()
+            .map(|h| (h.pattern.as_str(), h.values, h.rank))
+            .collect();
+        assert_eq!(
+            all,
+            [
+                ("*.teams.microsoft.com", &[12, 13][..], 0),
+                ("*.microsoft.com", &[78][..], 1)
+            ]
+        );
     }
 }

@@ -1,10 +1,11 @@
 //! The Office 365 endpoint catalog: Microsoft's endpoint sets, compiled into a domain matcher
 //! and a longest-prefix matcher, and the tie-break that picks one set for a flow.
 //!
-//! Matching rules (fixed for every signal that later feeds them):
-//! - the most specific domain pattern wins (see `domain`), the longest prefix wins;
-//! - among sets tied on specificity, prefer the set whose ports include the flow's transport
-//!   and server port, then Optimize > Allow > Default, then the lowest id.
+//! A name or address can belong to several sets, through several patterns or prefixes
+//! (`name_hits`, `addr_hits`). Within one signal the best set is the one that lists the flow's
+//! transport and port, then the most specific pattern (see `domain`) or longest prefix, then
+//! Optimize > Allow > Default, then the lowest id. `classify` applies the same order across
+//! signals, with the signal's precedence after the port rule.
 
 pub mod diff;
 pub mod domain;
@@ -230,6 +231,23 @@ impl fmt::Display for MatchedEntry<'_> {
     }
 }
 
+/// One set a name or address belongs to, and the entry that put it there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CatalogHit<'c> {
+    pub set: &'c EndpointSet,
+    pub matched: MatchedEntry<'c>,
+    /// 0 for the most specific pattern or longest prefix that matched; ties share a rank.
+    pub rank: u16,
+}
+
+impl CatalogHit<'_> {
+    /// The order after the port rule and the signal: most specific entry, Optimize > Allow >
+    /// Default, lowest id.
+    pub fn order_key(&self) -> (u16, Category, EndpointId) {
+        (self.rank, self.set.category, self.set.id)
+    }
+}
+
 /// A pattern or prefix that matched, and the set chosen among those it belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CatalogMatch<'c> {
@@ -435,51 +453,75 @@ impl Catalog {
         self.sets.iter().find(|s| s.id == id)
     }
 
-    /// Best set for a server name (most specific pattern, then the tie-break).
+    /// Every set a server name belongs to, through every pattern that matches it, most
+    /// specific pattern first.
+    pub fn name_hits(&self, name: &str) -> Vec<CatalogHit<'_>> {
+        let mut hits = Vec::new();
+        for hit in self.names.lookup_all(name) {
+            for set in hit.values.iter().filter_map(|i| self.sets.get(*i as usize)) {
+                hits.push(CatalogHit {
+                    set,
+                    matched: MatchedEntry::Pattern(hit.pattern),
+                    rank: hit.rank,
+                });
+            }
+        }
+        hits
+    }
+
+    /// Every set a server address belongs to, through every prefix that contains it, longest
+    /// prefix first.
+    pub fn addr_hits(&self, addr: IpAddr) -> Vec<CatalogHit<'_>> {
+        let mut hits = Vec::new();
+        for (rank, (net, sets)) in self.prefixes.lookup_all(addr).into_iter().enumerate() {
+            let rank = u16::try_from(rank).unwrap_or(u16::MAX);
+            for set in sets.iter().filter_map(|i| self.sets.get(*i as usize)) {
+                hits.push(CatalogHit {
+                    set,
+                    matched: MatchedEntry::Prefix(net),
+                    rank,
+                });
+            }
+        }
+        hits
+    }
+
+    /// Best set for a server name: the matching rule of `classify` within one signal.
     pub fn match_name(
         &self,
         name: &str,
         transport: Transport,
         port: u16,
     ) -> Option<CatalogMatch<'_>> {
-        let hits = self.names.lookup(name);
-        let matched = MatchedEntry::Pattern(hits.first()?.0);
-        let candidates = hits.iter().flat_map(|(_, sets)| sets.iter().copied());
-        self.choose(candidates, matched, transport, port)
+        best_hit(self.name_hits(name), transport, port)
     }
 
-    /// Best set for a server address (longest prefix, then the tie-break).
+    /// Best set for a server address: the matching rule of `classify` within one signal.
     pub fn match_addr(
         &self,
         addr: IpAddr,
         transport: Transport,
         port: u16,
     ) -> Option<CatalogMatch<'_>> {
-        let (net, sets) = self.prefixes.lookup(addr)?;
-        self.choose(
-            sets.iter().copied(),
-            MatchedEntry::Prefix(net),
-            transport,
-            port,
-        )
+        best_hit(self.addr_hits(addr), transport, port)
     }
+}
 
-    fn choose<'c>(
-        &'c self,
-        candidates: impl Iterator<Item = SetIndex>,
-        matched: MatchedEntry<'c>,
-        transport: Transport,
-        port: u16,
-    ) -> Option<CatalogMatch<'c>> {
-        let set = candidates
-            .filter_map(|i| self.sets.get(i as usize))
-            .min_by_key(|s| (!s.lists_port(transport, port), s.category, s.id))?;
-        Some(CatalogMatch {
-            set,
-            matched,
-            port_listed: set.lists_port(transport, port),
-        })
-    }
+/// A set that lists the port first, then the most specific entry, Optimize > Allow > Default,
+/// the lowest id.
+fn best_hit(
+    hits: Vec<CatalogHit<'_>>,
+    transport: Transport,
+    port: u16,
+) -> Option<CatalogMatch<'_>> {
+    let best = hits
+        .into_iter()
+        .min_by_key(|h| (!h.set.lists_port(transport, port), h.order_key()))?;
+    Some(CatalogMatch {
+        set: best.set,
+        matched: best.matched,
+        port_listed: best.set.lists_port(transport, port),
+    })
 }
 
 fn parse_raw(text: &str, source_name: &str) -> Result<Vec<raw::RawEndpointSet>, CatalogError> {

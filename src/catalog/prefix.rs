@@ -94,21 +94,33 @@ impl<T: Clone + PartialEq> PrefixIndex<T> {
 
     /// The longest prefix containing `addr`, with its values.
     pub fn lookup(&self, addr: IpAddr) -> Option<(IpNet, &[T])> {
-        let found = match addr {
-            IpAddr::V4(a) => {
-                let a = u32::from(a);
-                self.v4.iter().find_map(|l| l.map.get(&mask4(a, l.len)))
-            }
-            IpAddr::V6(a) => {
-                // IPv4-mapped IPv6 addresses are looked up as IPv4.
-                if let Some(v4) = a.to_ipv4_mapped() {
-                    return self.lookup(IpAddr::V4(v4));
-                }
-                let a = u128::from(a);
-                self.v6.iter().find_map(|l| l.map.get(&mask6(a, l.len)))
-            }
+        self.containing(addr).next()
+    }
+
+    /// Every prefix containing `addr`, longest first, with its values.
+    pub fn lookup_all(&self, addr: IpAddr) -> Vec<(IpNet, &[T])> {
+        self.containing(addr).collect()
+    }
+
+    fn containing(&self, addr: IpAddr) -> impl Iterator<Item = (IpNet, &[T])> + '_ {
+        // IPv4-mapped IPv6 addresses are looked up as IPv4.
+        let (v4, v6) = match addr {
+            IpAddr::V4(a) => (Some(u32::from(a)), None),
+            IpAddr::V6(a) => match a.to_ipv4_mapped() {
+                Some(mapped) => (Some(u32::from(mapped)), None),
+                None => (None, Some(u128::from(a))),
+            },
         };
-        found.map(|(net, values)| (*net, values.as_slice()))
+        let four = self
+            .v4
+            .iter()
+            .filter_map(move |l| l.map.get(&mask4(v4?, l.len)));
+        let six = self
+            .v6
+            .iter()
+            .filter_map(move |l| l.map.get(&mask6(v6?, l.len)));
+        four.chain(six)
+            .map(|(net, values)| (*net, values.as_slice()))
     }
 }
 
@@ -131,6 +143,12 @@ mod tests {
         assert_eq!(idx.lookup("52.100.0.0".parse().unwrap()).unwrap().1, &[100]);
         assert_eq!(idx.lookup("2603:1006::1".parse().unwrap()).unwrap().1, &[1]);
         assert!(idx.lookup("2603:1007::1".parse().unwrap()).is_none());
+        let all: Vec<u8> = idx
+            .lookup_all("52.97.1.5".parse().unwrap())
+            .iter()
+            .map(|(net, _)| net.prefix_len())
+            .collect();
+        assert_eq!(all, [24, 14, 0]);
         assert_eq!(
             idx.lookup("::ffff:52.97.1.5".parse().unwrap()).unwrap().1,
             &[9]

@@ -1,12 +1,14 @@
 //! Office 365 service classification and port verdicts for finished flows.
 //!
-//! A name match beats an address match; both are kept as evidence. The catalog decides which
-//! set a name or address belongs to (see `catalog` for the matching rules).
+//! Every signal of a flow (the name it sent, HTTP host, certificate, DNS name, address) points
+//! to candidate endpoint sets; the set that lists the flow's transport and port wins, then the
+//! strongest signal (see `classify_with_user`). A proxied flow is judged on its target
+//! (`Target`). The winner and the best candidates that lost are kept as evidence.
 
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::catalog::{Catalog, CatalogMatch, Category, EndpointId, ServiceArea};
+use crate::catalog::{Catalog, CatalogHit, Category, EndpointId, ServiceArea};
 use crate::dissect::AppProtocol;
 use crate::wire::Transport;
 
@@ -151,19 +153,107 @@ pub fn default_internal_networks() -> Vec<ipnet::IpNet> {
         .collect()
 }
 
+/// Whether a flow reaches its server directly or asks a proxy to reach another.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FlowPath {
+    #[default]
+    Direct,
+    /// An HTTP CONNECT, an absolute-URI HTTP request or a SOCKS request: the flow's server is
+    /// a proxy, and the flow is judged on the target it asked for.
+    Proxy,
+}
+
+impl FlowPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowPath::Direct => "direct",
+            FlowPath::Proxy => "proxy",
+        }
+    }
+
+    pub const ALL: [FlowPath; 2] = [FlowPath::Direct, FlowPath::Proxy];
+}
+
+impl fmt::Display for FlowPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The endpoint a flow is judged on: its own server, or the target a proxy was asked to reach.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target<'a> {
+    pub path: FlowPath,
+    /// The host a proxy was asked to reach (no port); `None` for a direct flow.
+    pub host: Option<&'a str>,
+    pub transport: Transport,
+    pub port: u16,
+}
+
+impl<'a> Target<'a> {
+    /// A direct flow is judged on its server port; a proxied one on the target's port (a
+    /// proxy carries TCP streams). A target without a readable port keeps the server's.
+    pub fn of(
+        transport: Transport,
+        server_port: u16,
+        via_proxy: bool,
+        proxy_target: Option<&'a str>,
+    ) -> Self {
+        match proxy_target.filter(|_| via_proxy) {
+            Some(target) => {
+                let (host, port) = split_host_port(target);
+                Target {
+                    path: FlowPath::Proxy,
+                    host: Some(host).filter(|h| !h.is_empty()),
+                    transport: Transport::Tcp,
+                    port: port.unwrap_or(server_port),
+                }
+            }
+            None => Target {
+                path: if via_proxy {
+                    FlowPath::Proxy
+                } else {
+                    FlowPath::Direct
+                },
+                host: None,
+                transport,
+                port: server_port,
+            },
+        }
+    }
+}
+
+/// `host:port`, `[v6]:port`, `host` or `v6` to the host and the port when there is one.
+pub fn split_host_port(text: &str) -> (&str, Option<u16>) {
+    let text = text.trim();
+    if let Some(rest) = text.strip_prefix('[') {
+        let (host, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (host, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') => match port.parse() {
+            Ok(port) => (host, Some(port)),
+            Err(_) => (text, None),
+        },
+        _ => (text, None),
+    }
+}
+
 /// What the flow told us that can identify its service.
 #[derive(Clone, Copy, Debug)]
 pub struct Signals<'a> {
     pub sni: Option<&'a str>,
     /// Where `sni` came from: `Sni` (TLS over TCP) or `QuicSni` (a QUIC Initial).
     pub sni_source: MatchedBy,
-    /// The host a plain HTTP request or a proxy CONNECT named (port removed).
+    /// The host a plain HTTP request or a proxy request named (port removed).
     pub http_host: Option<&'a str>,
     /// The name a DNS answer in the capture gave the server address.
     pub dns_name: Option<&'a str>,
     /// Names in the server's certificate (TLS 1.2 and older), subject first.
     pub cert_names: &'a [String],
-    pub server_ip: IpAddr,
+    /// The server's address; `None` when it says nothing of the service (a proxy's).
+    pub server_ip: Option<IpAddr>,
+    /// The transport and port the flow is judged on (a proxied flow's target port).
     pub transport: Transport,
     pub server_port: u16,
 }
@@ -175,11 +265,37 @@ pub struct Evidence {
     /// The pattern or prefix that matched.
     pub matched: String,
     pub endpoint_id: EndpointId,
+    /// Why this hit lost to the winner (`None` for the winner and for hits of its set).
+    pub lost: Option<LostBecause>,
+}
+
+/// The first rule of the order that put a candidate behind the winner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LostBecause {
+    /// The winner's set lists the flow's transport and port; this one's does not.
+    PortNotListed(Transport, u16),
+    WeakerSignal,
+    /// At the same signal the user's own entry (`--catalog-extra`) comes first.
+    UserEntryFirst,
+    LessSpecific,
+    Category(Category),
+    HigherId,
 }
 
 impl fmt::Display for Evidence {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}#{}", self.by, self.matched, self.endpoint_id)
+        write!(f, "{}:{}#{}", self.by, self.matched, self.endpoint_id)?;
+        match &self.lost {
+            None => Ok(()),
+            Some(LostBecause::PortNotListed(transport, port)) => {
+                write!(f, " ({}/{port} not listed)", transport.as_str())
+            }
+            Some(LostBecause::WeakerSignal) => f.write_str(" (weaker signal)"),
+            Some(LostBecause::UserEntryFirst) => f.write_str(" (user entry first)"),
+            Some(LostBecause::LessSpecific) => f.write_str(" (less specific)"),
+            Some(LostBecause::Category(winner)) => write!(f, " ({winner} first)"),
+            Some(LostBecause::HigherId) => f.write_str(" (higher id)"),
+        }
     }
 }
 
@@ -195,80 +311,158 @@ pub struct ServiceMatch {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Classification {
     pub service: Option<ServiceMatch>,
-    /// Every signal that hit the catalog, strongest first.
+    /// The winner, the best candidate that lost, then each signal's best, each once.
     pub evidence: Vec<Evidence>,
 }
 
-/// Every catalog hit for the flow's signals, strongest signal first: the name the client sent
-/// (TLS/QUIC), the HTTP host, the server's certificate, DNS, then the address.
-fn hits<'c>(
+/// One endpoint set a signal of the flow points to.
+#[derive(Clone, Copy, Debug)]
+struct Candidate<'c> {
+    /// Signal precedence: 0 = the name the client sent, ..., 4 = the server address.
+    level: u8,
+    by: MatchedBy,
+    user: bool,
+    hit: CatalogHit<'c>,
+    listed: bool,
+}
+
+impl Candidate<'_> {
+    /// The matching rule: the set that lists the port, then signal precedence (the user's
+    /// entry first at the same signal), most specific entry, category, lowest id.
+    fn key(&self) -> (bool, u8, bool, u16, Category, EndpointId) {
+        let (rank, category, id) = self.hit.order_key();
+        (!self.listed, self.level, !self.user, rank, category, id)
+    }
+
+    fn evidence(&self, winner: Option<&Candidate<'_>>, port: (Transport, u16)) -> Evidence {
+        let lost = winner.filter(|w| w.hit.set.id != self.hit.set.id).map(|w| {
+            let (mine, theirs) = (self.key(), w.key());
+            if mine.0 != theirs.0 {
+                LostBecause::PortNotListed(port.0, port.1)
+            } else if mine.1 != theirs.1 {
+                LostBecause::WeakerSignal
+            } else if mine.2 != theirs.2 {
+                LostBecause::UserEntryFirst
+            } else if mine.3 != theirs.3 {
+                LostBecause::LessSpecific
+            } else if mine.4 != theirs.4 {
+                LostBecause::Category(w.hit.set.category)
+            } else {
+                LostBecause::HigherId
+            }
+        });
+        Evidence {
+            by: if self.user { MatchedBy::User } else { self.by },
+            matched: self.hit.matched.to_string(),
+            endpoint_id: self.hit.set.id,
+            lost,
+        }
+    }
+}
+
+/// Every catalog hit of every signal: the name the client sent (TLS/QUIC), the HTTP host, the
+/// server's certificate, DNS, then the address.
+fn candidates<'c>(
     catalog: &'c Catalog,
+    user: bool,
     signals: &Signals<'_>,
-) -> [Option<(MatchedBy, CatalogMatch<'c>)>; 5] {
+    out: &mut Vec<Candidate<'c>>,
+) {
     let (transport, port) = (signals.transport, signals.server_port);
-    let by_name = |name: Option<&str>, by: MatchedBy| {
-        name.filter(|n| !n.is_empty())
-            .and_then(|n| catalog.match_name(n, transport, port))
-            .map(|m| (by, m))
+    let mut push = |level: u8, by: MatchedBy, hits: Vec<CatalogHit<'c>>| {
+        out.extend(hits.into_iter().map(|hit| Candidate {
+            level,
+            by,
+            user,
+            hit,
+            listed: hit.set.lists_port(transport, port),
+        }));
     };
-    [
-        by_name(signals.sni, signals.sni_source),
-        by_name(signals.http_host, MatchedBy::HttpHost),
-        signals
-            .cert_names
-            .iter()
-            .find_map(|n| catalog.match_name(n, transport, port))
-            .map(|m| (MatchedBy::Cert, m)),
-        by_name(signals.dns_name, MatchedBy::Dns),
-        catalog
-            .match_addr(signals.server_ip, transport, port)
-            .map(|m| (MatchedBy::Ip, m)),
-    ]
+    let name = |n: Option<&str>| n.filter(|n| !n.is_empty()).map(|n| catalog.name_hits(n));
+    if let Some(hits) = name(signals.sni) {
+        push(0, signals.sni_source, hits);
+    }
+    if let Some(hits) = name(signals.http_host) {
+        push(1, MatchedBy::HttpHost, hits);
+    }
+    // The first certificate name that matches anything (the subject before the SANs).
+    if let Some(hits) = signals
+        .cert_names
+        .iter()
+        .map(|n| catalog.name_hits(n))
+        .find(|h| !h.is_empty())
+    {
+        push(2, MatchedBy::Cert, hits);
+    }
+    if let Some(hits) = name(signals.dns_name) {
+        push(3, MatchedBy::Dns, hits);
+    }
+    if let Some(ip) = signals.server_ip {
+        push(4, MatchedBy::Ip, catalog.addr_hits(ip));
+    }
 }
 
 pub fn classify(catalog: &Catalog, signals: &Signals<'_>) -> Classification {
     classify_with_user(catalog, None, signals)
 }
 
-/// Classifies with Microsoft's catalog and the user's own entries (`--catalog-extra`). The
-/// strongest signal decides; at the same signal the user's entry wins (`matched_by = user`), so a
-/// proxy's address never hides the Office 365 name a client sent through it. Every hit is kept
-/// as evidence.
+/// At most this many evidence entries per flow: the winner, the best loser and each signal's
+/// best are rarely more.
+const MAX_EVIDENCE: usize = 6;
+
+/// Classifies with Microsoft's catalog and the user's own entries (`--catalog-extra`).
+/// Candidates come from every signal; the set that lists the flow's port wins, then the
+/// stronger signal (the user's entry first at the same signal, so a proxy's address never hides
+/// the Office 365 name a client sent through it), the most specific entry, Optimize > Allow >
+/// Default, the lowest id.
 pub fn classify_with_user(
     catalog: &Catalog,
     user: Option<&Catalog>,
     signals: &Signals<'_>,
 ) -> Classification {
-    let microsoft = hits(catalog, signals);
-    let mine = user.map(|u| hits(u, signals));
-    let mut evidence = Vec::new();
-    let mut service = None;
-    for (level, hit) in microsoft.iter().enumerate() {
-        let user_hit = mine
-            .as_ref()
-            .and_then(|m| m.get(level))
-            .and_then(|h| h.as_ref());
-        for (by, m, is_user) in user_hit
-            .map(|(by, m)| (*by, m, true))
-            .into_iter()
-            .chain(hit.as_ref().map(|(by, m)| (*by, m, false)))
-        {
-            let by = if is_user { MatchedBy::User } else { by };
-            evidence.push(Evidence {
-                by,
-                matched: m.matched.to_string(),
-                endpoint_id: m.set.id,
-            });
-            if service.is_none() {
-                service = Some(ServiceMatch {
-                    service_area: m.set.service_area.clone(),
-                    endpoint_id: m.set.id,
-                    category: m.set.category,
-                    matched_by: by,
-                    port_listed: m.port_listed,
-                });
+    let mut all = Vec::new();
+    candidates(catalog, false, signals, &mut all);
+    if let Some(user) = user {
+        candidates(user, true, signals, &mut all);
+    }
+    all.sort_by_key(Candidate::key);
+    let Some(winner) = all.first().copied() else {
+        return Classification::default();
+    };
+    let port = (signals.transport, signals.server_port);
+    let mut chosen: Vec<&Candidate<'_>> = vec![&winner];
+    let same = |a: &Candidate<'_>, b: &Candidate<'_>| {
+        a.level == b.level && a.user == b.user && a.hit.set.id == b.hit.set.id
+    };
+    if let Some(loser) = all.iter().find(|c| c.hit.set.id != winner.hit.set.id) {
+        chosen.push(loser);
+    }
+    for level in 0..=4 {
+        for user in [true, false] {
+            let best = all.iter().find(|c| c.level == level && c.user == user);
+            if let Some(best) = best.filter(|b| !chosen.iter().any(|c| same(c, b))) {
+                chosen.push(best);
             }
         }
     }
-    Classification { service, evidence }
+    chosen.truncate(MAX_EVIDENCE);
+    let evidence = chosen
+        .iter()
+        .map(|c| c.evidence(Some(&winner), port))
+        .collect();
+    let set = winner.hit.set;
+    Classification {
+        service: Some(ServiceMatch {
+            service_area: set.service_area.clone(),
+            endpoint_id: set.id,
+            category: set.category,
+            matched_by: if winner.user {
+                MatchedBy::User
+            } else {
+                winner.by
+            },
+            port_listed: winner.listed,
+        }),
+        evidence,
+    }
 }

@@ -668,6 +668,13 @@ impl FlowDissect {
                     if request.is_connect() {
                         self.via_proxy = true;
                         self.text_mut().proxy_target = Some(lossy(request.target));
+                    } else if let Some(target) = request.absolute_target() {
+                        // `GET http://host/...`: a request only a proxy is sent.
+                        self.via_proxy = true;
+                        let text = self.text_mut();
+                        text.proxy_target = Some(target);
+                        text.http_path = request.absolute_path().map(bounded_text);
+                        upgrade_possible = false;
                     } else {
                         let path = request.target.split(|b| *b == b'?').next();
                         self.text_mut().http_path = path.map(bounded_text);

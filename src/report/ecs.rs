@@ -201,6 +201,7 @@ struct Custom<'a> {
     client_evidence: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     published_service: Option<&'a str>,
+    path: &'static str,
 }
 
 /// IANA protocol keyword (what ECS asks for in `network.transport`); None for numbers without a
@@ -334,6 +335,7 @@ impl<'a> From<&'a FlowRow> for EcsFlow<'a> {
                 client_confidence: r.client_confidence.map(|c| c.as_str()),
                 client_evidence: &r.client_evidence,
                 published_service: r.published_service.as_deref(),
+                path: r.path.as_str(),
             },
         }
     }

@@ -241,5 +241,6 @@ fn last_columns(rows: &[FlowRow], layout: Layout) -> Vec<Column> {
         text_col("published_service", rows, layout, |r| {
             opt(&r.published_service)
         }),
+        text_col("path", rows, layout, |r| cell(r.path.as_str())),
     ]
 }

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use crate::catalog::{Category, EndpointId, ServiceArea};
 use crate::classify::client::Confidence;
-use crate::classify::{Classification, MatchedBy, MicrosoftStatus, PortVerdict};
+use crate::classify::{Classification, FlowPath, MatchedBy, MicrosoftStatus, PortVerdict, Target};
 use crate::dissect::{AppProtocol, FlowDissect};
 use crate::flow::{FlowRecord, Side};
 use crate::time::{Precision, Timestamp};
@@ -13,10 +13,10 @@ use crate::wire::Transport;
 
 /// Version of the flow schema (`COLUMNS`, their types and meanings). Raised by hand whenever a
 /// column is added or changes; tests/schema.rs fails when the columns change without it.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 52] = [
+pub const COLUMNS: [&str; 53] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -69,6 +69,7 @@ pub const COLUMNS: [&str; 52] = [
     "client_confidence",
     "client_evidence",
     "published_service",
+    "path",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +157,9 @@ pub struct FlowRow {
     /// An inbound flow to a service published to the internet: `adfs`, `exchange-hybrid`,
     /// `lync-edge`.
     pub published_service: Option<String>,
+    /// `direct`, or `proxy` when the client asked this server (a proxy) to reach
+    /// `proxy_target`: the service columns and `port_verdict` then describe the target.
+    pub path: FlowPath,
 }
 
 /// Whether the server took the flow: what an audit needs to show blocked endpoints.
@@ -183,6 +187,7 @@ impl FlowRow {
         record: &FlowRecord,
         dissect: &FlowDissect,
         classification: &Classification,
+        target: &Target<'_>,
         capture: &str,
         precision: Precision,
     ) -> Self {
@@ -197,6 +202,12 @@ impl FlowRow {
                 }
             }
             app => (app, Some("payload")),
+        };
+        // Verdicts rest on what the payload showed, never on a port guess. A proxied flow is
+        // judged on its target's port and on what the tunnel carries (TLS after a CONNECT).
+        let judged_app = match (target.path, hello) {
+            (FlowPath::Proxy, Some(_)) => AppProtocol::Tls,
+            _ => dissect.app,
         };
         let service = classification.service.as_ref();
         let is_tcp = record.transport == Transport::Tcp;
@@ -232,8 +243,7 @@ impl FlowRow {
             category: service.map(|s| s.category),
             matched_by: service.map(|s| s.matched_by),
             port_listed: service.map(|s| s.port_listed),
-            // Verdicts rest on what the payload showed, never on a port guess.
-            port_verdict: PortVerdict::of(record.transport, record.server.port, dissect.app),
+            port_verdict: PortVerdict::of(target.transport, target.port, judged_app),
             tcp_flags_c2s: flags(Side::Client),
             tcp_flags_s2c: flags(Side::Server),
             handshake_completed: record.handshake_completed,
@@ -273,6 +283,7 @@ impl FlowRow {
             client_confidence: None,
             client_evidence: Vec::new(),
             published_service: None,
+            path: target.path,
         }
     }
 

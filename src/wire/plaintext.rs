@@ -64,9 +64,57 @@ pub struct HttpRequest<'a> {
     pub user_agent: Option<&'a [u8]>,
 }
 
-impl HttpRequest<'_> {
+impl<'a> HttpRequest<'a> {
     pub fn is_connect(&self) -> bool {
         self.method == b"CONNECT"
+    }
+
+    /// The authority and the path of an absolute-form target (`http://host[:port]/path`,
+    /// RFC 9112 3.2.2), which a client sends only to a proxy.
+    fn absolute_parts(&self) -> Option<(&'a [u8], &'a [u8])> {
+        let scheme = self.target.get(..7)?;
+        if !scheme.eq_ignore_ascii_case(b"http://") {
+            return None;
+        }
+        let rest = self.target.get(7..)?;
+        let end = rest
+            .iter()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        let (authority, path) = rest.split_at(end);
+        // Credentials before an `@` are not part of the host.
+        let host = match authority.iter().rposition(|b| *b == b'@') {
+            Some(at) => authority.get(at + 1..)?,
+            None => authority,
+        };
+        (!host.is_empty()).then_some((host, path))
+    }
+
+    /// `host:port` of an absolute-form target (port 80 when the URI names none).
+    pub fn absolute_target(&self) -> Option<String> {
+        let (host, _) = self.absolute_parts()?;
+        let host = String::from_utf8_lossy(host);
+        let has_port = match host.rsplit_once(':') {
+            Some((h, p)) => {
+                !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && {
+                    // `[v6]` alone has colons inside the brackets only.
+                    !h.ends_with('[') && (h.ends_with(']') || !h.contains(':'))
+                }
+            }
+            None => false,
+        };
+        Some(if has_port {
+            host.into_owned()
+        } else {
+            format!("{host}:80")
+        })
+    }
+
+    /// Path of an absolute-form target, without its query (`/` when it has none).
+    pub fn absolute_path(&self) -> Option<&'a [u8]> {
+        let (_, path) = self.absolute_parts()?;
+        let path = path.split(|b| *b == b'?' || *b == b'#').next()?;
+        Some(if path.is_empty() { b"/" } else { path })
     }
 }
 
@@ -241,6 +289,28 @@ mod tests {
         )
         .unwrap();
         assert!(c.is_connect());
+        assert_eq!(c.absolute_target(), None);
+        let proxied = |line: &[u8]| {
+            let r = http_request(line).unwrap();
+            (r.absolute_target(), r.absolute_path().map(|p| p.to_vec()))
+        };
+        assert_eq!(
+            proxied(b"GET http://outlook.office365.com/owa/?x=1 HTTP/1.1\r\n\r\n"),
+            (
+                Some("outlook.office365.com:80".to_owned()),
+                Some(b"/owa/".to_vec())
+            )
+        );
+        assert_eq!(
+            proxied(b"GET HTTP://u:p@a.example:8080 HTTP/1.1\r\n\r\n"),
+            (Some("a.example:8080".to_owned()), Some(b"/".to_vec()))
+        );
+        assert_eq!(
+            proxied(b"GET http://[2001:db8::1]/ HTTP/1.1\r\n\r\n").0,
+            Some("[2001:db8::1]:80".to_owned())
+        );
+        assert_eq!(proxied(b"GET http:// HTTP/1.1\r\n\r\n").0, None);
+        assert_eq!(proxied(b"GET /index.html HTTP/1.1\r\n\r\n").0, None);
         assert_eq!(c.target, b"teams.microsoft.com:443");
         assert!(http_request(b"GET / SIP/2.0\r\n").is_none());
         assert!(http_request(b"\x16\x03\x01\x00").is_none());

@@ -7,7 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use polars::prelude::*;
 use serde::Serialize;
 
-use super::{bools, catalog_set, filter, ints, tally, texts, BYTES, PORT};
+use super::{
+    bools, catalog_set, filter, ints, proxied, tally, texts, BYTES, END_NS, PORT, START_NS,
+};
 use crate::catalog::Catalog;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -129,6 +131,7 @@ pub fn all(df: &DataFrame, o365: &DataFrame, catalog: &Catalog) -> PolarsResult<
     let mut out = Vec::new();
     out.extend(exotic_ports(o365)?);
     out.extend(media_fallback(o365)?);
+    out.extend(quic_blocked(o365)?);
     out.extend(non_tls_443(df)?);
     out.extend(optimize_via_proxy(o365)?);
     out.extend(tls_inspection(df)?);
@@ -191,14 +194,15 @@ fn media_fallback(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
     let area = texts(o365, "service_area")?;
     let transport = texts(o365, "transport")?;
     let port = ints(o365, "server_port")?;
+    let judged_port = texts(o365, PORT)?;
     let outcome = texts(o365, "outcome")?;
     let client = texts(o365, "client_ip")?;
     let is_teams = |i: usize| area.get(i).cloned().flatten().as_deref() == Some("Skype");
     let mut over_tcp: BTreeSet<String> = BTreeSet::new();
     for i in 0..o365.height() {
+        // Directly or through a proxy: either way Teams is reached over TCP 443.
         if is_teams(i)
-            && transport.get(i).cloned().flatten().as_deref() == Some("tcp")
-            && port.get(i) == Some(&443)
+            && judged_port.get(i).cloned().flatten().as_deref() == Some("tcp/443")
             && outcome.get(i).cloned().flatten().as_deref() == Some("established")
         {
             over_tcp.extend(client.get(i).cloned().flatten());
@@ -239,6 +243,99 @@ fn media_fallback(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
     )))
 }
 
+/// How long after an unanswered QUIC attempt a TCP 443 connection to the same name counts as
+/// its fallback (capture time).
+const QUIC_FALLBACK_NS: i64 = 30_000_000_000;
+
+/// QUIC to names Microsoft lists for UDP 443 that the server never answered, followed by TCP
+/// 443 from the same client to the same name: something on the path drops UDP 443.
+fn quic_blocked(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
+    let port = texts(o365, PORT)?;
+    let app = texts(o365, "app_protocol")?;
+    let listed = bools(o365, "port_listed")?;
+    let answered = bools(o365, "server_answered")?;
+    let client = texts(o365, "client_ip")?;
+    let name = names(o365)?;
+    let start = ints(o365, START_NS)?;
+    let end = ints(o365, END_NS)?;
+    let ids = ints(o365, "endpoint_id")?;
+    let at = |v: &[Option<String>], i: usize| v.get(i).cloned().flatten();
+    // (client, name) -> start times of its TCP 443 connections.
+    let mut tcp: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
+    for i in 0..o365.height() {
+        if at(&port, i).as_deref() == Some("tcp/443") {
+            if let (Some(c), Some(n)) = (at(&client, i), at(&name, i)) {
+                tcp.entry((c, n.to_ascii_lowercase()))
+                    .or_default()
+                    .push(start.get(i).copied().unwrap_or(0));
+            }
+        }
+    }
+    // name -> (clients, flows, endpoint sets)
+    let mut blocked: BTreeMap<String, (BTreeSet<String>, i64, BTreeSet<i64>)> = BTreeMap::new();
+    let mut flows = 0;
+    for i in 0..o365.height() {
+        let quic = at(&port, i).as_deref() == Some("udp/443")
+            && at(&app, i).as_deref() == Some("quic")
+            && listed.get(i).copied().unwrap_or(false)
+            && !answered.get(i).copied().unwrap_or(true);
+        let (Some(c), Some(n)) = (at(&client, i), at(&name, i)) else {
+            continue;
+        };
+        if !quic {
+            continue;
+        }
+        let (first, last) = (
+            start.get(i).copied().unwrap_or(0),
+            end.get(i).copied().unwrap_or(0),
+        );
+        let fell_back = tcp
+            .get(&(c.clone(), n.to_ascii_lowercase()))
+            .is_some_and(|starts| {
+                starts
+                    .iter()
+                    .any(|s| *s >= first && *s <= last.saturating_add(QUIC_FALLBACK_NS))
+            });
+        if fell_back {
+            let entry = blocked.entry(n).or_default();
+            entry.0.insert(c);
+            entry.1 += 1;
+            entry.2.extend(ids.get(i).copied());
+            flows += 1;
+        }
+    }
+    if blocked.is_empty() {
+        return Ok(None);
+    }
+    let mut sets = BTreeSet::new();
+    let evidence = blocked
+        .iter()
+        .map(|(name, (clients, n, ids))| {
+            sets.extend(ids.iter().copied());
+            let ids: Vec<String> = ids.iter().map(|i| format!("#{i}")).collect();
+            format!(
+                "{name} (endpoint set {}): {n} unanswered QUIC flows from {} clients ({}), then TCP 443",
+                ids.join(", "),
+                clients.len(),
+                clients.iter().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })
+        .collect();
+    let sets: Vec<String> = sets.iter().map(|i| i.to_string()).collect();
+    Ok(Some(finding(
+        "quic-blocked",
+        Severity::Warning,
+        "QUIC blocked, clients fall back to TCP",
+        "Clients sent QUIC (UDP 443) to names Microsoft lists for UDP 443, got no answer, and then connected to the same names over TCP 443 within 30 seconds: UDP 443 is dropped on the way.",
+        &format!(
+            "Allow UDP 443 to endpoint sets {} (Microsoft lists it), or accept the slower TCP path knowingly.",
+            sets.join(", ")
+        ),
+        flows,
+        evidence,
+    )))
+}
+
 fn non_tls_443(df: &DataFrame) -> PolarsResult<Option<Finding>> {
     // Only connections that carried something: an unanswered SYN to 443 shows no protocol.
     let verdict = texts(df, "port_verdict")?;
@@ -274,7 +371,7 @@ fn non_tls_443(df: &DataFrame) -> PolarsResult<Option<Finding>> {
 
 fn optimize_via_proxy(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
     let category = texts(o365, "category")?;
-    let proxy = bools(o365, "via_proxy")?;
+    let proxy = proxied(o365)?;
     let hit = filter(
         o365,
         category
@@ -285,9 +382,25 @@ fn optimize_via_proxy(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
     if hit.height() == 0 {
         return Ok(None);
     }
-    let t = tally(&with_name(&hit)?, &["service_area", "name"], "client_ip")?;
-    let evidence = lines(&t, ["service_area", "name"], |v| {
-        format!("{} {} through a proxy", v[0], v[1])
+    let mut hit = with_name(&hit)?;
+    let server = texts(&hit, "server_ip")?;
+    let port = ints(&hit, "server_port")?;
+    let proxy_at: Vec<String> = server
+        .iter()
+        .zip(&port)
+        .map(|(ip, port)| {
+            let ip = ip.clone().unwrap_or_default();
+            if ip.contains(':') {
+                format!("[{ip}]:{port}")
+            } else {
+                format!("{ip}:{port}")
+            }
+        })
+        .collect();
+    hit.with_column(Column::new("proxy_at".into(), proxy_at))?;
+    let t = tally(&hit, &["service_area", "name", "proxy_at"], "client_ip")?;
+    let evidence = lines(&t, ["service_area", "name", "proxy_at"], |v| {
+        format!("{} {} through the proxy {}", v[0], v[1], v[2])
     })?;
     Ok(Some(finding(
         "optimize-via-proxy",

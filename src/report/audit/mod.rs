@@ -14,6 +14,8 @@ use serde::Serialize;
 
 use super::meta::RunMeta;
 use crate::catalog::{Catalog, EndpointId};
+use crate::classify::{FlowPath, Target};
+use crate::wire::Transport;
 use findings::Finding;
 
 /// A table as rendered: headers, text cells, which columns are numeric (right-aligned, sorted
@@ -58,6 +60,7 @@ pub struct AuditReport {
     pub verdict: Table,
     pub verdict_bars: Vec<VerdictBar>,
     pub ports: Table,
+    pub paths: Table,
     pub findings: Vec<Finding>,
     pub firewall: Table,
     pub firewall_sets: Vec<firewall::ObservedSet>,
@@ -72,6 +75,20 @@ pub(crate) const BYTES: &str = "bytes";
 pub(crate) const PORT: &str = "port";
 pub(crate) const O365: &str = "o365";
 pub(crate) const START_NS: &str = "start_ns";
+pub(crate) const END_NS: &str = "end_ns";
+const ROUTE: &str = "route";
+
+/// Which rows went through a proxy (`path = proxy`); flow files older than schema 3 have no
+/// `path` column, and their flows were all judged as direct.
+pub(crate) fn proxied(df: &DataFrame) -> PolarsResult<Vec<bool>> {
+    if df.get_column_index("path").is_none() {
+        return Ok(vec![false; df.height()]);
+    }
+    Ok(texts(df, "path")?
+        .iter()
+        .map(|p| p.as_deref() == Some(FlowPath::Proxy.as_str()))
+        .collect())
+}
 
 /// Text of each value of a column (numbers and booleans as text); None for null.
 pub(crate) fn texts(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
@@ -171,12 +188,31 @@ pub fn prepare(flows: &DataFrame) -> PolarsResult<DataFrame> {
     let s2c = ints(&df, "bytes_s2c")?;
     let bytes: Vec<i64> = c2s.iter().zip(&s2c).map(|(a, b)| a + b).collect();
     df.with_column(Column::new(BYTES.into(), bytes))?;
+    // The port a flow is judged on: a proxied flow's target port (`Target::of`), so a proxy's
+    // own port never shows as an Office 365 port.
     let transport = texts(&df, "transport")?;
     let port = ints(&df, "server_port")?;
-    let ports: Vec<String> = transport
-        .iter()
-        .zip(&port)
-        .map(|(t, p)| format!("{}/{p}", t.as_deref().unwrap_or("")))
+    let proxied = proxied(&df)?;
+    let target = texts(&df, "proxy_target")?;
+    let ports: Vec<String> = (0..df.height())
+        .map(|i| {
+            let server_port = port
+                .get(i)
+                .and_then(|p| u16::try_from(*p).ok())
+                .unwrap_or(0);
+            let transport = match transport.get(i).cloned().flatten().as_deref() {
+                Some("tcp") => Transport::Tcp,
+                Some("udp") => Transport::Udp,
+                other => return format!("{}/{server_port}", other.unwrap_or("")),
+            };
+            let target = Target::of(
+                transport,
+                server_port,
+                proxied.get(i).copied().unwrap_or(false),
+                target.get(i).and_then(|t| t.as_deref()),
+            );
+            format!("{}/{}", target.transport.as_str(), target.port)
+        })
         .collect();
     df.with_column(Column::new(PORT.into(), ports))?;
     let area = texts(&df, "service_area")?;
@@ -190,6 +226,8 @@ pub fn prepare(flows: &DataFrame) -> PolarsResult<DataFrame> {
     df.with_column(Column::new(O365.into(), o365))?;
     let start = df.column("first_seen")?.cast(&DataType::Int64)?;
     df.with_column(start.with_name(START_NS.into()))?;
+    let end = df.column("last_seen")?.cast(&DataType::Int64)?;
+    df.with_column(end.with_name(END_NS.into()))?;
     df.sort(
         [
             START_NS,
@@ -301,6 +339,9 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         ],
     )?;
 
+    // 4. Paths: direct, or through which proxy (with how many clients use it).
+    let paths = paths_table(&o365)?;
+
     // 5. Firewall rules for the observed endpoint sets.
     let (firewall, firewall_sets) = firewall::rules(&o365, catalog)?;
 
@@ -401,6 +442,7 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         verdict,
         verdict_bars,
         ports,
+        paths,
         findings,
         firewall,
         firewall_sets,
@@ -409,6 +451,49 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         timeline,
         never_seen,
     })
+}
+
+/// Office 365 flows and bytes per service area, category and path: `direct`, or
+/// `proxy ADDRESS:PORT` for each proxy the clients asked.
+fn paths_table(o365: &DataFrame) -> PolarsResult<Table> {
+    let proxied = proxied(o365)?;
+    let server = texts(o365, "server_ip")?;
+    let port = ints(o365, "server_port")?;
+    let route: Vec<String> = (0..o365.height())
+        .map(|i| {
+            if !proxied.get(i).copied().unwrap_or(false) {
+                return FlowPath::Direct.as_str().to_owned();
+            }
+            let address = server.get(i).cloned().flatten().unwrap_or_default();
+            let port = port.get(i).copied().unwrap_or(0);
+            if address.contains(':') {
+                format!("proxy [{address}]:{port}")
+            } else {
+                format!("proxy {address}:{port}")
+            }
+        })
+        .collect();
+    let mut df = o365.clone();
+    df.with_column(Column::new(ROUTE.into(), route))?;
+    let paths_df = tally(&df, &["service_area", "category", ROUTE], "client_ip")?.sort(
+        ["service_area", "category", BYTES],
+        SortMultipleOptions::default()
+            .with_order_descending_multi([false, false, true])
+            .with_maintain_order(true),
+    )?;
+    table_of(
+        "paths",
+        "Paths: Office 365 traffic direct or through a proxy",
+        &paths_df,
+        &[
+            "service area",
+            "category",
+            "path",
+            "flows",
+            "bytes",
+            "clients",
+        ],
+    )
 }
 
 /// Warnings for the header: what the captures cannot show.
