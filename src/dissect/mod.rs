@@ -16,8 +16,8 @@ use crate::wire::plaintext::{
     socks_connect, Banner, SocksHost,
 };
 use crate::wire::quic::{
-    chlo_server_name, crypto_frames, decrypt_initial, gquic_version, parse_long_header, Handshake,
-    InitialKeys, QuicVersion, MAX_CID_LEN,
+    chlo_server_name, crypto_frames, decrypt_initial, gquic_version, initial_headers,
+    parse_long_header, Handshake, InitialKeys, QuicVersion, MAX_CID_LEN,
 };
 use crate::wire::tls::{
     looks_like_record, probe_client_hello, probe_handshake, ClientHello, Probe,
@@ -424,7 +424,7 @@ impl FlowDissect {
             return;
         }
         if let Stage::Probing = self.stage {
-            if let Some(header) = parse_long_header(payload).filter(|h| h.is_initial()) {
+            if let Some(header) = initial_headers(payload).next() {
                 if budget.in_use + budget.max_handshake > budget.max_total {
                     budget.refused += 1;
                     self.incomplete_handshake = true;
@@ -898,26 +898,26 @@ fn feed_quic_datagram(
     let mut grew = false;
     // A datagram holds a handful of coalesced packets at most; the bound keeps hostile input cheap.
     for _ in 0..4 {
-        let Some(header) = parse_long_header(rest) else {
-            break;
-        };
-        let next = rest.get(header.end..).unwrap_or_default();
-        if header.is_initial() {
-            let original = quic
-                .original_dcid
-                .get(..quic.original_dcid_len)
-                .unwrap_or_default();
-            // Keys come from the packet's own DCID (first flight, or after a Retry), else from
-            // the first Initial's DCID (later Initials to the server's chosen ID).
-            let range = [header.dcid, original]
+        let original = quic
+            .original_dcid
+            .get(..quic.original_dcid_len)
+            .unwrap_or_default();
+        // Keys come from the packet's own DCID (first flight, or after a Retry), else from the
+        // first Initial's DCID (later Initials to the server's chosen ID); an unknown version's
+        // Initial is tried with each known version's keys.
+        let opened = initial_headers(rest).find_map(|header| {
+            [header.dcid, original]
                 .into_iter()
-                .filter_map(|dcid| InitialKeys::client(header.version, dcid))
-                .find_map(|keys| decrypt_initial(rest, &header, &keys, &mut budget.decrypted));
-            if let Some(range) = range {
+                .filter_map(|dcid| InitialKeys::client(header.keyed_as, dcid))
+                .find_map(|keys| decrypt_initial(rest, &header, &keys, &mut budget.decrypted))
+                .map(|range| (header, range))
+        });
+        let end = match opened {
+            Some((header, range)) => {
                 outcome.decrypted = Some(header.version);
                 quic.version = header.version;
                 let plain = budget.decrypted.get(range).unwrap_or_default();
-                for (offset, data) in crypto_frames(plain, header.version) {
+                for (offset, data) in crypto_frames(plain, header.keyed_as) {
                     let Ok(offset) = u32::try_from(offset) else {
                         outcome.overflow = true;
                         continue;
@@ -928,9 +928,15 @@ fn feed_quic_datagram(
                         Push::Unchanged => {}
                     }
                 }
+                header.end
             }
-        }
-        rest = next;
+            // Another packet of a known version (Handshake, 0-RTT, an Initial of other keys).
+            None => match parse_long_header(rest) {
+                Some(header) => header.end,
+                None => break,
+            },
+        };
+        rest = rest.get(end..).unwrap_or_default();
     }
     if grew {
         let stream = quic.crypto.contiguous();

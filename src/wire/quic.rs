@@ -143,11 +143,43 @@ impl QuicVersion {
     }
 }
 
+/// Known versions whose Initial keys are tried, in this order, on an Initial of a version this
+/// module does not know: clients protect such Initials with the keys of a version they know.
+const FALLBACK_VERSIONS: [QuicVersion; 5] = [
+    QuicVersion::V1,
+    QuicVersion::V2,
+    QuicVersion(0xff00_001d),
+    QuicVersion(0xff00_0017),
+    QuicVersion(0xff00_0016),
+];
+
+/// RFC 9000 14.1: a client pads every datagram carrying an Initial to at least 1200 bytes. An
+/// unknown version counts as a possible Initial only in a datagram that large.
+const MIN_INITIAL_DATAGRAM: usize = 1200;
+
+impl QuicVersion {
+    /// Versions of the form 0x?a?a?a?a (RFC 9000 15), sent to force version negotiation.
+    pub fn is_reserved(self) -> bool {
+        self.0 & 0x0f0f_0f0f == 0x0a0a_0a0a
+    }
+
+    /// A version whose Initials may be protected with a known version's keys: not version
+    /// negotiation (0) and not a Google tag (`Q0xx`/`T0xx`, which `gquic_version` reads).
+    fn may_borrow_keys(self) -> bool {
+        let tag = self.0 >> 24;
+        self.0 != 0 && self.profile().is_none() && tag != u32::from(b'Q') && tag != u32::from(b'T')
+    }
+}
+
 /// A long-header packet as sent: header protection still on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LongHeader<'a> {
     pub first: u8,
+    /// The version the packet carries.
     pub version: QuicVersion,
+    /// The known version whose layout and keys the packet is read with: `version` itself, or
+    /// for a version this module does not know, the one tried (`initial_headers`).
+    pub keyed_as: QuicVersion,
     pub dcid: &'a [u8],
     pub scid: &'a [u8],
     pub token: &'a [u8],
@@ -160,7 +192,7 @@ pub struct LongHeader<'a> {
 impl LongHeader<'_> {
     /// Initial packet of a version we can decrypt.
     pub fn is_initial(&self) -> bool {
-        self.version
+        self.keyed_as
             .profile()
             .is_some_and(|p| (self.first >> 4) & 0x03 == p.initial_type)
     }
@@ -182,12 +214,45 @@ pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
 /// Parses a long header with a length field (Initial, 0-RTT, Handshake) of a version we know.
 /// `None` for short headers, version negotiation, Retry, unknown versions or short input.
 pub fn parse_long_header(datagram: &[u8]) -> Option<LongHeader<'_>> {
+    let version = QuicVersion(u32::from_be_bytes(datagram.get(1..5)?.try_into().ok()?));
+    parse_long_header_as(datagram, version)
+}
+
+/// The Initial packet at the start of `datagram`, read as each version whose keys it may use:
+/// its own when this module knows it; for a version it does not know (a reserved one that
+/// forces version negotiation, or a newer one), each known IETF version in turn, as tshark
+/// does, in a datagram padded like an Initial.
+pub fn initial_headers(datagram: &[u8]) -> impl Iterator<Item = LongHeader<'_>> {
+    let version = datagram
+        .get(1..5)
+        .and_then(|v| v.try_into().ok())
+        .map(|v| QuicVersion(u32::from_be_bytes(v)));
+    let fixed_bit = datagram.first().is_some_and(|b| b & 0x40 != 0);
+    let borrowed: &[QuicVersion] = match version {
+        Some(v) if v.may_borrow_keys() && fixed_bit && datagram.len() >= MIN_INITIAL_DATAGRAM => {
+            &FALLBACK_VERSIONS
+        }
+        _ => &[],
+    };
+    let own = parse_long_header(datagram);
+    own.into_iter()
+        .chain(
+            borrowed
+                .iter()
+                .filter_map(move |keyed| parse_long_header_as(datagram, *keyed)),
+        )
+        .filter(LongHeader::is_initial)
+}
+
+/// A long header read with the layout of `keyed_as` (its own version, or a known version whose
+/// keys an unknown one may use).
+fn parse_long_header_as(datagram: &[u8], keyed_as: QuicVersion) -> Option<LongHeader<'_>> {
     let first = *datagram.first()?;
     if first & 0x80 == 0 {
         return None;
     }
     let version = QuicVersion(u32::from_be_bytes(datagram.get(1..5)?.try_into().ok()?));
-    let profile = version.profile()?;
+    let profile = keyed_as.profile()?;
     let kind = (first >> 4) & 0x03;
     // Retry is type 3 in v1, 0 in v2: it has no length field.
     let retry = if profile.labels == Labels::V2 { 0 } else { 3 };
@@ -221,6 +286,7 @@ pub fn parse_long_header(datagram: &[u8]) -> Option<LongHeader<'_>> {
     Some(LongHeader {
         first,
         version,
+        keyed_as,
         dcid,
         scid,
         token,
@@ -460,8 +526,20 @@ pub(crate) mod testing {
     use super::*;
 
     pub(crate) fn seal_initial(version: QuicVersion, dcid: &[u8], frames: &[u8]) -> Vec<u8> {
+        seal_initial_keyed(version, version, dcid, frames, 1100)
+    }
+
+    /// A client Initial carrying `version` on the wire, protected with the keys of `keyed_as`,
+    /// its payload padded to `payload_len` bytes.
+    pub(crate) fn seal_initial_keyed(
+        version: QuicVersion,
+        keyed_as: QuicVersion,
+        dcid: &[u8],
+        frames: &[u8],
+        payload_len: usize,
+    ) -> Vec<u8> {
         // Builds and protects a client Initial the way a sender would, with ring.
-        let profile = version.profile().unwrap();
+        let profile = keyed_as.profile().unwrap();
         let initial = Salt::new(HKDF_SHA256, &profile.salt).extract(dcid);
         let mut client = [0u8; 32];
         expand_label(&initial, b"client in", &mut client).unwrap();
@@ -476,7 +554,7 @@ pub(crate) mod testing {
         expand_label(&client, labels.2, &mut hpk).unwrap();
         let pn: u32 = 2;
         let mut payload = frames.to_vec();
-        payload.resize(1100, 0);
+        payload.resize(payload_len, 0);
         let mut header = vec![0xc3 | (profile.initial_type << 4)];
         header.extend_from_slice(&version.0.to_be_bytes());
         header.push(dcid.len() as u8);
@@ -514,7 +592,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::seal_initial;
+    use super::testing::{seal_initial, seal_initial_keyed};
     use super::*;
 
     fn unhex(s: &str) -> Vec<u8> {
@@ -599,6 +677,46 @@ mod tests {
             let mut bad = datagram.clone();
             bad[header.end - 1] ^= 1;
             assert!(decrypt_initial(&bad, &header, &keys, &mut scratch).is_none());
+        }
+    }
+
+    /// An Initial sent with a reserved or unknown version (to force version negotiation) is
+    /// opened with the keys of the known version its sender used; the version stays as seen.
+    #[test]
+    fn unknown_versions_borrow_known_keys() {
+        let frames = [0x06, 0x00, 0x02, b'h', b'i'];
+        let dcid = [9u8; 8];
+        for (wire, keyed) in [
+            (0x1a2a_3a4a_u32, QuicVersion::V1),
+            (0xfafa_fafa, QuicVersion::V2),
+            (0x0000_0002, QuicVersion(0xff00_001d)),
+        ] {
+            let wire = QuicVersion(wire);
+            let datagram = seal_initial_keyed(wire, keyed, &dcid, &frames, 1200);
+            let opened: Vec<(QuicVersion, Vec<u8>)> = initial_headers(&datagram)
+                .filter_map(|h| {
+                    let keys = InitialKeys::client(h.keyed_as, h.dcid)?;
+                    let mut scratch = Vec::new();
+                    let range = decrypt_initial(&datagram, &h, &keys, &mut scratch)?;
+                    assert_eq!(h.version, wire);
+                    Some((h.keyed_as, scratch[range].to_vec()))
+                })
+                .collect();
+            assert_eq!(opened.len(), 1, "{wire}");
+            assert_eq!(opened[0].0, keyed, "{wire}");
+            assert_eq!(&opened[0].1[..5], &frames, "{wire}");
+            // Not padded like an Initial: not tried.
+            let short = seal_initial_keyed(wire, keyed, &dcid, &frames, 1000);
+            assert_eq!(initial_headers(&short).count(), 0, "{wire}");
+        }
+        assert!(QuicVersion(0x1a2a_3a4a).is_reserved());
+        assert!(!QuicVersion::V1.is_reserved());
+        // Version negotiation and Google tags never borrow keys.
+        for never in [0u32, 0x5130_3436, 0x5430_3939] {
+            let mut datagram =
+                seal_initial_keyed(QuicVersion::V1, QuicVersion::V1, &dcid, &frames, 1200);
+            datagram[1..5].copy_from_slice(&never.to_be_bytes());
+            assert_eq!(initial_headers(&datagram).count(), 0, "{never:#x}");
         }
     }
 
