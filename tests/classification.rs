@@ -86,9 +86,12 @@ const CASES: &[Case] = &[
     by_name("outlook.office365.com", Tcp, 25, "Exchange", 1, "Optimize", false),
     // Case-insensitive, trailing dot ignored.
     by_name("OUTLOOK.Office365.COM.", Tcp, 443, "Exchange", 1, "Optimize", true),
-    // Exact name beats *.office365.com (id 71) even when the exact set does not list the port.
+    // The set that lists the port wins before specificity (issue 17): on 587 the exact name's set
+    // 2, on 443 *.office365.com (id 71), which lists tcp/443 where set 2 does not.
     by_name("smtp.office365.com", Tcp, 587, "Exchange", 2, "Allow", true),
-    by_name("smtp.office365.com", Tcp, 443, "Exchange", 2, "Allow", false),
+    by_name("smtp.office365.com", Tcp, 443, "Common", 71, "Default", true),
+    // No matching set lists the port: the most specific pattern decides.
+    by_name("smtp.office365.com", Tcp, 8080, "Exchange", 2, "Allow", false),
     by_name("foo.office365.com", Tcp, 443, "Common", 71, "Default", true),
     // Specificity: *.trouter.teams.microsoft.com (id 181, 4 fixed labels) over *.teams.microsoft.com (id 12, 3).
     by_name("x.trouter.teams.microsoft.com", Tcp, 443, "MEM", 181, "Default", true),
@@ -162,7 +165,7 @@ fn run(catalog: &Catalog, case: &Case) -> Option<(String, u32, String, MatchedBy
             http_host: None,
             dns_name: None,
             cert_names: &[],
-            server_ip: ip,
+            server_ip: Some(ip),
             transport: case.transport,
             server_port: case.port,
         },
@@ -211,7 +214,7 @@ fn name_beats_address_and_both_are_evidence() {
             http_host: None,
             dns_name: None,
             cert_names: &[],
-            server_ip: "52.96.10.10".parse().unwrap(),
+            server_ip: Some("52.96.10.10".parse().unwrap()),
             transport: Tcp,
             server_port: 443,
         },
@@ -219,9 +222,14 @@ fn name_beats_address_and_both_are_evidence() {
     let s = c.service.unwrap();
     assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Sni));
     let evidence: Vec<String> = c.evidence.iter().map(|e| e.to_string()).collect();
+    // The winner, the best candidate that lost and why, then the other signal's best.
     assert_eq!(
         evidence,
-        vec!["sni:teams.microsoft.com#12", "ip:52.96.0.0/14#1"]
+        vec![
+            "sni:teams.microsoft.com#12",
+            "sni:*.microsoft.com#50 (less specific)",
+            "ip:52.96.0.0/14#1 (weaker signal)"
+        ]
     );
     // An unknown name on a catalog address: the address decides.
     let c = classify(
@@ -232,14 +240,21 @@ fn name_beats_address_and_both_are_evidence() {
             http_host: None,
             dns_name: None,
             cert_names: &[],
-            server_ip: "52.112.1.1".parse().unwrap(),
+            server_ip: Some("52.112.1.1".parse().unwrap()),
             transport: Tcp,
             server_port: 443,
         },
     );
     let s = c.service.unwrap();
     assert_eq!((s.endpoint_id.0, s.matched_by), (12, MatchedBy::Ip));
-    assert_eq!(c.evidence.len(), 1);
+    let evidence: Vec<String> = c.evidence.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        evidence,
+        [
+            "ip:52.112.0.0/14#12",
+            "ip:52.112.0.0/14#11 (tcp/443 not listed)"
+        ]
+    );
 }
 
 #[test]
@@ -289,5 +304,107 @@ fn microsoft_owned_names_and_the_unlisted_evidence() {
             .filter(|f| f.microsoft == MicrosoftStatus::Listed)
             .count(),
         41
+    );
+}
+
+/// Issue 17: candidates from every signal; the set that lists the flow's port wins before the
+/// signal's precedence. Teams media after a DNS answer: the DNS name's set (12) does not list
+/// udp/3478, the address's set (11, Optimize) does.
+#[test]
+fn the_set_that_lists_the_port_wins_across_signals() {
+    let catalog = Catalog::embedded().unwrap();
+    let media = |port: u16| {
+        classify(
+            &catalog,
+            &Signals {
+                sni: None,
+                sni_source: MatchedBy::Sni,
+                http_host: None,
+                dns_name: Some("euaz.tr.teams.microsoft.com"),
+                cert_names: &[],
+                server_ip: Some("52.114.250.123".parse().unwrap()),
+                transport: o365flow::wire::Transport::Udp,
+                server_port: port,
+            },
+        )
+    };
+    let c = media(3478);
+    let s = c.service.unwrap();
+    assert_eq!(
+        (
+            s.endpoint_id.0,
+            s.category.as_str(),
+            s.matched_by,
+            s.port_listed
+        ),
+        (11, "Optimize", MatchedBy::Ip, true)
+    );
+    let evidence: Vec<String> = c.evidence.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        evidence,
+        [
+            "ip:52.112.0.0/14#11",
+            "dns:*.teams.microsoft.com#12 (udp/3478 not listed)"
+        ]
+    );
+    // UDP 443 is listed by the name's set: precedence decides again, the DNS name wins.
+    let s = media(443).service.unwrap();
+    assert_eq!(
+        (s.endpoint_id.0, s.matched_by, s.port_listed),
+        (12, MatchedBy::Dns, true)
+    );
+    // No candidate lists the port: the existing order decides and port_listed is false.
+    let s = media(5000).service.unwrap();
+    assert_eq!(
+        (s.endpoint_id.0, s.matched_by, s.port_listed),
+        (12, MatchedBy::Dns, false)
+    );
+    // A proxied flow is judged without the proxy's address: only the target's name counts.
+    let c = classify(
+        &catalog,
+        &Signals {
+            sni: Some("outlook.office365.com"),
+            sni_source: MatchedBy::Sni,
+            http_host: Some("outlook.office365.com"),
+            dns_name: None,
+            cert_names: &[],
+            server_ip: None,
+            transport: Tcp,
+            server_port: 993,
+        },
+    );
+    let s = c.service.unwrap();
+    assert_eq!(
+        (s.endpoint_id.0, s.matched_by, s.port_listed),
+        (2, MatchedBy::Sni, true)
+    );
+    let evidence: Vec<String> = c.evidence.iter().map(|e| e.to_string()).collect();
+    assert_eq!(
+        evidence,
+        [
+            "sni:outlook.office365.com#2",
+            "sni:outlook.office365.com#1 (tcp/993 not listed)",
+            "http-host:outlook.office365.com#2"
+        ]
+    );
+}
+
+#[test]
+fn proxy_targets_are_judged_on_their_port() {
+    use o365flow::classify::{FlowPath, Target};
+    use o365flow::wire::Transport::Udp;
+    let t = Target::of(Tcp, 3128, true, Some("outlook.office365.com:993"));
+    assert_eq!(
+        (t.path, t.host, t.transport, t.port),
+        (FlowPath::Proxy, Some("outlook.office365.com"), Tcp, 993)
+    );
+    let t = Target::of(Tcp, 1080, true, Some("[2001:db8::1]:443"));
+    assert_eq!((t.host, t.port), (Some("2001:db8::1"), 443));
+    // A target without a port keeps the server's; a direct flow is its own target.
+    assert_eq!(Target::of(Tcp, 3128, true, Some("a.example")).port, 3128);
+    let t = Target::of(Udp, 3478, false, None);
+    assert_eq!(
+        (t.path, t.host, t.transport, t.port),
+        (FlowPath::Direct, None, Udp, 3478)
     );
 }

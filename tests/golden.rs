@@ -203,17 +203,25 @@ fn nanosecond_captures_keep_nanoseconds() {
 fn committed_example_reports_are_current() {
     // reports/samples/ is what `scripts/demo` writes: the top-level samples in name order and
     // samples/clients/, as one run, with `--out`.
-    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join("reports/samples");
+    let mut inputs: Vec<PathBuf> = samples()
+        .iter()
+        .map(|name| common::samples_dir().join(name))
+        .collect();
+    inputs.push(common::samples_dir().join("clients"));
+    assert_report_current("reports/samples", &inputs);
+    // reports/verdicts/: samples/verdicts/ as a run of its own.
+    assert_report_current(
+        "reports/verdicts",
+        &[common::samples_dir().join("verdicts")],
+    );
+}
+
+fn assert_report_current(committed: &str, inputs: &[PathBuf]) {
+    let committed = Path::new(env!("CARGO_MANIFEST_DIR")).join(committed);
     let dir = tempfile::tempdir().unwrap();
     let mut command = common::o365flow_command();
-    command.arg("analyze").arg("-q");
-    for name in samples() {
-        command.arg(common::samples_dir().join(name));
-    }
-    command
-        .arg(common::samples_dir().join("clients"))
-        .arg("--out")
-        .arg(dir.path());
+    command.arg("analyze").arg("-q").args(inputs);
+    command.arg("--out").arg(dir.path());
     let status = command.status().unwrap();
     assert!(status.code().unwrap_or(9) <= 1, "analyze failed: {status}");
     let mut stale = Vec::new();
