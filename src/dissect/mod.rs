@@ -1269,6 +1269,31 @@ mod tests {
             (AppProtocol::Http, Some("outlook.office365.com"), true)
         );
 
+        // An absolute-URI request is sent only to a proxy: the URI names the target.
+        let mut absolute = FlowDissect::default();
+        absolute.on_packet(
+            Transport::Tcp,
+            Side::Client,
+            Some(seg(1, TcpFlags::ACK)),
+            b"GET http://outlook.office365.com/owa/?u=a HTTP/1.1\r\nHost: outlook.office365.com\r\n\r\n",
+            3128,
+            &mut budget,
+        );
+        assert_eq!(
+            (
+                absolute.app,
+                absolute.via_proxy,
+                absolute.proxy_target(),
+                absolute.http_path()
+            ),
+            (
+                AppProtocol::Http,
+                true,
+                Some("outlook.office365.com:80"),
+                Some("/owa/")
+            )
+        );
+
         let mut socks = FlowDissect::default();
         socks.on_packet(
             Transport::Tcp,
