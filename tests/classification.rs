@@ -133,6 +133,9 @@ const CASES: &[Case] = &[
     // Addresses: longest prefix; 52.112.0.0/14 and 2603:1063::/38 are in sets 11 and 12.
     by_ip("52.113.194.132", Udp, 3478, "Skype", 11, "Optimize", true),
     by_ip("52.113.194.132", Tcp, 443, "Skype", 12, "Allow", true),
+    // README's rule 4: on UDP 443 only set 12 lists the port; on a port neither lists, Optimize first.
+    by_ip("52.112.1.1", Udp, 443, "Skype", 12, "Allow", true),
+    by_ip("52.112.1.1", Udp, 5000, "Skype", 11, "Optimize", false),
     by_ip("2603:1063::1", Udp, 3479, "Skype", 11, "Optimize", true),
     by_ip("52.96.10.10", Tcp, 993, "Exchange", 2, "Allow", true),
     by_ip("52.96.10.10", Tcp, 443, "Exchange", 1, "Optimize", true),

@@ -181,3 +181,75 @@ fn spark_tables_equal_the_report() {
     assert!(expected.len() >= 5, "{expected:?}");
     assert_eq!(findings, expected);
 }
+
+/// The verdict samples (a company proxy, QUIC blocked and falling back to TCP, Teams media after
+/// DNS): Spark's ports matrix and findings equal the report's, the proxy port nowhere.
+#[test]
+fn spark_judges_proxied_flows_and_blocked_quic_like_the_report() {
+    let Some(python) = spark_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    common::analyze_out(
+        &common::sample_captures("verdicts"),
+        &central,
+        &["--partition", "site=lab", "--partition", "date"],
+    );
+    let tree = central.join("flows");
+    let report = dir.path().join("report");
+    common::report_out(std::slice::from_ref(&tree), &report);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tables = dir.path().join("spark");
+    let out = Command::new(&python)
+        .arg(root.join("scale/spark/o365flow_tables.py"))
+        .args(["--master", "local[2]", "--catalog"])
+        .arg(root.join("src/catalog/data/m365-worldwide-endpoints.json"))
+        .arg("--out")
+        .arg(&tables)
+        .arg(&tree)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spark job failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ports = spark_table(
+        &tables.join("ports"),
+        &[
+            "service_area",
+            "port",
+            "port_listed",
+            "flows",
+            "bytes",
+            "clients",
+        ],
+    );
+    assert!(ports.iter().all(|r| r[1] != "tcp/3128"), "{ports:?}");
+    assert_eq!(ports, report_table(&summary, "ports"));
+    let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
+    assert!(
+        findings.contains(&vec!["quic-blocked".to_owned(), "1".to_owned()]),
+        "{findings:?}"
+    );
+    assert!(
+        findings.contains(&vec!["optimize-via-proxy".to_owned(), "2".to_owned()]),
+        "{findings:?}"
+    );
+    let mut expected: Vec<Vec<String>> = summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            vec![
+                f["kind"].as_str().unwrap().to_owned(),
+                f["flows"].as_i64().unwrap().to_string(),
+            ]
+        })
+        .collect();
+    expected.sort();
+    assert_eq!(findings, expected);
+}

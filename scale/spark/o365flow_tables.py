@@ -112,7 +112,18 @@ def flows_of(spark, trees):
         part = spark.read.option("basePath", tree).parquet(tree)
         df = part if df is None else df.unionByName(part, allowMissingColumns=True)
     bytes_ = (F.col("bytes_c2s") + F.col("bytes_s2c")).cast("long")
-    port = F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string"))
+    # Flow files before schema 3 have no `path`: every flow was judged as direct.
+    if "path" not in df.columns:
+        df = df.withColumn("path", F.lit("direct"))
+    # The port a flow is judged on: a proxied flow's target port (a proxy carries TCP).
+    target_port = F.regexp_extract(F.coalesce(F.col("proxy_target"), F.lit("")), r":([0-9]+)$", 1)
+    target_port = F.when(
+        (target_port != "") & (target_port.cast("long") <= 65535), target_port.cast("long").cast("string")
+    )
+    port = F.when(
+        (F.col("path") == "proxy") & target_port.isNotNull(),
+        F.concat(F.lit("tcp/"), target_port),
+    ).otherwise(F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string")))
     o365 = F.col("service_area").isNotNull() & (
         F.col("matched_by").isNull() | (F.col("matched_by") != F.lit("user"))
     )
@@ -131,6 +142,43 @@ def tally(df, keys):
     )
 
 
+def quic_blocked(o365):
+    """QUIC to names listed for UDP 443, never answered, then TCP 443 from the same client to
+    the same name, starting between the QUIC flow's start and 30 s after its end (times are
+    nanoseconds since the epoch: the session reads Parquet nanosecond timestamps as longs)."""
+    name = F.lower(F.coalesce(F.col("sni"), F.col("http_host"), F.col("dns_name")))
+    quic = (
+        o365.filter(
+            (F.col("port") == "udp/443")
+            & (F.col("app_protocol") == "quic")
+            & F.col("port_listed")
+            & ~F.col("server_answered")
+            & name.isNotNull()
+        )
+        .withColumn("quic_id", F.monotonically_increasing_id())
+        .select(
+            "quic_id",
+            "client_ip",
+            name.alias("name"),
+            F.col("first_seen").alias("q_start"),
+            F.col("last_seen").alias("q_end"),
+        )
+    )
+    tcp = o365.filter((F.col("port") == "tcp/443") & name.isNotNull()).select(
+        F.col("client_ip").alias("t_client"),
+        name.alias("t_name"),
+        F.col("first_seen").alias("t_start"),
+    )
+    fell_back = quic.join(
+        tcp,
+        (quic.client_ip == tcp.t_client)
+        & (quic.name == tcp.t_name)
+        & (tcp.t_start >= quic.q_start)
+        & (tcp.t_start <= quic.q_end + 30_000_000_000),
+    )
+    return fell_back.select("quic_id").distinct().count()
+
+
 def findings(flows, o365, catalog, issuer_list):
     """Flows per finding type, with o365flow's rules (src/report/audit/findings.rs)."""
     counts = {}
@@ -139,11 +187,7 @@ def findings(flows, o365, catalog, issuer_list):
 
     teams = o365.filter(F.col("service_area") == "Skype")
     over_tcp = (
-        teams.filter(
-            (F.col("transport") == "tcp")
-            & (F.col("server_port") == 443)
-            & (F.col("outcome") == "established")
-        )
+        teams.filter((F.col("port") == "tcp/443") & (F.col("outcome") == "established"))
         .select("client_ip")
         .distinct()
     )
@@ -157,12 +201,14 @@ def findings(flows, o365, catalog, issuer_list):
         .count()
     )
 
+    counts["quic-blocked"] = quic_blocked(o365)
+
     counts["non-tls-443"] = flows.filter(
         (F.col("port_verdict") == "non-tls-443") & (F.col("outcome") == "established")
     ).count()
 
     counts["optimize-via-proxy"] = o365.filter(
-        F.col("via_proxy") & (F.col("category") == "Optimize")
+        (F.col("path") == "proxy") & (F.col("category") == "Optimize")
     ).count()
 
     issuer = F.lower(F.col("cert_issuer"))

@@ -254,7 +254,7 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
             candidates.iter().for_each(&mut consider);
         }
         // Stable, so equal specificities keep a fixed order run after run.
-        found.sort_by(|a, b| b.0.cmp(&a.0));
+        found.sort_by_key(|hit| std::cmp::Reverse(hit.0));
         let mut rank = 0u16;
         let mut previous = None;
         found
