@@ -7,7 +7,15 @@ use o365flow::wire::plaintext::{
 };
 
 fuzz_target!(|data: &[u8]| {
-    let _ = http_request(data);
+    if let Some(request) = http_request(data) {
+        // An absolute-URI target's authority and path come from the request line itself.
+        if let Some(target) = request.absolute_target() {
+            assert!(!target.is_empty());
+        }
+        if let Some(path) = request.absolute_path() {
+            assert!(path.len() <= data.len() && path.first() == Some(&b'/'));
+        }
+    }
     let _ = http_response(data);
     let _ = server_banner(data, 25);
     let _ = client_mail_command(data);

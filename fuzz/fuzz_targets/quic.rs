@@ -1,12 +1,13 @@
-//! QUIC Initial parsing: long headers, key derivation from the packet's own DCID, header
-//! protection removal and AEAD (fails cleanly on forged input), CRYPTO frames of any plaintext,
-//! gQUIC version tags and CHLO tag tables.
+//! QUIC Initial parsing: long headers (read as their own version, or an unknown version as each
+//! known one), key derivation from the packet's own DCID, header protection removal and AEAD
+//! (fails cleanly on forged input), CRYPTO frames of any plaintext, gQUIC version tags and CHLO
+//! tag tables.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use o365flow::wire::quic::{
-    chlo_server_name, crypto_frames, decrypt_initial, gquic_version, parse_long_header,
-    InitialKeys, QuicVersion,
+    chlo_server_name, crypto_frames, decrypt_initial, gquic_version, initial_headers,
+    parse_long_header, InitialKeys, QuicVersion,
 };
 
 const VERSIONS: [u32; 5] = [0x0000_0001, 0x6b33_43cf, 0xff00_001d, 0x5430_3531, 0x5130_3530];
@@ -18,7 +19,12 @@ fuzz_target!(|data: &[u8]| {
             let mut scratch = Vec::new();
             if let Some(header) = parse_long_header(rest) {
                 assert!(header.end <= rest.len());
-                if let Some(keys) = InitialKeys::client(header.version, header.dcid) {
+            }
+            // Bounded: its own version, or the five known versions an unknown one may borrow.
+            assert!(initial_headers(rest).count() <= 5);
+            for header in initial_headers(rest) {
+                assert!(header.end <= rest.len() && header.is_initial());
+                if let Some(keys) = InitialKeys::client(header.keyed_as, header.dcid) {
                     if let Some(range) = decrypt_initial(rest, &header, &keys, &mut scratch) {
                         assert!(range.end <= scratch.len());
                     }
