@@ -253,7 +253,7 @@ prefixes = ["127.0.0.0/8"]
         .as_array()
         .unwrap()
         .iter()
-        .any(|e| e == "sni:teams.microsoft.com#12 (user entry first)"));
+        .any(|e| e == "sni:teams.microsoft.com#12 (tcp/18444 not listed)"));
     // No name at all: the user's prefix decides.
     assert_eq!(
         pick(3),
