@@ -96,6 +96,7 @@ struct CaptureRef {
 struct Ended {
     entry: FlowEntry<FlowDissect>,
     dns_name: Option<String>,
+    reason: EndReason,
 }
 
 /// Ends flows on the packet path: releases their handshake buffers and looks up DNS names,
@@ -106,7 +107,7 @@ struct Finisher<'a> {
 }
 
 impl Finisher<'_> {
-    fn end(&mut self, mut entry: FlowEntry<FlowDissect>, _reason: EndReason) {
+    fn end(&mut self, mut entry: FlowEntry<FlowDissect>, reason: EndReason) {
         entry.state.finish(&mut self.budget);
         let has_sni = entry
             .state
@@ -122,7 +123,11 @@ impl Finisher<'_> {
                 .lookup(entry.record.server.ip, entry.record.first_seen)
                 .map(str::to_owned)
         };
-        self.output.push(Ended { entry, dns_name });
+        self.output.push(Ended {
+            entry,
+            dns_name,
+            reason,
+        });
     }
 }
 
@@ -266,7 +271,11 @@ impl<'a> RowMaker<'a> {
     }
 
     fn make(&mut self, ended: Ended) {
-        let Ended { entry, dns_name } = ended;
+        let Ended {
+            entry,
+            dns_name,
+            reason,
+        } = ended;
         let dns_name = dns_name.as_deref();
         let record = &entry.record;
         let sni = entry
@@ -333,6 +342,7 @@ impl<'a> RowMaker<'a> {
             precision,
         );
         row.dns_name = dns_name;
+        row.end_reason = reason;
         let direction = Direction::of(record.client.ip, record.server.ip, self.internal);
         row.direction = direction.as_str();
         let names: Vec<&str> = row

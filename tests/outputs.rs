@@ -308,3 +308,42 @@ fn streamed_rows_equal_kept_rows() {
 
 struct NoBar;
 impl o365flow::Progress for NoBar {}
+
+/// Each row says why its flow ended: the table's limit (`evicted`), the idle timeout of capture
+/// time (`idle`) or the end of the run (`end-of-capture`).
+#[test]
+fn end_reasons_reach_the_rows() {
+    use o365flow::flow::{EndReason, TableLimits};
+    let catalog = o365flow::catalog::Catalog::embedded().unwrap();
+    let count = |config: &o365flow::AnalysisConfig| {
+        let rows = o365flow::analyze(
+            &[common::samples_dir().join("teams.pcap")],
+            &catalog,
+            config,
+        )
+        .flows;
+        let mut counts = std::collections::BTreeMap::new();
+        for r in &rows {
+            *counts.entry(r.end_reason.as_str()).or_insert(0) += 1;
+        }
+        counts.into_iter().collect::<Vec<_>>()
+    };
+    let default = o365flow::AnalysisConfig::default();
+    assert_eq!(count(&default), [("end-of-capture", 83)]);
+    let mut tiny = o365flow::AnalysisConfig {
+        limits: TableLimits {
+            max_flows: 8,
+            ..TableLimits::default()
+        },
+        ..o365flow::AnalysisConfig::default()
+    };
+    let evicted = count(&tiny);
+    assert_eq!(evicted, [("end-of-capture", 8), ("evicted", 102)]);
+    tiny.limits = TableLimits {
+        idle_timeout: o365flow::time::Duration::from_secs(1),
+        ..TableLimits::default()
+    };
+    let idle = count(&tiny);
+    assert_eq!(idle, [("end-of-capture", 12), ("idle", 93)]);
+    assert_eq!(EndReason::PortReuse.as_str(), "port-reuse");
+}

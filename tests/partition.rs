@@ -159,7 +159,7 @@ fn report_over_the_tree_equals_report_over_plain_files() {
     common::assert_same_report(&from_tree, &from_plain);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(from_tree.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["meta"]["schema_version"], 3);
+    assert_eq!(summary["meta"]["schema_version"], 4);
     assert!(summary["meta"]["captures"].as_array().unwrap().len() > 10);
 }
 

@@ -35,12 +35,29 @@ pub struct TableStats {
     pub peak_flows: usize,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Why the flow table ended a flow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum EndReason {
+    /// No packet for the idle timeout (capture time).
     Idle,
+    /// The table was full: the least recently active flow made room (its counts are split).
     Evicted,
+    /// A new connection reused the 5-tuple (a SYN after the flow closed).
     PortReuse,
+    /// Still open when the run ended (the last capture, or a live run's stop).
+    #[default]
     EndOfCapture,
+}
+
+impl EndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndReason::Idle => "idle",
+            EndReason::Evicted => "evicted",
+            EndReason::PortReuse => "port-reuse",
+            EndReason::EndOfCapture => "end-of-capture",
+        }
+    }
 }
 
 #[derive(Debug)]

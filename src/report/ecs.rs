@@ -202,6 +202,7 @@ struct Custom<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     published_service: Option<&'a str>,
     path: &'static str,
+    end_reason: &'static str,
 }
 
 /// IANA protocol keyword (what ECS asks for in `network.transport`); None for numbers without a
@@ -336,6 +337,7 @@ impl<'a> From<&'a FlowRow> for EcsFlow<'a> {
                 client_evidence: &r.client_evidence,
                 published_service: r.published_service.as_deref(),
                 path: r.path.as_str(),
+                end_reason: r.end_reason.as_str(),
             },
         }
     }

@@ -242,5 +242,6 @@ fn last_columns(rows: &[FlowRow], layout: Layout) -> Vec<Column> {
             opt(&r.published_service)
         }),
         text_col("path", rows, layout, |r| cell(r.path.as_str())),
+        text_col("end_reason", rows, layout, |r| cell(r.end_reason.as_str())),
     ]
 }

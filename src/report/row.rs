@@ -7,16 +7,16 @@ use crate::catalog::{Category, EndpointId, ServiceArea};
 use crate::classify::client::Confidence;
 use crate::classify::{Classification, FlowPath, MatchedBy, MicrosoftStatus, PortVerdict, Target};
 use crate::dissect::{AppProtocol, FlowDissect};
-use crate::flow::{FlowRecord, Side};
+use crate::flow::{EndReason, FlowRecord, Side};
 use crate::time::{Precision, Timestamp};
 use crate::wire::Transport;
 
 /// Version of the flow schema (`COLUMNS`, their types and meanings). Raised by hand whenever a
 /// column is added or changes; tests/schema.rs fails when the columns change without it.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Output column names in order.
-pub const COLUMNS: [&str; 53] = [
+pub const COLUMNS: [&str; 54] = [
     "capture",
     "first_seen",
     "last_seen",
@@ -70,6 +70,7 @@ pub const COLUMNS: [&str; 53] = [
     "client_evidence",
     "published_service",
     "path",
+    "end_reason",
 ];
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,6 +161,9 @@ pub struct FlowRow {
     /// `direct`, or `proxy` when the client asked this server (a proxy) to reach
     /// `proxy_target`: the service columns and `port_verdict` then describe the target.
     pub path: FlowPath,
+    /// Why the flow ended: `idle`, `evicted` (the table was full), `port-reuse`,
+    /// `end-of-capture`.
+    pub end_reason: EndReason,
 }
 
 /// Whether the server took the flow: what an audit needs to show blocked endpoints.
@@ -284,6 +288,7 @@ impl FlowRow {
             client_evidence: Vec::new(),
             published_service: None,
             path: target.path,
+            end_reason: EndReason::EndOfCapture,
         }
     }
 
