@@ -6,10 +6,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use o365flow::analyzer::{run_files, Engine};
 use o365flow::catalog::store::{self, Instance};
 use o365flow::catalog::Catalog;
 use o365flow::classify::client::ClientRules;
+use o365flow::engine::{run_files, Engine};
 use o365flow::flow::TableLimits;
 use o365flow::report::meta::RunMeta;
 use o365flow::report::out::{read_flow_files, write_analysis, write_report};
@@ -749,18 +749,18 @@ fn run_live(args: LiveArgs) -> anyhow::Result<u8> {
             eprintln!("o365flow: warning: report: {e}");
         }
     };
-    let mut on_status = |status: &o365flow::live::LiveStatus| {
+    let mut on_status = |status: &o365flow::engine::live::LiveStatus| {
         if on_terminal {
             eprint!("\r{status}\x1b[K");
             let _ = std::io::stderr().flush();
         }
     };
-    let mut analysis = o365flow::live::run(
+    let mut analysis = o365flow::engine::live::run(
         &args.interface,
         capture,
         &catalog,
         &config,
-        o365flow::live::LiveControl {
+        o365flow::engine::live::LiveControl {
             stop,
             duration: args.duration,
             count: args.count,

@@ -4,20 +4,24 @@
 //! Data flows one way through the modules (a module never imports a later stage):
 //! `capture` (files) -> `wire` (typed views over bytes) -> `flow` (direction-free table, expiry)
 //! -> `dissect` (per-flow protocol state) -> `catalog` + `classify` (Office 365 service, verdicts)
-//! -> `report` (rows, CSV/Parquet/JSONL, terminal summary). `analyzer` drives one run through
-//! all stages; the binary only parses arguments and maps the outcome to an exit code.
+//! -> `report` (rows, CSV/Parquet/JSONL, terminal summary). `engine` drives one run through
+//! all stages, from capture files or a live interface; the binary only parses arguments and
+//! maps the outcome to an exit code.
 
-pub mod analyzer;
 pub mod capture;
 pub mod catalog;
 pub mod classify;
 pub mod dissect;
+pub mod engine;
 pub mod files;
 pub mod flow;
 pub mod hex;
-pub mod live;
 pub mod report;
 pub mod time;
 pub mod wire;
 
-pub use analyzer::{analyze, analyze_with_progress, Analysis, AnalysisConfig, Progress};
+/// The engine's former name, kept for callers written against it.
+pub use engine as analyzer;
+/// Live analysis, now a room of the engine.
+pub use engine::live;
+pub use engine::{analyze, analyze_with_progress, Analysis, AnalysisConfig, Progress};

@@ -286,20 +286,20 @@ fn streamed_rows_equal_kept_rows() {
     let inputs = [common::samples_dir()];
     let kept = o365flow::analyze(&inputs, &catalog, &config);
     let mut chunks: Vec<Vec<o365flow::report::FlowRow>> = Vec::new();
-    let mut engine = o365flow::analyzer::Engine::new(&catalog, &config);
+    let mut engine = o365flow::engine::Engine::new(&catalog, &config);
     engine.stream_rows(7, |rows| chunks.push(rows.to_vec()));
-    o365flow::analyzer::run_files(&mut engine, &inputs, &mut NoBar);
+    o365flow::engine::run_files(&mut engine, &inputs, &mut NoBar);
     let streamed = engine.finish();
     assert!(streamed.flows.is_empty());
     assert!(chunks.len() > 10, "{} chunks", chunks.len());
     assert!(chunks.iter().all(|c| c.len() <= 7 && !c.is_empty()));
     for chunk in &chunks {
         let mut sorted = chunk.clone();
-        o365flow::analyzer::sort_rows(&mut sorted);
+        o365flow::engine::sort_rows(&mut sorted);
         assert!(&sorted == chunk, "each chunk is sorted");
     }
     let mut all: Vec<_> = chunks.into_iter().flatten().collect();
-    o365flow::analyzer::sort_rows(&mut all);
+    o365flow::engine::sort_rows(&mut all);
     assert_eq!(all.len(), kept.flows.len());
     assert!(all == kept.flows);
     assert_eq!(streamed.tally, kept.tally);

@@ -1,0 +1,256 @@
+//! Live analysis: packets from a capture thread (`capture::live`) through the same engine and
+//! the same loop (`source`) as `analyze`, with idle flows finished while capture continues, a status callback every second,
+//! a report callback every `report_every`, and a clean stop (signal, duration or count).
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::source::{Next, PacketSource, ReadEnd, RunObserver, Unobserved};
+use super::{sort_rows, Analysis, AnalysisConfig, Engine};
+use crate::capture::live::{LiveCapture, LiveCounters, LivePacket};
+use crate::capture::{CaptureError, LinkType, RawPacket};
+use crate::catalog::Catalog;
+use crate::report::terminal::FlowTally;
+use crate::report::{CaptureSummary, Warning};
+use crate::time::{Precision, Timestamp};
+
+/// What the status line shows.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LiveStatus {
+    pub packets: u64,
+    pub bytes: u64,
+    /// Over the last status interval.
+    pub mbit_per_second: f64,
+    pub open_flows: usize,
+    pub finished_flows: usize,
+    /// Share of finished flows that matched Office 365.
+    pub o365_share: f64,
+    pub kernel_dropped: u64,
+    pub queue_dropped: u64,
+}
+
+impl std::fmt::Display for LiveStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "packets {}  {:.2} Mbit/s  flows {} open, {} done  Office 365 {:.0}%  dropped: kernel {}, queue {}",
+            self.packets,
+            self.mbit_per_second,
+            self.open_flows,
+            self.finished_flows,
+            self.o365_share * 100.0,
+            self.kernel_dropped,
+            self.queue_dropped
+        )
+    }
+}
+
+pub struct LiveControl<'c> {
+    pub stop: Arc<AtomicBool>,
+    pub duration: Option<Duration>,
+    pub count: Option<u64>,
+    pub report_every: Option<Duration>,
+    /// Called every `report_every` with the flows finished so far and the run's summary.
+    pub on_report: &'c mut dyn FnMut(&Analysis),
+    /// Called about once a second.
+    pub on_status: &'c mut dyn FnMut(&LiveStatus),
+}
+
+fn now() -> Timestamp {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    Timestamp(nanos)
+}
+
+fn with_drops(cap: &CaptureSummary, counters: &LiveCounters) -> CaptureSummary {
+    let mut cap = cap.clone();
+    cap.dropped_packets = counters.kernel_dropped.load(Ordering::Relaxed)
+        + counters.queue_dropped.load(Ordering::Relaxed);
+    cap
+}
+
+/// The capture thread's queue as a packet source: waits up to 200 ms for a packet (then the
+/// clock ends idle flows); once draining, takes only what is already queued.
+struct LiveSource<'c> {
+    capture: &'c LiveCapture,
+    current: Option<LivePacket>,
+    number: u64,
+    draining: bool,
+}
+
+impl PacketSource for LiveSource<'_> {
+    fn link_type(&self) -> LinkType {
+        self.capture.link
+    }
+
+    fn next_packet(&mut self) -> Next<'_> {
+        let next = if self.draining {
+            match self.capture.packets.try_recv() {
+                Ok(packet) => packet,
+                Err(_) => return Next::End,
+            }
+        } else {
+            match self
+                .capture
+                .packets
+                .recv_timeout(Duration::from_millis(200))
+            {
+                Ok(packet) => packet,
+                Err(RecvTimeoutError::Timeout) => return Next::Quiet(now()),
+                Err(RecvTimeoutError::Disconnected) => return Next::End,
+            }
+        };
+        self.number += 1;
+        let packet = self.current.insert(next);
+        Next::Packet(RawPacket {
+            number: self.number,
+            ts: packet.ts,
+            wire_len: packet.wire_len,
+            data: &packet.data,
+        })
+    }
+}
+
+/// The live run between packets: the stop (flag, duration, count), the status line every
+/// second, the periodic report.
+struct LiveObserver<'c, 'o> {
+    control: &'o mut LiveControl<'c>,
+    counters: Arc<LiveCounters>,
+    started: Instant,
+    last_status: Instant,
+    bytes_at_status: u64,
+    last_report: Instant,
+}
+
+impl RunObserver for LiveObserver<'_, '_> {
+    fn after(&mut self, engine: &Engine<'_>, cap: &CaptureSummary, _: usize) -> bool {
+        let control = &mut *self.control;
+        let done = control.stop.load(Ordering::Relaxed)
+            || control
+                .duration
+                .is_some_and(|d| self.started.elapsed() >= d)
+            || control.count.is_some_and(|c| cap.packets >= c);
+        if done {
+            control.stop.store(true, Ordering::Relaxed);
+            return false;
+        }
+        if self.last_status.elapsed() >= Duration::from_secs(1) {
+            let finished = engine.finished();
+            let o365 = finished.iter().filter(|r| r.service_area.is_some()).count();
+            let seconds = self.last_status.elapsed().as_secs_f64();
+            (control.on_status)(&LiveStatus {
+                packets: cap.packets,
+                bytes: cap.bytes,
+                mbit_per_second: (cap.bytes - self.bytes_at_status) as f64 * 8.0 / 1e6 / seconds,
+                open_flows: engine.open_flows(),
+                finished_flows: finished.len(),
+                o365_share: if finished.is_empty() {
+                    0.0
+                } else {
+                    o365 as f64 / finished.len() as f64
+                },
+                kernel_dropped: self.counters.kernel_dropped.load(Ordering::Relaxed),
+                queue_dropped: self.counters.queue_dropped.load(Ordering::Relaxed),
+            });
+            self.bytes_at_status = cap.bytes;
+            self.last_status = Instant::now();
+        }
+        if let Some(every) = control.report_every {
+            if self.last_report.elapsed() >= every {
+                let mut summary = engine.summary().clone();
+                summary.packets = cap.packets;
+                summary.bytes = cap.bytes;
+                summary.captures.push(with_drops(cap, &self.counters));
+                let mut flows = engine.finished().to_vec();
+                sort_rows(&mut flows);
+                let tally = FlowTally::of(&flows);
+                (control.on_report)(&Analysis {
+                    flows,
+                    tally,
+                    summary,
+                });
+                self.last_report = Instant::now();
+            }
+        }
+        true
+    }
+}
+
+/// Runs until `control.stop` is set (or the duration or count is reached), then finishes every
+/// flow and returns the whole run.
+pub fn run(
+    interface: &str,
+    mut capture: LiveCapture,
+    catalog: &Catalog,
+    config: &AnalysisConfig,
+    mut control: LiveControl<'_>,
+) -> Result<Analysis, CaptureError> {
+    let mut engine = Engine::new(catalog, config);
+    let name = format!("live:{interface}");
+    let index = engine.begin_capture(&name, Precision::Micro);
+    let mut cap = CaptureSummary::new(
+        std::path::PathBuf::from(&name),
+        name,
+        capture.link,
+        Precision::Micro,
+        None,
+    );
+    let mut malformed = None;
+    let counters = Arc::clone(&capture.counters);
+    let mut observer = LiveObserver {
+        control: &mut control,
+        counters: Arc::clone(&counters),
+        started: Instant::now(),
+        last_status: Instant::now(),
+        bytes_at_status: 0,
+        last_report: Instant::now(),
+    };
+    let mut source = LiveSource {
+        capture: &capture,
+        current: None,
+        number: 0,
+        draining: false,
+    };
+    let end = engine.read_capture(index, &mut source, &mut cap, &mut malformed, &mut observer);
+    let number = source.number;
+    // The capture thread stops on the flag; what it queued before is still analysed.
+    observer.control.stop.store(true, Ordering::Relaxed);
+    let ended = capture.join();
+    let mut source = LiveSource {
+        capture: &capture,
+        current: None,
+        number,
+        draining: true,
+    };
+    engine.read_capture(
+        index,
+        &mut source,
+        &mut cap,
+        &mut malformed,
+        &mut Unobserved,
+    );
+    let kernel = counters.kernel_dropped.load(Ordering::Relaxed);
+    let queue = counters.queue_dropped.load(Ordering::Relaxed);
+    engine.end_capture(with_drops(&cap, &counters), malformed);
+    if kernel + queue > 0 {
+        engine
+            .summary_mut()
+            .warnings
+            .push(Warning::Dropped { kernel, queue });
+    }
+    for e in [ended.err(), failed(end)].into_iter().flatten() {
+        engine.summary_mut().warnings.push(Warning::Capture(e));
+    }
+    Ok(engine.finish())
+}
+
+fn failed(end: ReadEnd) -> Option<CaptureError> {
+    match end {
+        ReadEnd::Failed(e) => Some(e),
+        ReadEnd::Exhausted | ReadEnd::Stopped => None,
+    }
+}

@@ -1,0 +1,305 @@
+//! The packet path: decode, ICMP errors matched to the flows they quote, IP fragments
+//! reassembled, the flow table, the dissectors; and the run's counters and warnings.
+
+use crate::capture::{self, LinkType};
+use crate::catalog::Catalog;
+use crate::dissect::{DissectBudget, FlowDissect};
+use crate::flow::defrag::{Defragmenter, FragmentKey};
+use crate::flow::table::PacketMeta;
+use crate::flow::{Endpoint, FlowTable};
+use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
+use crate::time::Precision;
+use crate::wire::l2l4::{transport_of, unreachable_original, FragmentInfo};
+use crate::wire::{decode, DecodeError, Decoded, Transport};
+
+use super::rows::{CaptureRef, Finisher, Pipe, RowMaker, RowOutput, RowSink, PIPE_BATCH};
+use super::{Analysis, AnalysisConfig};
+
+fn fragment_key(f: &FragmentInfo<'_>) -> FragmentKey {
+    FragmentKey {
+        src: f.src,
+        dst: f.dst,
+        protocol: f.protocol,
+        id: f.id,
+    }
+}
+
+/// Malformed packets of one capture: count, first packet number, first reason.
+pub type Malformed = Option<(u64, u64, String)>;
+
+/// The analysis state of one run, fed packet by packet: by `analyze` from files, by live
+/// capture from an interface.
+pub struct Engine<'a> {
+    pub(super) config: &'a AnalysisConfig,
+    /// Captures registered so far.
+    captures: usize,
+    pub(super) summary: RunSummary,
+    table: FlowTable<FlowDissect>,
+    defrag: Defragmenter,
+    fin: Finisher<'a>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(catalog: &'a Catalog, config: &'a AnalysisConfig) -> Self {
+        Engine {
+            config,
+            captures: 0,
+            summary: RunSummary {
+                catalog: format!("{} (version {})", catalog.name(), catalog.version()),
+                ..RunSummary::default()
+            },
+            table: FlowTable::new(config.limits),
+            defrag: Defragmenter::default(),
+            fin: Finisher {
+                budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
+                output: RowOutput::Here(RowMaker::new(catalog, config)),
+            },
+        }
+    }
+
+    /// An engine whose rows are made on a second thread of `scope` (classification, client
+    /// rules and row building), while the calling thread runs the packet path. Results are
+    /// those of [`Engine::new`]: the row maker gets the ended flows in the same order.
+    pub fn new_piped<'env>(
+        catalog: &'a Catalog,
+        config: &'a AnalysisConfig,
+        scope: &'a std::thread::Scope<'a, 'env>,
+    ) -> Self {
+        let mut engine = Engine::new(catalog, config);
+        let (to_maker, from_engine) = std::sync::mpsc::sync_channel(64);
+        let maker = RowMaker::new(catalog, config);
+        let handle = scope.spawn(move || maker.run(from_engine));
+        engine.fin.output = RowOutput::Piped(Pipe {
+            pending: Vec::with_capacity(PIPE_BATCH),
+            to_maker: Some(to_maker),
+            maker: Some(handle),
+        });
+        engine
+    }
+
+    /// Registers a capture (a file, or a live interface) and returns its index for `packet`.
+    pub fn begin_capture(&mut self, name: &str, precision: Precision) -> u32 {
+        let index = u32::try_from(self.captures).unwrap_or(u32::MAX);
+        self.captures += 1;
+        self.fin.output.begin_capture(CaptureRef {
+            name: name.to_owned(),
+            precision,
+        });
+        index
+    }
+
+    pub fn summary(&self) -> &RunSummary {
+        &self.summary
+    }
+
+    pub fn summary_mut(&mut self) -> &mut RunSummary {
+        &mut self.summary
+    }
+
+    /// Streams finished rows to `write` instead of keeping them: every `chunk` rows (each
+    /// chunk sorted like [`sort_rows`]) and the rest when the run finishes. Memory then holds at
+    /// most the flow table and one chunk, whatever the number of flows; a run with fewer than
+    /// `chunk` flows writes them in one sorted piece, as if they were kept.
+    pub fn stream_rows(&mut self, chunk: usize, write: impl FnMut(&mut [FlowRow]) + Send + 'a) {
+        self.fin.output.set_sink(RowSink {
+            chunk: chunk.max(1),
+            write: Box::new(write),
+        });
+    }
+
+    /// Flows finished so far (idle, evicted, ended), in the order they ended (when streaming:
+    /// those not handed over yet; nothing for a piped engine, whose rows are on another thread).
+    pub fn finished(&self) -> &[FlowRow] {
+        match &self.fin.output {
+            RowOutput::Here(maker) => &maker.rows,
+            RowOutput::Piped(_) => &[],
+        }
+    }
+
+    /// Flows being tracked now.
+    pub fn open_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// Ends flows idle at `now` (live capture calls this when no packets arrive).
+    pub fn expire_idle(&mut self, now: crate::time::Timestamp) {
+        let fin = &mut self.fin;
+        self.table.sweep(now, &mut |e, r| fin.end(e, r));
+    }
+
+    /// One packet of capture `capture` (link type `link`). `malformed` collects the capture's
+    /// malformed packets.
+    pub fn packet(
+        &mut self,
+        capture: u32,
+        link: LinkType,
+        packet: &capture::RawPacket<'_>,
+        malformed: &mut Malformed,
+    ) {
+        let wire_len = packet.length_on_wire();
+        let (summary, table, defrag, fin) = (
+            &mut self.summary,
+            &mut self.table,
+            &mut self.defrag,
+            &mut self.fin,
+        );
+        let mut bad = |reason: String| {
+            let m = malformed.get_or_insert((0, packet.number, reason));
+            m.0 += 1;
+        };
+        match decode(link, packet.data) {
+            Ok(Decoded::Ip(ip)) => {
+                summary.ip_packets += 1;
+                if ip.ip_incomplete && !packet.is_truncated() {
+                    bad("IP length exceeds the captured packet".into());
+                }
+                let meta = PacketMeta::of(&ip, packet.ts, wire_len);
+                // An ICMP unreachable marks the flow it quotes as rejected (it still counts as
+                // an ICMP flow of its own).
+                if let Some((src, sport, dst, dport, protocol)) =
+                    unreachable_original(ip.transport, ip.payload)
+                {
+                    let transport = Transport::from_ip_number(protocol);
+                    let (a, b) = (
+                        Endpoint {
+                            ip: src,
+                            port: sport,
+                        },
+                        Endpoint {
+                            ip: dst,
+                            port: dport,
+                        },
+                    );
+                    if let Some((rejected, _)) = table.find_mut(a, b, transport) {
+                        rejected.record.rejected_by_icmp = true;
+                    }
+                }
+                let Some((entry, side)) = table.packet(&meta, capture, &mut |e, r| fin.end(e, r))
+                else {
+                    return;
+                };
+                if let Some(first) = ip.fragment {
+                    // The datagram's payload is dissected once it is whole.
+                    let key = fragment_key(&first);
+                    defrag.push(key, 0, true, first.data, wire_len, packet.ts);
+                    return;
+                }
+                let server_port = entry.record.server.port;
+                fin.budget.now = packet.ts;
+                entry.state.on_packet(
+                    ip.transport,
+                    side,
+                    ip.tcp,
+                    ip.payload,
+                    server_port,
+                    &mut fin.budget,
+                );
+            }
+            Ok(Decoded::Fragment(piece)) => {
+                summary.fragments += 1;
+                let key = fragment_key(&piece);
+                let Some(whole) = defrag.push(
+                    key,
+                    piece.offset,
+                    piece.more,
+                    piece.data,
+                    wire_len,
+                    packet.ts,
+                ) else {
+                    return;
+                };
+                let Some((sport, dport, tcp, payload)) = transport_of(key.protocol, &whole.payload)
+                else {
+                    return;
+                };
+                let src = Endpoint {
+                    ip: key.src,
+                    port: sport,
+                };
+                let dst = Endpoint {
+                    ip: key.dst,
+                    port: dport,
+                };
+                let transport = Transport::from_ip_number(key.protocol);
+                if let Some((entry, side)) = table.find_mut(src, dst, transport) {
+                    summary.fragments_placed += whole.later_packets;
+                    entry.record.credit(
+                        side,
+                        whole.later_packets,
+                        whole.later_bytes,
+                        whole.last_seen,
+                    );
+                    let server_port = entry.record.server.port;
+                    fin.budget.now = packet.ts;
+                    entry.state.on_packet(
+                        transport,
+                        side,
+                        tcp,
+                        payload,
+                        server_port,
+                        &mut fin.budget,
+                    );
+                }
+            }
+            Ok(Decoded::NotIp) => summary.non_ip_packets += 1,
+            Err(DecodeError::Truncated(_)) if packet.is_truncated() => {
+                summary.undecodable_truncated += 1
+            }
+            Err(e) => bad(e.to_string()),
+        }
+    }
+
+    /// Ends every open flow and returns the run's flows (ordered by first packet) and summary.
+    pub fn finish(mut self) -> Analysis {
+        let (summary, table, fin) = (&mut self.summary, &mut self.table, &mut self.fin);
+        table.drain(&mut |e, r| fin.end(e, r));
+        summary.table = table.stats();
+        summary.fragments_reassembled = self.defrag.stats.reassembled;
+        summary.fragments_incomplete = self.defrag.stats.incomplete;
+        if summary.table.evicted > 0 {
+            summary.warnings.push(Warning::Evictions {
+                count: summary.table.evicted,
+                max_flows: self.config.limits.max_flows,
+            });
+        }
+        if fin.budget.refused > 0 {
+            summary.warnings.push(Warning::HandshakeBuffers {
+                refused: fin.budget.refused,
+                overflowed: fin.budget.overflowed,
+            });
+        }
+        let (flows, tally) = self.fin.output.finish();
+        Analysis {
+            flows,
+            tally,
+            summary: self.summary,
+        }
+    }
+}
+
+impl Engine<'_> {
+    /// Adds a finished capture's counts and warnings to the run.
+    pub fn end_capture(&mut self, cap: CaptureSummary, malformed: Malformed) {
+        let summary = &mut self.summary;
+        summary.packets += cap.packets;
+        summary.bytes += cap.bytes;
+        if let LinkType::Unsupported(_) = cap.link_type {
+            summary.skipped_link_packets += cap.packets;
+            summary.warnings.push(Warning::SkippedLinkType {
+                path: cap.path.clone(),
+                link: cap.link_type,
+                packets: cap.packets,
+            });
+        }
+        if let Some((count, first_packet, first_reason)) = malformed {
+            summary.malformed += count;
+            summary.warnings.push(Warning::Malformed {
+                path: cap.path.clone(),
+                count,
+                first_packet,
+                first_reason,
+            });
+        }
+        summary.captures.push(cap);
+    }
+}
