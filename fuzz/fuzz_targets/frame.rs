@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use o365flow::capture::LinkType;
-use o365flow::dissect::{DissectBudget, FlowDissect};
+use o365flow::dissect::{DissectShared, FlowDissect, FlowPacket};
 use o365flow::flow::table::PacketMeta;
 use o365flow::flow::{Endpoint, FlowTable, TableLimits};
 use o365flow::time::{Duration, Timestamp};
@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
         max_flows: 8,
         idle_timeout: Duration::from_secs(5),
     });
-    let mut budget = DissectBudget::new(2048, 8 * 2048);
+    let mut shared = DissectShared::new(2048, 8 * 2048);
     let mut ts = 0i64;
     while rest.len() >= 2 {
         let len = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
@@ -38,15 +38,17 @@ fuzz_target!(|data: &[u8]| {
                 tunnel: ip.tunnel,
             };
             let Some((entry, side)) =
-                table.packet(&meta, 0, &mut |mut e, _| e.state.finish(&mut budget))
+                table.packet(&meta, 0, &mut |mut e, _| e.state.finish(&mut shared))
             else {
                 continue;
             };
             let server_port = entry.record.server.port;
-            entry.state.on_packet(ip.transport, side, ip.tcp, ip.payload, server_port, &mut budget);
-            assert!(budget.in_use <= budget.max_total);
+            let now = meta.ts;
+            let packet = FlowPacket { transport: ip.transport, side, tcp: ip.tcp, payload: ip.payload, server_port, now };
+            entry.state.on_packet(packet, &mut shared);
+            assert!(shared.budget.in_use <= shared.budget.max_total);
         }
     }
-    table.drain(&mut |mut e, _| e.state.finish(&mut budget));
-    assert_eq!(budget.in_use, 0);
+    table.drain(&mut |mut e, _| e.state.finish(&mut shared));
+    assert_eq!(shared.budget.in_use, 0);
 });

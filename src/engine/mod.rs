@@ -22,7 +22,7 @@ pub use source::{Next, PacketSource, ReadEnd, RunObserver, Unobserved};
 
 use crate::catalog::Catalog;
 use crate::classify::client::ClientRules;
-use crate::dissect::DissectBudget;
+use crate::dissect::DissectShared;
 use crate::flow::TableLimits;
 use crate::report::terminal::FlowTally;
 use crate::report::{FlowRow, RunSummary};
@@ -48,7 +48,7 @@ pub struct AnalysisConfig {
 
 impl Default for AnalysisConfig {
     fn default() -> Self {
-        let budget = DissectBudget::default();
+        let budget = DissectShared::default().budget;
         AnalysisConfig {
             limits: TableLimits::default(),
             max_handshake: budget.max_handshake,

@@ -3,7 +3,7 @@
 
 use crate::capture::{self, LinkType};
 use crate::catalog::Catalog;
-use crate::dissect::{DissectBudget, FlowDissect};
+use crate::dissect::{DissectShared, FlowDissect, FlowPacket};
 use crate::flow::defrag::{Defragmenter, FragmentKey};
 use crate::flow::table::PacketMeta;
 use crate::flow::{Endpoint, FlowTable};
@@ -51,7 +51,7 @@ impl<'a> Engine<'a> {
             table: FlowTable::new(config.limits),
             defrag: Defragmenter::default(),
             fin: Finisher {
-                budget: DissectBudget::new(config.max_handshake, config.max_handshake_total),
+                shared: DissectShared::new(config.max_handshake, config.max_handshake_total),
                 output: RowOutput::Here(RowMaker::new(catalog, config)),
             },
         }
@@ -185,14 +185,16 @@ impl<'a> Engine<'a> {
                     return;
                 }
                 let server_port = entry.record.server.port;
-                fin.budget.now = packet.ts;
                 entry.state.on_packet(
-                    ip.transport,
-                    side,
-                    ip.tcp,
-                    ip.payload,
-                    server_port,
-                    &mut fin.budget,
+                    FlowPacket {
+                        transport: ip.transport,
+                        side,
+                        tcp: ip.tcp,
+                        payload: ip.payload,
+                        server_port,
+                        now: packet.ts,
+                    },
+                    &mut fin.shared,
                 );
             }
             Ok(Decoded::Fragment(piece)) => {
@@ -230,14 +232,16 @@ impl<'a> Engine<'a> {
                         whole.last_seen,
                     );
                     let server_port = entry.record.server.port;
-                    fin.budget.now = packet.ts;
                     entry.state.on_packet(
-                        transport,
-                        side,
-                        tcp,
-                        payload,
-                        server_port,
-                        &mut fin.budget,
+                        FlowPacket {
+                            transport,
+                            side,
+                            tcp,
+                            payload,
+                            server_port,
+                            now: packet.ts,
+                        },
+                        &mut fin.shared,
                     );
                 }
             }
@@ -262,10 +266,10 @@ impl<'a> Engine<'a> {
                 max_flows: self.config.limits.max_flows,
             });
         }
-        if fin.budget.refused > 0 {
+        if fin.shared.budget.refused > 0 {
             summary.warnings.push(Warning::HandshakeBuffers {
-                refused: fin.budget.refused,
-                overflowed: fin.budget.overflowed,
+                refused: fin.shared.budget.refused,
+                overflowed: fin.shared.budget.overflowed,
             });
         }
         let (flows, tally) = self.fin.output.finish();

@@ -8,7 +8,7 @@ use crate::classify::{
     classify_with_user, split_host_port, Classification, Direction, FlowPath, MatchedBy,
     MicrosoftStatus, Ownership, Signals, Target,
 };
-use crate::dissect::{AppProtocol, DissectBudget, FlowDissect};
+use crate::dissect::{AppProtocol, DissectShared, FlowDissect};
 use crate::flow::{EndReason, FlowEntry};
 use crate::report::terminal::FlowTally;
 use crate::report::FlowRow;
@@ -43,13 +43,13 @@ pub(super) struct Ended {
 /// Ends flows on the packet path: releases their handshake buffers and looks up DNS names,
 /// then hands them to the row maker, here or on its own thread.
 pub(super) struct Finisher<'a> {
-    pub(super) budget: DissectBudget,
+    pub(super) shared: DissectShared,
     pub(super) output: RowOutput<'a>,
 }
 
 impl Finisher<'_> {
     pub(super) fn end(&mut self, mut entry: FlowEntry<FlowDissect>, reason: EndReason) {
-        entry.state.finish(&mut self.budget);
+        entry.state.finish(&mut self.shared);
         let has_sni = entry
             .state
             .client_hello
@@ -59,7 +59,7 @@ impl Finisher<'_> {
         let dns_name = if has_sni {
             None
         } else {
-            self.budget
+            self.shared
                 .dns
                 .lookup(entry.record.server.ip, entry.record.first_seen)
                 .map(str::to_owned)
