@@ -118,7 +118,7 @@ fn activesync_adfs_hybrid_edge_and_azure_vpn() {
             ("adfs", "high", "adfs-path", "adfs"),
         ])
     );
-    assert!(rows.iter().all(|r| r.direction == "inbound"));
+    assert!(rows.iter().all(|r| r.direction.as_str() == "inbound"));
     assert_eq!(
         rows[1].client_evidence.last().unwrap(),
         "published-rule=published-adfs"

@@ -12,7 +12,11 @@ mod common;
 #[test]
 fn local_capture_established_and_reset() {
     let a = common::analyze_one(&common::samples_dir().join("local-sll2-o365-tls.pcap"));
-    let outcomes: Vec<(u16, &str)> = a.flows.iter().map(|f| (f.server_port, f.outcome)).collect();
+    let outcomes: Vec<(u16, &str)> = a
+        .flows
+        .iter()
+        .map(|f| (f.server_port, f.outcome.as_str()))
+        .collect();
     assert_eq!(
         outcomes,
         [
@@ -33,7 +37,7 @@ fn corpus_alert_unreachable_and_no_reply() {
     let refused: Vec<_> = alert
         .flows
         .iter()
-        .filter(|f| f.outcome == "tls-alert")
+        .filter(|f| f.outcome.as_str() == "tls-alert")
         .collect();
     assert_eq!(refused.len(), 1);
     assert_eq!(refused[0].sni.as_deref(), Some("www.google-analytics.com"));
@@ -42,7 +46,7 @@ fn corpus_alert_unreachable_and_no_reply() {
     let rejected: Vec<_> = teams
         .flows
         .iter()
-        .filter(|f| f.outcome == "rejected-icmp")
+        .filter(|f| f.outcome.as_str() == "rejected-icmp")
         .collect();
     // A peer-to-peer media candidate answered by ICMP port unreachable.
     assert_eq!(rejected.len(), 1);
@@ -53,13 +57,13 @@ fn corpus_alert_unreachable_and_no_reply() {
     let unanswered = teams
         .flows
         .iter()
-        .filter(|f| f.outcome == "no-reply")
+        .filter(|f| f.outcome.as_str() == "no-reply")
         .count();
     assert_eq!(unanswered, 9);
     assert!(teams
         .flows
         .iter()
-        .filter(|f| f.outcome == "no-reply")
+        .filter(|f| f.outcome.as_str() == "no-reply")
         .all(|f| f.packets_s2c == 0));
 }
 
@@ -112,5 +116,5 @@ fn direction_from_internal_networks() {
         .iter()
         .find(|f| f.sni.as_deref() == Some("teams.microsoft.com"))
         .unwrap();
-    assert_eq!(teams.direction, "outbound");
+    assert_eq!(teams.direction.as_str(), "outbound");
 }

@@ -14,8 +14,10 @@ use crate::wire::Transport;
 
 pub mod client;
 pub mod owners;
+pub mod verdict;
 
 pub use owners::{MicrosoftStatus, Ownership};
+pub use verdict::{FlowVerdict, Judge, Outcome};
 
 /// Which signal chose the flow's endpoint set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

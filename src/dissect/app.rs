@@ -86,6 +86,22 @@ impl From<Infra> for AppProtocol {
 }
 
 impl AppProtocol {
+    /// The protocol a flow is shown with and how it was decided: what the payload showed
+    /// (`payload`), else a guess from the server port (`port`), else unknown (no source).
+    pub fn detected(
+        from_payload: AppProtocol,
+        transport: Transport,
+        server_port: u16,
+    ) -> (AppProtocol, Option<&'static str>) {
+        match from_payload {
+            AppProtocol::Unknown => match AppProtocol::guess_from_port(transport, server_port) {
+                Some(guess) => (guess, Some("port")),
+                None => (AppProtocol::Unknown, None),
+            },
+            app => (app, Some("payload")),
+        }
+    }
+
     /// What the server port suggests when the payload said nothing (shown as `detected_by =
     /// port`, never used for verdicts).
     pub fn guess_from_port(transport: Transport, port: u16) -> Option<AppProtocol> {

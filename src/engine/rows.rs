@@ -3,13 +3,10 @@
 //! thread of its own: classification, ownership, client rules, and the row kept or streamed.
 
 use crate::catalog::Catalog;
-use crate::classify::client::{ClientFacts, ClientRules};
-use crate::classify::{
-    classify_with_user, split_host_port, Classification, Direction, FlowPath, MatchedBy,
-    MicrosoftStatus, Ownership, Signals, Target,
-};
-use crate::dissect::{AppProtocol, DissectShared, FlowDissect};
+use crate::classify::Judge;
+use crate::dissect::{DissectShared, FlowDissect};
 use crate::flow::{EndReason, FlowEntry};
+use crate::report::row::EndedFlow;
 use crate::report::terminal::FlowTally;
 use crate::report::FlowRow;
 use crate::time::Precision;
@@ -171,10 +168,7 @@ impl<'a> Pipe<'a> {
 /// Makes rows from ended flows: classification, ownership, client rules; keeps or streams
 /// them. Needs nothing from the packet path, so it can run on a thread of its own.
 pub(super) struct RowMaker<'a> {
-    pub(super) catalog: &'a Catalog,
-    pub(super) user_catalog: Option<&'a Catalog>,
-    pub(super) internal: &'a [ipnet::IpNet],
-    pub(super) client_rules: &'a ClientRules,
+    pub(super) judge: Judge<'a>,
     pub(super) captures: Vec<CaptureRef>,
     pub(super) rows: Vec<FlowRow>,
     pub(super) tally: FlowTally,
@@ -184,10 +178,12 @@ pub(super) struct RowMaker<'a> {
 impl<'a> RowMaker<'a> {
     pub(super) fn new(catalog: &'a Catalog, config: &'a AnalysisConfig) -> Self {
         RowMaker {
-            catalog,
-            user_catalog: config.user_catalog.as_ref(),
-            internal: &config.internal,
-            client_rules: &config.client_rules,
+            judge: Judge {
+                catalog,
+                user_catalog: config.user_catalog.as_ref(),
+                internal: &config.internal,
+                client_rules: &config.client_rules,
+            },
             captures: Vec::new(),
             rows: Vec::new(),
             tally: FlowTally::default(),
@@ -217,126 +213,24 @@ impl<'a> RowMaker<'a> {
             dns_name,
             reason,
         } = ended;
-        let dns_name = dns_name.as_deref();
         let record = &entry.record;
-        let sni = entry
-            .state
-            .client_hello
-            .as_deref()
-            .and_then(|h| h.sni.as_deref());
-        // A proxied flow is judged on the target it asked the proxy for: the proxy's address,
-        // port and DNS name say nothing of the service behind it.
-        let target = Target::of(
-            record.transport,
-            record.server.port,
-            entry.state.via_proxy,
-            entry.state.proxy_target(),
-        );
-        let http_host = target
-            .host
-            .or(entry.state.http_host())
-            .map(|h| split_host_port(h).0);
-        let cert_names: &[String] = entry
-            .state
-            .server_hello
-            .as_deref()
-            .and_then(|h| h.certificate.as_ref())
-            .map(|c| c.names.as_slice())
-            .unwrap_or_default();
-        let sni_source = if entry.state.app == AppProtocol::Quic {
-            MatchedBy::QuicSni
-        } else {
-            MatchedBy::Sni
-        };
-        let direct = target.path == FlowPath::Direct;
-        // DNS lookups are not Office 365 traffic, and port 53 is no Office 365 port.
-        let classification = if entry.state.app == AppProtocol::Dns {
-            Classification::default()
-        } else {
-            classify_with_user(
-                self.catalog,
-                self.user_catalog,
-                &Signals {
-                    sni,
-                    sni_source,
-                    http_host,
-                    dns_name: dns_name.filter(|_| direct),
-                    cert_names,
-                    server_ip: Some(record.server.ip).filter(|_| direct),
-                    transport: target.transport,
-                    server_port: target.port,
-                },
-            )
-        };
-        let dns_name = dns_name.map(str::to_owned);
+        let verdict = self.judge.judge(record, &entry.state, dns_name.as_deref());
         let (name, precision) = self
             .captures
             .get(record.capture as usize)
             .map(|c| (c.name.as_str(), c.precision))
             .unwrap_or(("", Precision::Micro));
-        let mut row = FlowRow::build(
-            record,
-            &entry.state,
-            &classification,
-            &target,
+        let row = FlowRow::new(
+            EndedFlow {
+                record,
+                dissect: &entry.state,
+                dns_name: dns_name.as_deref(),
+                end_reason: reason,
+            },
+            verdict,
             name,
             precision,
         );
-        row.dns_name = dns_name;
-        row.end_reason = reason;
-        let direction = Direction::of(record.client.ip, record.server.ip, self.internal);
-        row.direction = direction.as_str();
-        let names: Vec<&str> = row
-            .sni
-            .iter()
-            .chain(row.http_host.iter())
-            .chain(row.dns_name.iter())
-            .chain(row.cert_names.iter())
-            .map(String::as_str)
-            .collect();
-        let ownership = Ownership::get();
-        row.microsoft = ownership.status(
-            row.service_area.is_some(),
-            names.iter().copied(),
-            record.server.ip,
-        );
-        let client_microsoft = if self
-            .catalog
-            .match_addr(record.client.ip, record.transport, record.server.port)
-            .is_some()
-        {
-            MicrosoftStatus::Listed
-        } else if ownership.owns_addr(record.client.ip) {
-            MicrosoftStatus::Unlisted
-        } else {
-            MicrosoftStatus::No
-        };
-        let identified = self.client_rules.identify(&ClientFacts {
-            transport: record.transport,
-            server_port: record.server.port,
-            app_protocol: row.app_protocol.as_str(),
-            names: &names,
-            ja4: row.ja4.as_deref(),
-            alpn: &row.alpn,
-            user_agent: row.user_agent.as_deref(),
-            http_path: entry.state.http_path(),
-            media: &row.media_seen,
-            service_area: row.service_area.as_ref().map(|a| a.as_str()),
-            microsoft: row.microsoft,
-            client_microsoft,
-            direction,
-        });
-        if let Some(client) = identified.client {
-            row.client_app = Some(client.app);
-            row.client_confidence = Some(client.confidence);
-            row.client_evidence = client.evidence;
-        }
-        if let Some(rule) = identified.published_evidence.first() {
-            if !row.client_evidence.contains(rule) {
-                row.client_evidence.push(format!("published-{rule}"));
-            }
-        }
-        row.published_service = identified.published;
         self.tally.add(&row);
         self.rows.push(row);
         if self

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use crate::catalog::{Category, EndpointId, ServiceArea};
 use crate::classify::client::Confidence;
-use crate::classify::{Classification, FlowPath, MatchedBy, MicrosoftStatus, PortVerdict, Target};
+use crate::classify::{
+    Direction, FlowPath, FlowVerdict, MatchedBy, MicrosoftStatus, Outcome, PortVerdict,
+};
 use crate::dissect::{AppProtocol, FlowDissect};
 use crate::flow::{EndReason, FlowRecord, Side};
 use crate::time::{Precision, Timestamp};
@@ -72,6 +74,16 @@ pub const COLUMNS: [&str; 54] = [
     "path",
     "end_reason",
 ];
+
+/// What the flow table and the dissectors hand over when a flow ends.
+#[derive(Clone, Copy, Debug)]
+pub struct EndedFlow<'a> {
+    pub record: &'a FlowRecord,
+    pub dissect: &'a FlowDissect,
+    /// The name an earlier DNS answer gave the server address (flows without SNI).
+    pub dns_name: Option<&'a str>,
+    pub end_reason: EndReason,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FlowRow {
@@ -142,9 +154,9 @@ pub struct FlowRow {
     /// Server certificate issuer.
     pub cert_issuer: Option<String>,
     /// How the attempt ended: `established`, `no-reply`, `reset`, `tls-alert`, `rejected-icmp`.
-    pub outcome: &'static str,
+    pub outcome: Outcome,
     /// `outbound`, `inbound`, `internal` or `external`, from the `--internal` networks.
-    pub direction: &'static str,
+    pub direction: Direction,
     /// `listed` (in the catalog), `consumer` (a Microsoft consumer service no set lists),
     /// `unlisted` (another Microsoft name or address no set lists), `no`.
     pub microsoft: MicrosoftStatus,
@@ -166,53 +178,37 @@ pub struct FlowRow {
     pub end_reason: EndReason,
 }
 
-/// Whether the server took the flow: what an audit needs to show blocked endpoints.
-fn outcome(record: &FlowRecord, dissect: &FlowDissect) -> &'static str {
-    if record.rejected_by_icmp {
-        "rejected-icmp"
-    } else if dissect.tls_alert.is_some() {
-        "tls-alert"
-    } else if !record.server_answered() {
-        "no-reply"
-    } else if record.transport == Transport::Tcp
-        && record.syn_seen
-        && record.reset
-        && !record.syn_ack_seen
-    {
-        // The SYN got a RST instead of a SYN+ACK: connection refused.
-        "reset"
-    } else {
-        "established"
-    }
-}
-
 impl FlowRow {
-    pub fn build(
-        record: &FlowRecord,
-        dissect: &FlowDissect,
-        classification: &Classification,
-        target: &Target<'_>,
+    /// The row of an ended flow: its record, what the dissectors found, the verdict, the name
+    /// a DNS answer gave its server address, why it ended, and the capture it started in.
+    pub fn new(
+        ended: EndedFlow<'_>,
+        verdict: FlowVerdict,
         capture: &str,
         precision: Precision,
     ) -> Self {
+        let EndedFlow {
+            record,
+            dissect,
+            dns_name,
+            end_reason,
+        } = ended;
         let hello = dissect.client_hello.as_deref();
         let server = dissect.server_hello.as_deref();
         let cert = server.and_then(|s| s.certificate.as_ref());
-        let (app_protocol, detected_by) = match dissect.app {
-            AppProtocol::Unknown => {
-                match AppProtocol::guess_from_port(record.transport, record.server.port) {
-                    Some(guess) => (guess, Some("port")),
-                    None => (AppProtocol::Unknown, None),
-                }
-            }
-            app => (app, Some("payload")),
-        };
-        // Verdicts rest on what the payload showed, never on a port guess. A proxied flow is
-        // judged on its target's port and on what the tunnel carries (TLS after a CONNECT).
-        let judged_app = match (target.path, hello) {
-            (FlowPath::Proxy, Some(_)) => AppProtocol::Tls,
-            _ => dissect.app,
-        };
+        let (app_protocol, detected_by) =
+            AppProtocol::detected(dissect.app, record.transport, record.server.port);
+        let FlowVerdict {
+            classification,
+            path,
+            port_verdict,
+            direction,
+            microsoft,
+            client,
+            published_evidence,
+            published_service,
+            outcome,
+        } = verdict;
         let service = classification.service.as_ref();
         let is_tcp = record.transport == Transport::Tcp;
         let flags = |side| {
@@ -222,6 +218,11 @@ impl FlowRow {
                 String::new()
             }
         };
+        let (client_app, client_confidence, mut client_evidence) = match client {
+            Some(c) => (Some(c.app), Some(c.confidence), c.evidence),
+            None => (None, None, Vec::new()),
+        };
+        client_evidence.extend(published_evidence);
         FlowRow {
             capture: capture.to_owned(),
             first_seen: record.first_seen,
@@ -247,7 +248,7 @@ impl FlowRow {
             category: service.map(|s| s.category),
             matched_by: service.map(|s| s.matched_by),
             port_listed: service.map(|s| s.port_listed),
-            port_verdict: PortVerdict::of(target.transport, target.port, judged_app),
+            port_verdict,
             tcp_flags_c2s: flags(Side::Client),
             tcp_flags_s2c: flags(Side::Server),
             handshake_completed: record.handshake_completed,
@@ -265,7 +266,7 @@ impl FlowRow {
             proxy_target: dissect.proxy_target().map(str::to_owned),
             via_proxy: dissect.via_proxy,
             dns_query: dissect.dns_query().map(str::to_owned),
-            dns_name: None,
+            dns_name: dns_name.map(str::to_owned),
             media_seen: dissect
                 .media
                 .names()
@@ -279,16 +280,16 @@ impl FlowRow {
             alpn_selected: server.and_then(|s| s.alpn.clone()),
             cert_names: cert.map(|c| c.names.clone()).unwrap_or_default(),
             cert_issuer: cert.map(|c| c.issuer.clone()),
-            outcome: outcome(record, dissect),
-            direction: "",
-            microsoft: MicrosoftStatus::No,
+            outcome,
+            direction,
+            microsoft,
             user_agent: dissect.user_agent().map(str::to_owned),
-            client_app: None,
-            client_confidence: None,
-            client_evidence: Vec::new(),
-            published_service: None,
-            path: target.path,
-            end_reason: EndReason::EndOfCapture,
+            client_app,
+            client_confidence,
+            client_evidence,
+            published_service,
+            path,
+            end_reason,
         }
     }
 
