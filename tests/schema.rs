@@ -118,3 +118,51 @@ fn per_flow_sizes_stay_within_budget() {
     assert!(entry <= 224, "flow table entry grew to {entry} bytes");
     assert!(row <= 768, "flow row grew to {row} bytes");
 }
+
+/// The column table names each column's JSON-lines field; the JSON writer must emit every one
+/// of them (for a row with every optional value filled), and no two columns share a field.
+#[test]
+fn every_column_reaches_its_json_field() {
+    use o365flow::report::columns::{ColumnType, COLUMN_TABLE};
+    let rows = common::analyze_one(&common::samples_dir().join("teams.pcap")).flows;
+    let fields = jsonl_fields(&rows[0]);
+    let mut seen = std::collections::BTreeSet::new();
+    for def in &COLUMN_TABLE {
+        assert!(
+            fields.contains(def.json),
+            "column {} names JSON field {}, which the writer does not emit",
+            def.name,
+            def.json
+        );
+        assert!(seen.insert(def.json), "two columns claim {}", def.json);
+        // A column's cell has the variant its type promises.
+        let cell = (def.get)(&rows[0]);
+        let matches = matches!(
+            (def.ty, &cell),
+            (ColumnType::Text, o365flow::report::columns::Cell::Text(_))
+                | (ColumnType::List, o365flow::report::columns::Cell::List(_))
+                | (ColumnType::Time, o365flow::report::columns::Cell::Time(..))
+                | (
+                    ColumnType::Address,
+                    o365flow::report::columns::Cell::Address(_)
+                )
+                | (ColumnType::Int, o365flow::report::columns::Cell::Int(_))
+                | (ColumnType::Count, o365flow::report::columns::Cell::Count(_))
+                | (
+                    ColumnType::OptionalId,
+                    o365flow::report::columns::Cell::OptionalId(_)
+                )
+                | (ColumnType::Bool, o365flow::report::columns::Cell::Bool(_))
+                | (
+                    ColumnType::OptionalBool,
+                    o365flow::report::columns::Cell::OptionalBool(_)
+                )
+        );
+        assert!(
+            matches,
+            "column {} reads {cell:?} for {:?}",
+            def.name, def.ty
+        );
+    }
+    assert_eq!(seen.len(), COLUMNS.len());
+}

@@ -2,6 +2,7 @@
 //! Parquet through polars, JSON lines) and the terminal summary. Strings from the wire are
 //! untrusted: CSV cells are protected against formula injection here.
 
+pub mod columns;
 pub mod ecs;
 pub mod meta;
 pub mod pseudonym;
