@@ -14,12 +14,6 @@ pub trait Keyed {
     fn key(&self) -> FlowKey;
 }
 
-impl<S> Keyed for super::table::FlowEntry<S> {
-    fn key(&self) -> FlowKey {
-        self.record.key
-    }
-}
-
 pub struct Slab<T> {
     entries: Vec<T>,
     index: hashbrown::HashTable<u32>,

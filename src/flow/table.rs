@@ -3,7 +3,7 @@
 //! or misordered captures) a flow's last packet lies "in the future" and nothing expires early.
 //! When the table is full, the least recently active flows are evicted in a batch and counted.
 
-use super::slab::Slab;
+use super::slab::{Keyed, Slab};
 use super::{Endpoint, FlowKey, FlowRecord, Side};
 use crate::time::{Duration, Timestamp};
 use crate::wire::tunnel::TunnelPath;
@@ -64,6 +64,12 @@ impl EndReason {
 pub struct FlowEntry<S> {
     pub record: FlowRecord,
     pub state: S,
+}
+
+impl<S> Keyed for FlowEntry<S> {
+    fn key(&self) -> FlowKey {
+        self.record.key
+    }
 }
 
 /// The parts of a decoded packet the table needs.

@@ -6,8 +6,8 @@ use std::fmt::Write;
 use polars::prelude::*;
 
 use super::columns::{Cell, ColumnDef, ColumnType, COLUMN_TABLE};
+use super::escape::csv_safe;
 use super::row::FlowRow;
-use super::write::csv_safe;
 use crate::time::{Precision, Timestamp};
 
 /// How a column reads its cell from a row.

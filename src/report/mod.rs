@@ -4,6 +4,7 @@
 
 pub mod columns;
 pub mod ecs;
+pub mod escape;
 pub mod meta;
 pub mod pseudonym;
 pub mod row;

@@ -1,11 +1,11 @@
 //! Writing the flow table: the format follows the file extension.
 
-use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::ecs::EcsFlow;
+pub use super::escape::csv_safe;
 use super::row::FlowRow;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,15 +35,6 @@ pub enum WriteError {
     Io { path: PathBuf, reason: String },
     #[error("{path}: this build has no CSV/Parquet support (built without the `report` feature)")]
     NotBuilt { path: PathBuf },
-}
-
-/// Spreadsheet formula injection (OWASP "CSV injection"): a cell starting with one of these is
-/// prefixed with a quote so it is shown as text, never evaluated.
-pub fn csv_safe(cell: &str) -> Cow<'_, str> {
-    match cell.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => Cow::Owned(format!("'{cell}")),
-        _ => Cow::Borrowed(cell),
-    }
 }
 
 pub fn write_flows(rows: &[FlowRow], path: &Path) -> Result<(), WriteError> {

@@ -3,41 +3,10 @@
 
 use std::fmt::Write;
 
+pub use crate::report::escape::{escape_html, escape_markdown};
+
 use super::findings::Finding;
 use super::{svg, AuditReport, Table};
-
-/// Escapes text for HTML element content and attribute values.
-pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// Escapes text for a Markdown table cell: HTML (renderers pass it through) and Markdown's own
-/// table and emphasis characters.
-pub fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in escape_html(text).chars() {
-        match c {
-            '|' | '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn md_table(out: &mut String, table: &Table) {
     let _ = writeln!(out, "### {}\n", escape_markdown(&table.title));

@@ -2,8 +2,8 @@
 
 use std::fmt::Write;
 
-use super::render::escape_html;
 use super::{Timeline, VerdictBar};
+use crate::report::escape::escape_html;
 
 const COLORS: [&str; 8] = [
     "#2b6cb0", "#38a169", "#d69e2e", "#c53030", "#805ad5", "#319795", "#dd6b20", "#718096",
