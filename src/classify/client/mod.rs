@@ -18,7 +18,10 @@ use crate::catalog::domain::{normalize, normalized};
 use crate::catalog::PortSet;
 use crate::wire::Transport;
 
-const EMBEDDED: &str = include_str!("data/clients.toml");
+mod glob;
+use glob::{globs, Glob};
+
+const EMBEDDED: &str = include_str!("../data/clients.toml");
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -169,74 +172,6 @@ pub struct Identification {
 #[derive(Clone, Debug, Default)]
 pub struct ClientRules {
     rules: Vec<Rule>,
-}
-
-/// A pattern where `*` matches any run of characters (dots included) and everything else
-/// literally; both sides lower case. Split at the stars once, when the rules load: matching
-/// runs for every rule pattern against every flow name and must neither allocate nor search
-/// for the stars again.
-#[derive(Clone, Debug)]
-struct Glob {
-    /// The text between stars; one piece means no star (an exact match).
-    pieces: Vec<String>,
-    /// The shortest text that can match: the pieces' lengths together.
-    min_len: usize,
-}
-
-/// `text` starts with `piece`. A certificate brings dozens of names and each meets every rule
-/// pattern, so most comparisons fail: the length and the first byte reject those without a
-/// call to `memcmp`.
-fn starts_with(text: &str, piece: &str) -> bool {
-    piece.is_empty()
-        || (piece.len() <= text.len()
-            && piece.as_bytes().first() == text.as_bytes().first()
-            && text.as_bytes().get(..piece.len()) == Some(piece.as_bytes()))
-}
-
-/// `text` ends with `piece`, rejecting on the last byte first (see [`starts_with`]).
-fn ends_with(text: &str, piece: &str) -> bool {
-    piece.is_empty()
-        || (piece.len() <= text.len()
-            && piece.as_bytes().last() == text.as_bytes().last()
-            && text.as_bytes().get(text.len() - piece.len()..) == Some(piece.as_bytes()))
-}
-
-impl Glob {
-    fn new(pattern: &str) -> Glob {
-        let pieces: Vec<String> = pattern.split('*').map(str::to_owned).collect();
-        let min_len = pieces.iter().map(String::len).sum();
-        Glob { pieces, min_len }
-    }
-
-    fn matches(&self, text: &str) -> bool {
-        if text.len() < self.min_len {
-            return false;
-        }
-        let Some((first, after_first)) = self.pieces.split_first() else {
-            return false;
-        };
-        let Some((last, middle)) = after_first.split_last() else {
-            return text == first;
-        };
-        if !starts_with(text, first) || !ends_with(text, last) {
-            return false;
-        }
-        // Middle pieces in order, between the first and the last piece.
-        let mut rest = text
-            .get(first.len()..text.len() - last.len())
-            .unwrap_or_default();
-        for piece in middle {
-            match rest.find(piece.as_str()) {
-                Some(at) => rest = rest.get(at + piece.len()..).unwrap_or_default(),
-                None => return false,
-            }
-        }
-        true
-    }
-}
-
-fn globs(patterns: impl IntoIterator<Item = String>) -> Vec<Glob> {
-    patterns.into_iter().map(|p| Glob::new(&p)).collect()
 }
 
 fn parse_status(text: &str) -> Option<MicrosoftStatus> {
@@ -531,131 +466,4 @@ impl ClientRules {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn facts<'a>(names: &'a [&'a str]) -> ClientFacts<'a> {
-        ClientFacts {
-            transport: Transport::Tcp,
-            server_port: 443,
-            app_protocol: "tls",
-            names,
-            ja4: None,
-            alpn: &[],
-            user_agent: None,
-            http_path: None,
-            media: &[],
-            service_area: None,
-            microsoft: MicrosoftStatus::No,
-            client_microsoft: MicrosoftStatus::No,
-            direction: Direction::Outbound,
-        }
-    }
-
-    fn glob(pattern: &str, text: &str) -> bool {
-        Glob::new(pattern).matches(text)
-    }
-
-    #[test]
-    fn glob_patterns() {
-        assert!(glob("*.teams.microsoft.com", "a.b.teams.microsoft.com"));
-        assert!(!glob("*.teams.microsoft.com", "teams.microsoft.com"));
-        assert!(glob("adfs.*", "adfs.contoso.com"));
-        assert!(glob("*adfs*", "on-prem adfs"));
-        assert!(glob("exact", "exact"));
-        assert!(!glob("exact", "exactly"));
-        assert!(!glob("a*b*c", "ab"));
-        // The last piece may not reuse characters a middle piece consumed.
-        assert!(!glob("a*b*b", "ab"));
-        assert!(glob("a*b*b", "axbxb"));
-        assert!(!glob("a*a", "a"));
-        assert!(glob("a**b", "ab"));
-        assert!(glob("*", ""));
-        assert!(glob("sip.*.com", "sip.contoso.com"));
-        assert!(!glob("sip.*.com", "sip.com"));
-    }
-
-    #[test]
-    fn the_embedded_rules_load() {
-        let rules = ClientRules::embedded().unwrap();
-        assert!(rules.rules().len() >= 20);
-        let mut ids: Vec<&str> = rules.rules().iter().map(|r| r.id.as_str()).collect();
-        ids.sort_unstable();
-        let n = ids.len();
-        ids.dedup();
-        assert_eq!(ids.len(), n, "rule ids are unique");
-    }
-
-    #[test]
-    fn bad_rules_are_named() {
-        let e = ClientRules::parse(
-            "[[rule]]\nid = \"x\"\nclient = \"y\"\ndirection = [\"sideways\"]\n",
-            "mine.toml",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(e.contains("mine.toml") && e.contains("\"x\"") && e.contains("direction"));
-        let e = ClientRules::parse("[[rule]]\nid = \"x\"\n", "mine.toml")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("client"), "{e}");
-        let e = ClientRules::parse("[[rule]]\nid = \"x\"\nclient=\"y\"\nport = 1\n", "m")
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("port"), "{e}");
-    }
-
-    #[test]
-    fn first_rule_that_holds_wins_and_user_rules_come_first() {
-        let rules = ClientRules::parse(
-            r#"
-            [[rule]]
-            id = "a"
-            client = "teams-desktop"
-            confidence = "high"
-            name = ["*.teams.microsoft.com"]
-            user_agent = ["Teams/"]
-            [[rule]]
-            id = "b"
-            client = "teams"
-            confidence = "low"
-            name = ["*.teams.microsoft.com", "teams.microsoft.com"]
-            "#,
-            "t",
-        )
-        .unwrap();
-        let names = ["presence.teams.microsoft.com"];
-        let mut f = facts(&names);
-        let id = rules.identify(&f);
-        let c = id.client.unwrap();
-        assert_eq!((c.app.as_str(), c.confidence), ("teams", Confidence::Low));
-        assert_eq!(c.evidence, ["rule=b", "name=presence.teams.microsoft.com"]);
-        f.user_agent = Some("Mozilla/5.0 Teams/1.5.00.8070 Electron/7.2.4");
-        let c = rules.identify(&f).client.unwrap();
-        assert_eq!(c.app, "teams-desktop");
-        assert_eq!(
-            c.evidence,
-            [
-                "rule=a",
-                "name=presence.teams.microsoft.com",
-                "user_agent=Mozilla/5.0 Teams/1.5.00.8070 Electron/7.2.4"
-            ]
-        );
-    }
-
-    #[test]
-    fn no_alpn_needs_a_client_hello() {
-        let rules = ClientRules::parse(
-            "[[rule]]\nid = \"n\"\nclient = \"native\"\nno_alpn = true\n",
-            "t",
-        )
-        .unwrap();
-        let mut f = facts(&[]);
-        assert_eq!(rules.identify(&f).client, None);
-        f.ja4 = Some("t12d220700_0d4ca5d4ec72_3304d8368043");
-        assert_eq!(rules.identify(&f).client.unwrap().app, "native");
-        let alpn = ["h2".to_owned()];
-        f.alpn = &alpn;
-        assert_eq!(rules.identify(&f).client, None);
-    }
-}
+mod tests;
