@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use super::meta::RunMeta;
 use crate::catalog::{Catalog, EndpointId};
-use crate::classify::{FlowPath, Target};
+use crate::classify::{FlowPath, PortVerdict, Target};
 use crate::wire::Transport;
 use findings::Finding;
 
@@ -249,12 +249,13 @@ fn human_share(part: i64, whole: i64) -> String {
     }
 }
 
-const VERDICTS: [&str; 5] = [
-    "tunneled-443",
-    "quic-443",
-    "web-80",
-    "exotic",
-    "non-tls-443",
+/// The verdict chart's stacking order: the web ports first, the exceptions last.
+const CHART_ORDER: [PortVerdict; 5] = [
+    PortVerdict::Tunneled443,
+    PortVerdict::Quic443,
+    PortVerdict::Web80,
+    PortVerdict::Exotic,
+    PortVerdict::NonTls443,
 ];
 
 /// Builds every table and finding of the report.
@@ -304,7 +305,10 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         if verdict_bars.last().map(|b| &b.service_area) != Some(&area) {
             verdict_bars.push(VerdictBar {
                 service_area: area,
-                parts: VERDICTS.iter().map(|v| ((*v).to_owned(), 0)).collect(),
+                parts: CHART_ORDER
+                    .iter()
+                    .map(|v| (v.as_str().to_owned(), 0))
+                    .collect(),
             });
         }
         if let Some(bar) = verdict_bars.last_mut() {

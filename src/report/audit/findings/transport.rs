@@ -7,6 +7,9 @@ use polars::prelude::*;
 
 use super::super::{bools, filter, ints, proxied, tally, texts, END_NS, PORT, START_NS};
 use super::{count_flows, finding, lines, names, with_name, Finding, Severity};
+use crate::catalog::{Category, ServiceArea};
+use crate::classify::{Outcome, PortVerdict};
+use crate::dissect::AppProtocol;
 
 /// How long after an unanswered QUIC attempt a TCP 443 connection to the same name counts as
 /// its fallback (capture time).
@@ -17,7 +20,7 @@ pub(super) fn exotic_ports(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
         o365,
         texts(o365, "port_verdict")?
             .iter()
-            .map(|v| v.as_deref() == Some("exotic")),
+            .map(|v| v.as_deref() == Some(PortVerdict::Exotic.as_str())),
     )?;
     if exotic.height() == 0 {
         return Ok(None);
@@ -65,13 +68,14 @@ pub(super) fn media_fallback(o365: &DataFrame) -> PolarsResult<Option<Finding>> 
     let judged_port = texts(o365, PORT)?;
     let outcome = texts(o365, "outcome")?;
     let client = texts(o365, "client_ip")?;
-    let is_teams = |i: usize| area.get(i).cloned().flatten().as_deref() == Some("Skype");
+    let is_teams =
+        |i: usize| area.get(i).cloned().flatten().as_deref() == Some(ServiceArea::Skype.as_str());
     let mut over_tcp: BTreeSet<String> = BTreeSet::new();
     for i in 0..o365.height() {
         // Directly or through a proxy: either way Teams is reached over TCP 443.
         if is_teams(i)
             && judged_port.get(i).cloned().flatten().as_deref() == Some("tcp/443")
-            && outcome.get(i).cloned().flatten().as_deref() == Some("established")
+            && outcome.get(i).cloned().flatten().as_deref() == Some(Outcome::Established.as_str())
         {
             over_tcp.extend(client.get(i).cloned().flatten());
         }
@@ -81,7 +85,8 @@ pub(super) fn media_fallback(o365: &DataFrame) -> PolarsResult<Option<Finding>> 
             is_teams(i)
                 && transport.get(i).cloned().flatten().as_deref() == Some("udp")
                 && port.get(i).is_some_and(|p| (3478..=3481).contains(p))
-                && outcome.get(i).cloned().flatten().as_deref() != Some("established")
+                && outcome.get(i).cloned().flatten().as_deref()
+                    != Some(Outcome::Established.as_str())
                 && client
                     .get(i)
                     .cloned()
@@ -140,7 +145,7 @@ pub(super) fn quic_blocked(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
     let mut flows = 0;
     for i in 0..o365.height() {
         let quic = at(&port, i).as_deref() == Some("udp/443")
-            && at(&app, i).as_deref() == Some("quic")
+            && at(&app, i).as_deref() == Some(AppProtocol::Quic.as_str())
             && listed.get(i).copied().unwrap_or(false)
             && !answered.get(i).copied().unwrap_or(true);
         let (Some(c), Some(n)) = (at(&client, i), at(&name, i)) else {
@@ -207,7 +212,8 @@ pub(super) fn non_tls_443(df: &DataFrame) -> PolarsResult<Option<Finding>> {
     let hit = filter(
         df,
         verdict.iter().zip(&outcome).map(|(v, o)| {
-            v.as_deref() == Some("non-tls-443") && o.as_deref() == Some("established")
+            v.as_deref() == Some("non-tls-443")
+                && o.as_deref() == Some(Outcome::Established.as_str())
         }),
     )?;
     if hit.height() == 0 {
@@ -241,7 +247,7 @@ pub(super) fn optimize_via_proxy(o365: &DataFrame) -> PolarsResult<Option<Findin
         category
             .iter()
             .zip(&proxy)
-            .map(|(c, p)| *p && c.as_deref() == Some("Optimize")),
+            .map(|(c, p)| *p && c.as_deref() == Some(Category::Optimize.as_str())),
     )?;
     if hit.height() == 0 {
         return Ok(None);
