@@ -3,6 +3,7 @@
 //! Every accessor of a parsed view is checked, so arbitrary bytes never panic.
 
 pub mod dns;
+pub(crate) mod field;
 pub mod ja4;
 pub mod l2l4;
 pub mod media;
@@ -16,10 +17,5 @@ pub mod vpn;
 
 pub use l2l4::{decode, DecodeError, Decoded, IpPacket, TcpFlags, TcpHeader, Transport};
 
-/// A big-endian u16 at `at`, if the bytes are there: the one field reader every parser here uses.
-pub(crate) fn be16(bytes: &[u8], at: usize) -> Option<u16> {
-    Some(u16::from_be_bytes([
-        *bytes.get(at)?,
-        *bytes.get(at.checked_add(1)?)?,
-    ]))
-}
+/// Kept at its old path for callers outside `wire` (the dissector reads a length with it).
+pub(crate) use field::be16;

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use super::be16;
+use super::field::be16;
 use super::memo::BytesMemo;
 
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
