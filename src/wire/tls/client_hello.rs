@@ -241,6 +241,7 @@ fn walk_extensions(block: &[u8], input: &mut Ja4Input, mut named: Option<&mut Na
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::testing::handshake_record;
     use super::*;
 
     /// A ClientHello for "outlook.office365.com" with ALPN h2,http/1.1 and
@@ -276,13 +277,7 @@ mod tests {
         body.extend_from_slice(&[1, 0]);
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
         body.extend_from_slice(&ext);
-        let mut hs = vec![1];
-        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        hs.extend_from_slice(&body);
-        let mut rec = vec![0x16, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
+        handshake_record(1, handshake::CLIENT_HELLO, &body)
     }
 
     #[test]

@@ -159,6 +159,22 @@ impl<'a> Iterator for RawExtensions<'a> {
     }
 }
 
+/// Builds records the way a peer sends them (the client and server tests).
+#[cfg(test)]
+pub(crate) mod testing {
+    /// One handshake message of `msg_type` with `body`, in one handshake record of version
+    /// 3.`minor`.
+    pub(crate) fn handshake_record(minor: u8, msg_type: u8, body: &[u8]) -> Vec<u8> {
+        let mut message = vec![msg_type];
+        message.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        message.extend_from_slice(body);
+        let mut record = vec![super::content::HANDSHAKE, 3, minor];
+        record.extend_from_slice(&(message.len() as u16).to_be_bytes());
+        record.extend_from_slice(&message);
+        record
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

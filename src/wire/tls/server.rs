@@ -258,6 +258,7 @@ fn parse_certificate(der: &[u8]) -> Option<Certificate> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::testing::handshake_record;
     use super::*;
 
     fn server_hello(version_ext: Option<u16>, alpn: Option<&str>) -> Vec<u8> {
@@ -279,13 +280,7 @@ mod tests {
         body.extend_from_slice(&[0x13, 0x01, 0]);
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
         body.extend_from_slice(&ext);
-        let mut msg = vec![2];
-        msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        msg.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 3];
-        rec.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&msg);
-        rec
+        handshake_record(3, handshake::SERVER_HELLO, &body)
     }
 
     #[test]
