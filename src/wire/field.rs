@@ -1,8 +1,11 @@
 //! Field readers shared by every parser in `wire`: big-endian integers at an offset and
 //! length-prefixed byte strings, each returning `None` when the bytes are not there, and the
 //! RFC 8701 GREASE test. One copy, so a bounds fix or a faster read lands everywhere at once.
+//! Each is `#[inline]`: callers sit in other modules (other codegen units), and an out-of-line
+//! call per field would cost the packet fast path more than the read itself.
 
 /// A big-endian u16 at `at`, if the bytes are there.
+#[inline]
 pub fn be16(bytes: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([
         *bytes.get(at)?,
@@ -11,6 +14,7 @@ pub fn be16(bytes: &[u8], at: usize) -> Option<u16> {
 }
 
 /// A big-endian 24-bit length at `at` (TLS handshake message lengths), as a `usize`.
+#[inline]
 pub fn be24(bytes: &[u8], at: usize) -> Option<usize> {
     let field = bytes.get(at..at.checked_add(3)?)?;
     Some(
@@ -21,12 +25,14 @@ pub fn be24(bytes: &[u8], at: usize) -> Option<usize> {
 }
 
 /// A big-endian u32 at `at`, if the bytes are there.
+#[inline]
 pub fn be32(bytes: &[u8], at: usize) -> Option<u32> {
     let field: [u8; 4] = bytes.get(at..at.checked_add(4)?)?.try_into().ok()?;
     Some(u32::from_be_bytes(field))
 }
 
 /// The bytes after a one-byte length at `at`, when all of them are there.
+#[inline]
 pub fn prefixed8(bytes: &[u8], at: usize) -> Option<&[u8]> {
     let len = usize::from(*bytes.get(at)?);
     let start = at.checked_add(1)?;
@@ -34,6 +40,7 @@ pub fn prefixed8(bytes: &[u8], at: usize) -> Option<&[u8]> {
 }
 
 /// The bytes after a big-endian two-byte length at `at`, when all of them are there.
+#[inline]
 pub fn prefixed16(bytes: &[u8], at: usize) -> Option<&[u8]> {
     let len = usize::from(be16(bytes, at)?);
     let start = at.checked_add(2)?;
@@ -41,12 +48,14 @@ pub fn prefixed16(bytes: &[u8], at: usize) -> Option<&[u8]> {
 }
 
 /// The big-endian u16s of `bytes`, two at a time (an odd last byte is ignored).
+#[inline]
 pub fn be16_list(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
     bytes.chunks_exact(2).filter_map(|pair| be16(pair, 0))
 }
 
 /// RFC 8701 GREASE values (0x?a?a with equal bytes): noise a client sends in every list, never a
 /// real cipher, extension, group or version.
+#[inline]
 pub fn is_grease(value: u16) -> bool {
     value & 0x0f0f == 0x0a0a && (value >> 8) == (value & 0xff)
 }

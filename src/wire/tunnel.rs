@@ -200,7 +200,30 @@ pub const UDP_TUNNELS: [UdpTunnel; 5] = [
     },
 ];
 
+/// The table's ports alone, derived from it at compile time: what the fast path tests on every
+/// UDP packet (a plain `u16` array is the cheapest test; the table stays the one list).
+pub const UDP_TUNNEL_PORTS: [u16; UDP_TUNNELS.len()] = udp_tunnel_ports();
+
+/// Only ever evaluated in a constant, where an out-of-range index is a compile error.
+#[allow(clippy::indexing_slicing)]
+const fn udp_tunnel_ports() -> [u16; UDP_TUNNELS.len()] {
+    let mut ports = [0; UDP_TUNNELS.len()];
+    let mut i = 0;
+    while i < ports.len() {
+        ports[i] = UDP_TUNNELS[i].port;
+        i += 1;
+    }
+    ports
+}
+
+/// Either port is a UDP tunnel's: the datagram may carry one.
+#[inline]
+pub fn is_udp_tunnel_port(src_port: u16, dst_port: u16) -> bool {
+    UDP_TUNNEL_PORTS.contains(&src_port) || UDP_TUNNEL_PORTS.contains(&dst_port)
+}
+
 /// The tunnel a UDP datagram between these ports may carry, if either port is a tunnel's.
+#[inline]
 pub fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<&'static UdpTunnel> {
     UDP_TUNNELS
         .iter()
@@ -456,8 +479,10 @@ mod tests {
                 .all(|u| u.port != t.port && u.kind != t.kind));
             assert_eq!(udp_tunnel(t.port, 443).map(|u| u.kind), Some(t.kind));
             assert_eq!(udp_tunnel(443, t.port).map(|u| u.kind), Some(t.kind));
+            assert!(is_udp_tunnel_port(t.port, 443) && is_udp_tunnel_port(443, t.port));
+            assert_eq!(UDP_TUNNEL_PORTS[i], t.port);
         }
-        assert!(udp_tunnel(443, 53).is_none());
+        assert!(udp_tunnel(443, 53).is_none() && !is_udp_tunnel_port(443, 53));
     }
 
     #[test]

@@ -12,6 +12,7 @@ use super::packet::{IpPacket, TcpFlags, TcpHeader, Transport};
 /// without options or fragmentation, complete, carrying TCP or non-tunnel UDP. Anything else
 /// returns None and takes the general path; the result equals the general path's (tested over
 /// every packet of the samples and the corpus).
+#[inline]
 pub(super) fn plain_ethernet_ipv4(frame: &[u8]) -> Option<IpPacket<'_>> {
     if be16(frame, 12)? != 0x0800 || *frame.get(14)? != 0x45 {
         return None;
@@ -54,7 +55,7 @@ pub(super) fn plain_ethernet_ipv4(frame: &[u8]) -> Option<IpPacket<'_>> {
         17 => {
             let length = usize::from(be16(body, 4)?);
             // A tunnel port: the general path unwraps what is inside.
-            if length < 8 || tunnel::udp_tunnel(src_port, dst_port).is_some() {
+            if length < 8 || tunnel::is_udp_tunnel_port(src_port, dst_port) {
                 return None;
             }
             packet.payload = body.get(8..length)?;

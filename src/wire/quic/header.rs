@@ -36,6 +36,7 @@ impl LongHeader<'_> {
 }
 
 /// Reads a QUIC variable-length integer (RFC 9000 16) at `*pos`, advancing it.
+#[inline]
 pub fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
     let first = *buf.get(*pos)?;
     let len = 1usize << (first >> 6);
