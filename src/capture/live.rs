@@ -9,7 +9,8 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use super::{CaptureError, LinkType};
+use super::error::CaptureError;
+use super::link::LinkType;
 use crate::time::Timestamp;
 
 #[derive(Clone, Debug)]

@@ -1,37 +1,16 @@
 //! Capture sources: find capture files, open them with libpcap and hand out raw frames with their
 //! timestamps and link type. No decoding happens here.
 
+mod error;
 pub mod file;
 pub mod link;
 pub mod live;
 
 use std::path::{Path, PathBuf};
 
+pub use error::CaptureError;
 pub use file::{FileSource, RawPacket};
 pub use link::LinkType;
-
-/// Failures while finding or reading captures. Each names the file, and the packet number
-/// (1-based, as Wireshark counts) when it happened inside the file.
-#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
-pub enum CaptureError {
-    #[error("{path}: no such file or directory")]
-    Missing { path: PathBuf },
-    #[error("{path}: directory holds no .pcap, .pcapng or .cap files")]
-    EmptyDirectory { path: PathBuf },
-    #[error("{path}: cannot read: {reason}")]
-    Unreadable { path: PathBuf, reason: String },
-    #[error("{path}: not a capture libpcap can read: {reason}")]
-    Open { path: PathBuf, reason: String },
-    #[error("interface {interface}: {reason}")]
-    Device { interface: String, reason: String },
-    #[error("{path}: packet {packet}: {reason}; results up to packet {last_good} kept")]
-    Packet {
-        path: PathBuf,
-        packet: u64,
-        last_good: u64,
-        reason: String,
-    },
-}
 
 const CAPTURE_EXTENSIONS: [&str; 3] = ["pcap", "pcapng", "cap"];
 

@@ -2,7 +2,7 @@
 //! Names are decoded with compression pointers followed at most `MAX_POINTERS` times, so a
 //! pointer loop ends; labels and names are bounded by the RFC's limits.
 
-use super::be16;
+use super::field::be16;
 
 use std::net::IpAddr;
 

@@ -4,7 +4,7 @@
 //! and DTLS records (RFC 6347/9147). Hand-written: these are a few fixed header fields each, and
 //! no maintained crate offers them as borrowed, allocation-free views.
 
-use super::be16;
+use super::field::be16;
 
 const STUN_HEADER: usize = 20;
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];

@@ -3,6 +3,8 @@
 //! and what a proxy was asked to reach; a TLS ClientHello may follow (STARTTLS, CONNECT, SOCKS).
 //! Hand-written: only the first line or header block is read, bounded, borrowed, never copied.
 
+use super::field::{be16, prefixed8};
+
 /// How far into a segment a request line and headers are searched.
 const MAX_HEAD: usize = 4096;
 
@@ -207,8 +209,8 @@ pub fn socks_connect(payload: &[u8]) -> Option<(SocksHost<'_>, u16)> {
                     rest.get(4..)?,
                 ),
                 3 => {
-                    let len = usize::from(*rest.first()?);
-                    (SocksHost::Name(rest.get(1..1 + len)?), rest.get(1 + len..)?)
+                    let name = prefixed8(rest, 0)?;
+                    (SocksHost::Name(name), rest.get(1 + name.len()..)?)
                 }
                 4 => (
                     SocksHost::V6(rest.get(..16)?.try_into().ok()?),
@@ -219,7 +221,7 @@ pub fn socks_connect(payload: &[u8]) -> Option<(SocksHost<'_>, u16)> {
             if after.len() != 2 {
                 return None;
             }
-            Some((host, u16::from_be_bytes([*after.first()?, *after.get(1)?])))
+            Some((host, be16(after, 0)?))
         }
         _ => None,
     }

@@ -3,7 +3,7 @@
 //! Hand-written because etherparse stops at the IP/transport boundary and no maintained crate
 //! decodes GRE, ERSPAN, VXLAN, Geneve, CAPWAP, GTP-U, Teredo, MPLS and PPPoE as borrowed views.
 
-use super::be16;
+use super::field::be16;
 
 use std::fmt;
 
@@ -158,6 +158,82 @@ pub fn gre(bytes: &[u8]) -> Option<(TunnelKind, Inner<'_>)> {
         }
         other => Some((TunnelKind::Gre, by_ether_type(other, body)?)),
     }
+}
+
+/// A UDP encapsulation: the well-known port it is recognised by (on either side), the layer it
+/// adds to the path, and the parser of the bytes after the UDP header.
+#[derive(Clone, Copy, Debug)]
+pub struct UdpTunnel {
+    pub port: u16,
+    pub kind: TunnelKind,
+    pub parse: fn(&[u8]) -> Option<Inner<'_>>,
+}
+
+/// Every UDP tunnel, the one list both decode paths read: the fast path sends these ports to
+/// the general one, which unwraps them. Adding a tunnel is one line here (and its `TunnelKind`).
+/// Order matters when both ports are tunnel ports: the first entry that matches is the one tried.
+pub const UDP_TUNNELS: [UdpTunnel; 5] = [
+    UdpTunnel {
+        port: 4789,
+        kind: TunnelKind::Vxlan,
+        parse: vxlan,
+    },
+    UdpTunnel {
+        port: 6081,
+        kind: TunnelKind::Geneve,
+        parse: geneve,
+    },
+    UdpTunnel {
+        port: 2152,
+        kind: TunnelKind::GtpU,
+        parse: gtp_u,
+    },
+    UdpTunnel {
+        port: 5247,
+        kind: TunnelKind::Capwap,
+        parse: capwap_data,
+    },
+    UdpTunnel {
+        port: 3544,
+        kind: TunnelKind::Teredo,
+        parse: teredo,
+    },
+];
+
+/// The table's ports alone, derived from it at compile time: what the fast path tests on every
+/// UDP packet (a plain `u16` array is the cheapest test; the table stays the one list).
+pub const UDP_TUNNEL_PORTS: [u16; UDP_TUNNELS.len()] = udp_tunnel_ports();
+
+/// Only ever evaluated in a constant, where an out-of-range index is a compile error.
+#[allow(clippy::indexing_slicing)]
+const fn udp_tunnel_ports() -> [u16; UDP_TUNNELS.len()] {
+    let mut ports = [0; UDP_TUNNELS.len()];
+    let mut i = 0;
+    while i < ports.len() {
+        ports[i] = UDP_TUNNELS[i].port;
+        i += 1;
+    }
+    ports
+}
+
+/// Either port is a UDP tunnel's: the datagram may carry one.
+#[inline]
+pub fn is_udp_tunnel_port(src_port: u16, dst_port: u16) -> bool {
+    UDP_TUNNEL_PORTS.contains(&src_port) || UDP_TUNNEL_PORTS.contains(&dst_port)
+}
+
+/// The tunnel a UDP datagram between these ports may carry, if either port is a tunnel's.
+#[inline]
+pub fn udp_tunnel(src_port: u16, dst_port: u16) -> Option<&'static UdpTunnel> {
+    UDP_TUNNELS
+        .iter()
+        .find(|t| t.port == src_port || t.port == dst_port)
+}
+
+/// The inner frame of a UDP datagram between these ports, when a tunnel's header parses.
+pub fn udp_inner(src_port: u16, dst_port: u16, payload: &[u8]) -> Option<(TunnelKind, Inner<'_>)> {
+    let tunnel = udp_tunnel(src_port, dst_port)?;
+    (tunnel.parse)(payload).map(|inner| (tunnel.kind, inner))
 }
 
 /// VXLAN (RFC 7348): 8-byte header with the I flag, then Ethernet.
@@ -392,6 +468,21 @@ mod tests {
         wlan.extend_from_slice(&[0, 0]); // QoS control
         wlan.extend_from_slice(&[0xaa, 0xaa, 3, 0, 0, 0, 0x08, 0x00, 0x45]);
         assert_eq!(wlan_data(&wlan), Some((0x0800, &[0x45u8][..])));
+    }
+
+    #[test]
+    fn the_table_names_each_port_once_and_in_the_kind() {
+        for (i, t) in UDP_TUNNELS.iter().enumerate() {
+            assert!(t.kind.as_str().ends_with(&format!(":{}", t.port)), "{t:?}");
+            assert!(UDP_TUNNELS[..i]
+                .iter()
+                .all(|u| u.port != t.port && u.kind != t.kind));
+            assert_eq!(udp_tunnel(t.port, 443).map(|u| u.kind), Some(t.kind));
+            assert_eq!(udp_tunnel(443, t.port).map(|u| u.kind), Some(t.kind));
+            assert!(is_udp_tunnel_port(t.port, 443) && is_udp_tunnel_port(443, t.port));
+            assert_eq!(UDP_TUNNEL_PORTS[i], t.port);
+        }
+        assert!(udp_tunnel(443, 53).is_none() && !is_udp_tunnel_port(443, 53));
     }
 
     #[test]

@@ -4,8 +4,7 @@
 //! (RFC 4120 ASN.1 application tags), LDAP (BER message) and SMB (NetBIOS session + SMB magic).
 //! Each check is a handful of fixed fields; nothing is allocated or copied.
 
-use super::be16;
-
+use super::field::{be16, be32};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Infra {
     Ike,
@@ -15,10 +14,6 @@ pub enum Infra {
     Kerberos,
     Ldap,
     Smb,
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
 }
 
 /// IKE header: SPIs, next payload, version 1.0 or 2.0, a known exchange type, and a length

@@ -1,49 +1,21 @@
-//! TLS ClientHello: record-layer defragmentation (a ClientHello may span several records) and
-//! extraction of the server name, ALPN list and offered versions with `tls-parser`.
+//! The ClientHello: collecting its handshake bytes from records (a ClientHello may span
+//! several) or from QUIC's CRYPTO stream, then reading it in one walk over its extensions that
+//! fills both what the report shows (server name, ALPN, offered versions, ECH) and the lists
+//! JA4 hashes. Message framing comes from `tls-parser`, record framing from `record`.
 //!
 //! The caller hands the start of the client's byte stream; the answer distinguishes "need more
 //! bytes" from "this is not TLS", so a split ClientHello waits and a non-TLS stream stops early.
 
-use std::fmt;
-
-use super::ja4;
 use tls_parser::{
     parse_tls_client_hello_extension, parse_tls_message_handshake, TlsExtension, TlsMessage,
     TlsMessageHandshake,
 };
 
-const RECORD_HEADER: usize = 5;
-const CONTENT_HANDSHAKE: u8 = 0x16;
-const HANDSHAKE_CLIENT_HELLO: u8 = 1;
-/// RFC 8446 5.1: a plaintext record carries at most 2^14 bytes; allow the 2^14+2048 of TLS 1.2
-/// compressed records so odd stacks are not cut off.
-const MAX_RECORD: usize = (1 << 14) + 2048;
-
-/// A TLS protocol version as carried on the wire (0x0303 = TLS 1.2).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct TlsVersion(pub u16);
-
-impl TlsVersion {
-    /// RFC 8701 GREASE values (0x?a?a) are noise, not versions.
-    pub fn is_grease(self) -> bool {
-        self.0 & 0x0f0f == 0x0a0a && (self.0 >> 8) == (self.0 & 0xff)
-    }
-}
-
-impl fmt::Display for TlsVersion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            0x0300 => f.write_str("ssl3"),
-            0x0301 => f.write_str("1.0"),
-            0x0302 => f.write_str("1.1"),
-            0x0303 => f.write_str("1.2"),
-            0x0304 => f.write_str("1.3"),
-            0x0002 => f.write_str("ssl2"),
-            v if v >> 8 == 0x7f => write!(f, "1.3-draft{}", v & 0xff),
-            v => write!(f, "0x{v:04x}"),
-        }
-    }
-}
+use super::super::field::{be16_list, be24, prefixed16, prefixed8};
+use super::ja4::{ja4, Ja4Input, Ja4Memo};
+use super::record::{
+    content, extension, handshake, raw_extensions, records, TlsVersion, MAX_RECORD,
+};
 
 /// What a ClientHello revealed. Owned: it outlives the packet that completed it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -92,11 +64,11 @@ pub fn probe_client_hello(
     stream: &[u8],
     scratch: &mut Vec<u8>,
     max_handshake: usize,
-    ja4: &mut ja4::Ja4Memo,
+    ja4: &mut Ja4Memo,
 ) -> Probe {
     match stream.first() {
         None => return Probe::NeedMore,
-        Some(&CONTENT_HANDSHAKE) => {}
+        Some(&content::HANDSHAKE) => {}
         Some(_) => return Probe::NotTls,
     }
     // Record version: SSL 3.0 .. TLS 1.3 all use major 3 and a minor of at most 4.
@@ -106,69 +78,37 @@ pub fn probe_client_hello(
         }
     }
     scratch.clear();
-    let mut pos = 0usize;
-    loop {
-        let Some(header) = stream.get(pos..pos + RECORD_HEADER) else {
-            return Probe::NeedMore;
-        };
-        let (kind, len) = match header {
-            [kind, _, _, hi, lo] => (*kind, usize::from(u16::from_be_bytes([*hi, *lo]))),
-            _ => return Probe::NeedMore,
-        };
-        if kind != CONTENT_HANDSHAKE || len == 0 || len > MAX_RECORD {
-            return if pos == 0 && len > MAX_RECORD {
+    for (index, record) in records(stream).enumerate() {
+        if record.kind != content::HANDSHAKE || record.len == 0 || record.len > MAX_RECORD {
+            return if index == 0 && record.len > MAX_RECORD {
                 Probe::NotTls
             } else {
                 Probe::NotClientHello
             };
         }
-        let body_start = pos + RECORD_HEADER;
-        let available = stream.get(body_start..).unwrap_or_default();
-        let take = available.len().min(len);
-        scratch.extend_from_slice(available.get(..take).unwrap_or_default());
+        scratch.extend_from_slice(record.body);
         if let Some(answer) = judge_handshake(scratch, max_handshake, ja4) {
             return answer;
         }
-        if take < len {
+        if !record.is_complete() {
             return Probe::NeedMore;
         }
-        pos = body_start + len;
     }
-}
-
-/// A TLS record header (change cipher spec, alert, handshake or application data; SSL 3.0 to
-/// TLS 1.3; a length within the record limit): evidence of TLS when the ClientHello was missed
-/// (capture started mid-connection).
-pub fn looks_like_record(bytes: &[u8]) -> bool {
-    match bytes {
-        [20..=23, 3, 0..=4, hi, lo, ..] => {
-            let len = usize::from(u16::from_be_bytes([*hi, *lo]));
-            (1..=MAX_RECORD).contains(&len)
-        }
-        _ => false,
-    }
+    Probe::NeedMore
 }
 
 /// Examines handshake messages without a record layer (the QUIC CRYPTO stream).
-pub fn probe_handshake(handshake: &[u8], max_handshake: usize, ja4: &mut ja4::Ja4Memo) -> Probe {
+pub fn probe_handshake(handshake: &[u8], max_handshake: usize, ja4: &mut Ja4Memo) -> Probe {
     judge_handshake(handshake, max_handshake, ja4).unwrap_or(Probe::NeedMore)
 }
 
 /// `Some` once the collected handshake bytes decide the question, `None` to read on.
-fn judge_handshake(
-    handshake: &[u8],
-    max_handshake: usize,
-    ja4: &mut ja4::Ja4Memo,
-) -> Option<Probe> {
+fn judge_handshake(handshake: &[u8], max_handshake: usize, ja4: &mut Ja4Memo) -> Option<Probe> {
     let msg_type = *handshake.first()?;
-    if msg_type != HANDSHAKE_CLIENT_HELLO {
+    if msg_type != handshake::CLIENT_HELLO {
         return Some(Probe::NotClientHello);
     }
-    let len_bytes = handshake.get(1..4)?;
-    let body_len = len_bytes
-        .iter()
-        .fold(0usize, |acc, b| (acc << 8) | usize::from(*b));
-    let total = body_len + 4;
+    let total = be24(handshake, 1)? + 4;
     if total > max_handshake {
         return Some(Probe::TooLarge);
     }
@@ -185,105 +125,123 @@ pub fn parse_client_hello(message: &[u8]) -> Option<ClientHello> {
 }
 
 /// [`parse_client_hello`], its JA4 taken from `memo` when it has seen the same lists.
-fn read_client_hello(message: &[u8], memo: Option<&mut ja4::Ja4Memo>) -> Option<ClientHello> {
+fn read_client_hello(message: &[u8], memo: Option<&mut Ja4Memo>) -> Option<ClientHello> {
     let Ok((_, TlsMessage::Handshake(TlsMessageHandshake::ClientHello(ch)))) =
         parse_tls_message_handshake(message)
     else {
         return None;
     };
     let legacy_version = TlsVersion(ch.version.0);
-    let mut hello = ClientHello {
-        legacy_version,
-        ..ClientHello::default()
+    let mut input = Ja4Input {
+        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
+        legacy_version: legacy_version.0,
+        ..Ja4Input::default()
     };
-    let mut supported = None;
-    let mut rest = ch.ext.unwrap_or_default();
-    // One extension at a time: a malformed late extension must not hide the SNI before it.
-    while !rest.is_empty() {
-        let Ok((next, ext)) = parse_tls_client_hello_extension(rest) else {
-            break;
-        };
-        rest = next;
+    let mut named = Named::default();
+    walk_extensions(ch.ext.unwrap_or_default(), &mut input, Some(&mut named));
+    let (fingerprint, raw) = match memo {
+        Some(memo) => memo.ja4('t', &input),
+        None => ja4('t', &input),
+    };
+    Some(ClientHello {
+        sni: named.sni,
+        alpn: named.alpn,
+        offered_versions: named.supported.unwrap_or_else(|| vec![legacy_version]),
+        legacy_version,
+        ja4: fingerprint,
+        ja4_raw: raw,
+        ech: input
+            .extensions
+            .contains(&extension::ENCRYPTED_CLIENT_HELLO),
+    })
+}
+
+/// What the report shows from the extensions, as `tls-parser` reads them.
+#[derive(Default)]
+struct Named {
+    sni: Option<String>,
+    alpn: Vec<String>,
+    /// supported_versions without GREASE, when the extension was read.
+    supported: Option<Vec<TlsVersion>>,
+}
+
+impl Named {
+    fn take(&mut self, ext: TlsExtension<'_>) {
         match ext {
             TlsExtension::SNI(names) => {
                 if let Some((_, name)) = names.first() {
-                    hello.sni = Some(String::from_utf8_lossy(name).into_owned());
+                    self.sni = Some(String::from_utf8_lossy(name).into_owned());
                 }
             }
             TlsExtension::ALPN(protocols) => {
-                hello.alpn = protocols
+                self.alpn = protocols
                     .iter()
                     .map(|p| String::from_utf8_lossy(p).into_owned())
                     .collect();
             }
             TlsExtension::SupportedVersions(versions) => {
-                supported = Some(
+                self.supported = Some(
                     versions
                         .iter()
                         .map(|v| TlsVersion(v.0))
                         .filter(|v| !v.is_grease())
-                        .collect::<Vec<_>>(),
+                        .collect(),
                 );
             }
             _ => {}
         }
     }
-    hello.offered_versions = supported.unwrap_or_else(|| vec![legacy_version]);
-    let mut input = ja4::Ja4Input {
-        ciphers: ch.ciphers.iter().map(|c| c.0).collect(),
-        legacy_version: legacy_version.0,
-        ..ja4::Ja4Input::default()
-    };
-    ja4::scan_extensions(ch.ext.unwrap_or_default(), &mut input);
-    input.supported_versions = supported_raw(ch.ext.unwrap_or_default());
-    hello.ech = input.extensions.contains(&0xfe0d);
-    let (fingerprint, raw) = match memo {
-        Some(memo) => memo.ja4('t', &input),
-        None => ja4::ja4('t', &input),
-    };
-    hello.ja4 = fingerprint;
-    hello.ja4_raw = raw;
-    Some(hello)
 }
 
-/// The (type, value) pairs of a raw extensions block (2-byte type, 2-byte length, value), as
-/// ClientHello and ServerHello carry them; ends at the first extension that does not fit.
-pub fn raw_extensions(block: &[u8]) -> RawExtensions<'_> {
-    RawExtensions { rest: block }
+/// Reads the JA4 inputs of a ClientHello's raw extensions block (extension types in wire
+/// order, signature algorithms, first ALPN value, the first supported_versions list as sent);
+/// all bounds checked.
+pub fn scan_extensions(block: &[u8], input: &mut Ja4Input) {
+    walk_extensions(block, input, None);
 }
 
-pub struct RawExtensions<'a> {
-    rest: &'a [u8],
-}
-
-impl<'a> Iterator for RawExtensions<'a> {
-    type Item = (u16, &'a [u8]);
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let kind = u16::from_be_bytes([*self.rest.first()?, *self.rest.get(1)?]);
-        let len = usize::from(u16::from_be_bytes([*self.rest.get(2)?, *self.rest.get(3)?]));
-        let value = self.rest.get(4..4 + len)?;
-        self.rest = self.rest.get(4 + len..).unwrap_or_default();
-        Some((kind, value))
+/// The one walk over the extensions: JA4's lists from the raw bytes of every extension, and,
+/// when `named` is given, each extension read by `tls-parser` for the names the report shows,
+/// up to the first one it cannot read (a malformed late extension must not hide the SNI before
+/// it, and what follows a malformed one is not trusted).
+fn walk_extensions(block: &[u8], input: &mut Ja4Input, mut named: Option<&mut Named>) {
+    let mut walk = raw_extensions(block);
+    let mut supported_seen = false;
+    loop {
+        let framed = walk.rest();
+        let Some((kind, value)) = walk.next() else {
+            break;
+        };
+        input.extensions.push(kind);
+        match kind {
+            extension::SIGNATURE_ALGORITHMS => {
+                let list = prefixed16(value, 0).unwrap_or_default();
+                input.signature_algorithms = be16_list(list).collect();
+            }
+            extension::ALPN => {
+                // The protocol list's 2-byte length, then the first name's 1-byte length.
+                input.first_alpn = prefixed8(value, 2).map(<[u8]>::to_vec);
+            }
+            // JA4 reads the first list, GREASE included (it filters GREASE itself).
+            extension::SUPPORTED_VERSIONS if !supported_seen => {
+                supported_seen = true;
+                let list = prefixed8(value, 0).unwrap_or_default();
+                input.supported_versions = be16_list(list).collect();
+            }
+            _ => {}
+        }
+        if let Some(names) = named.as_deref_mut() {
+            match parse_tls_client_hello_extension(framed) {
+                Ok((_, ext)) => names.take(ext),
+                Err(_) => named = None,
+            }
+        }
     }
-}
-
-/// The supported_versions list (extension 43) as sent, GREASE included (JA4 filters it).
-fn supported_raw(block: &[u8]) -> Vec<u16> {
-    let Some((_, value)) = raw_extensions(block).find(|(kind, _)| *kind == 0x002b) else {
-        return Vec::new();
-    };
-    let list_len = value.first().map_or(0, |l| usize::from(*l));
-    value
-        .get(1..1 + list_len)
-        .unwrap_or_default()
-        .chunks_exact(2)
-        .filter_map(|c| Some(u16::from_be_bytes([*c.first()?, *c.get(1)?])))
-        .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::testing::handshake_record;
     use super::*;
 
     /// A ClientHello for "outlook.office365.com" with ALPN h2,http/1.1 and
@@ -319,20 +277,14 @@ mod tests {
         body.extend_from_slice(&[1, 0]);
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
         body.extend_from_slice(&ext);
-        let mut hs = vec![1];
-        hs.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        hs.extend_from_slice(&body);
-        let mut rec = vec![0x16, 3, 1];
-        rec.extend_from_slice(&(hs.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&hs);
-        rec
+        handshake_record(1, handshake::CLIENT_HELLO, &body)
     }
 
     #[test]
     fn full_client_hello() {
         let rec = client_hello_record("outlook.office365.com");
         let mut scratch = Vec::new();
-        let mut memo = ja4::Ja4Memo::default();
+        let mut memo = Ja4Memo::default();
         let Probe::ClientHello(ch) = probe_client_hello(&rec, &mut scratch, 65536, &mut memo)
         else {
             panic!("no hello")
@@ -347,7 +299,7 @@ mod tests {
     fn every_prefix_needs_more_and_never_panics() {
         let rec = client_hello_record("a.example");
         let mut scratch = Vec::new();
-        let mut memo = ja4::Ja4Memo::default();
+        let mut memo = Ja4Memo::default();
         for cut in 0..rec.len() {
             assert_eq!(
                 probe_client_hello(&rec[..cut], &mut scratch, 65536, &mut memo),
@@ -369,7 +321,7 @@ mod tests {
         two.extend_from_slice(&(b.len() as u16).to_be_bytes());
         two.extend_from_slice(b);
         let mut scratch = Vec::new();
-        let mut memo = ja4::Ja4Memo::default();
+        let mut memo = Ja4Memo::default();
         let Probe::ClientHello(ch) = probe_client_hello(&two, &mut scratch, 65536, &mut memo)
         else {
             panic!("no hello")
@@ -380,7 +332,7 @@ mod tests {
     #[test]
     fn non_tls_and_oversize() {
         let mut scratch = Vec::new();
-        let mut memo = ja4::Ja4Memo::default();
+        let mut memo = Ja4Memo::default();
         assert_eq!(
             probe_client_hello(b"GET / HTTP/1.1\r\n", &mut scratch, 65536, &mut memo),
             Probe::NotTls
@@ -397,11 +349,5 @@ mod tests {
             probe_client_hello(&sh, &mut scratch, 65536, &mut memo),
             Probe::NotClientHello
         );
-    }
-
-    #[test]
-    fn grease_is_recognised() {
-        assert!(TlsVersion(0x1a1a).is_grease());
-        assert!(!TlsVersion(0x0303).is_grease());
     }
 }

@@ -1,23 +1,18 @@
 //! The server's first TLS flight: ServerHello (negotiated version, selected ALPN) and, for TLS
 //! 1.2 and older where it travels in clear, the server certificate's names and issuer (parsed
 //! with x509-parser). The certificate is the evidence for SSL-inspection findings and a server
-//! name when the client sent none.
+//! name when the client sent none. Records and extensions are walked with `record`'s readers,
+//! the same the ClientHello side uses.
 
 use std::sync::Arc;
-
-use super::be16;
-use super::memo::BytesMemo;
 
 use tls_parser::{parse_tls_message_handshake, TlsMessage, TlsMessageHandshake};
 use x509_parser::extensions::GeneralName;
 
-use super::tls::{raw_extensions, TlsVersion};
+use super::super::field::{be16, be24, prefixed8};
+use super::super::memo::BytesMemo;
+use super::record::{content, extension, handshake, raw_extensions, records, TlsVersion};
 
-const RECORD_HEADER: usize = 5;
-const HANDSHAKE: u8 = 22;
-const ALERT: u8 = 21;
-const SERVER_HELLO: u8 = 2;
-const CERTIFICATE: u8 = 11;
 /// Names kept from one certificate (Google's carry over a hundred SANs; some CDNs more).
 const MAX_NAMES: usize = 256;
 /// Distinct leaf certificates remembered, and their bytes together: beyond either the memory
@@ -89,11 +84,6 @@ pub enum ServerProbe {
     Alert(u8),
 }
 
-fn be24(b: &[u8], at: usize) -> Option<usize> {
-    let x = b.get(at..at + 3)?;
-    Some(x.iter().fold(0usize, |acc, v| (acc << 8) | usize::from(*v)))
-}
-
 /// Examines the start of the server's byte stream. `scratch` collects handshake bytes;
 /// `certificates` remembers the certificates read before.
 pub fn probe_server_flight(
@@ -102,42 +92,37 @@ pub fn probe_server_flight(
     certificates: &mut CertificateMemo,
 ) -> ServerProbe {
     scratch.clear();
-    let mut pos = 0;
     let mut flight_ended = false;
-    while let Some(header) = stream.get(pos..pos + RECORD_HEADER) {
-        let kind = header.first().copied().unwrap_or(0);
-        let len = usize::from(be16(header, 3).unwrap_or(0));
-        if !(20..=23).contains(&kind) || header.get(1) != Some(&3) {
-            return if pos == 0 {
+    for (index, record) in records(stream).enumerate() {
+        let known =
+            (content::CHANGE_CIPHER_SPEC..=content::APPLICATION_DATA).contains(&record.kind);
+        if !known || record.major != 3 {
+            return if index == 0 {
                 ServerProbe::NotTls
             } else {
                 done_or_not(scratch, true, certificates)
             };
         }
-        if kind == ALERT {
-            let body = stream.get(pos + RECORD_HEADER..pos + RECORD_HEADER + len);
+        if record.kind == content::ALERT {
             // Level 2 is fatal: the handshake ends here, before any ServerHello.
-            if let Some([2, description, ..]) = body {
+            if let (true, [2, description, ..]) = (record.is_complete(), record.body) {
                 if scratch.is_empty() {
                     return ServerProbe::Alert(*description);
                 }
             }
             // A warning alert may come first (unrecognized_name before the ServerHello,
             // http_ipv6.pcap frame 98): skip it.
-            pos += RECORD_HEADER + len;
             continue;
         }
-        if kind != HANDSHAKE {
+        if record.kind != content::HANDSHAKE {
             // ChangeCipherSpec or encrypted data: the clear part of the flight is over.
             flight_ended = true;
             break;
         }
-        let body = stream.get(pos + RECORD_HEADER..).unwrap_or_default();
-        scratch.extend_from_slice(body.get(..len.min(body.len())).unwrap_or_default());
-        if body.len() < len {
+        scratch.extend_from_slice(record.body);
+        if !record.is_complete() {
             break;
         }
-        pos += RECORD_HEADER + len;
     }
     done_or_not(scratch, flight_ended, certificates)
 }
@@ -147,7 +132,7 @@ fn done_or_not(
     flight_ended: bool,
     certificates: &mut CertificateMemo,
 ) -> ServerProbe {
-    let Some(&SERVER_HELLO) = handshake.first() else {
+    let Some(&handshake::SERVER_HELLO) = handshake.first() else {
         return if handshake.is_empty() && !flight_ended {
             ServerProbe::NeedMore
         } else {
@@ -173,7 +158,7 @@ fn done_or_not(
     }
     let rest = handshake.get(4 + sh_len..).unwrap_or_default();
     match rest.first() {
-        Some(&CERTIFICATE) => {
+        Some(&handshake::CERTIFICATE) => {
             let Some(len) = be24(rest, 1) else {
                 return ServerProbe::NeedMore;
             };
@@ -205,16 +190,14 @@ fn parse_server_hello(message: &[u8]) -> Option<ServerHello> {
     };
     for (kind, value) in raw_extensions(sh.ext.unwrap_or_default()) {
         match kind {
-            0x002b => {
+            extension::SUPPORTED_VERSIONS => {
                 if let Some(v) = be16(value, 0) {
                     hello.version = TlsVersion(v);
                 }
             }
-            0x0010 => {
-                let first_len = value.get(2).map_or(0, |l| usize::from(*l));
-                hello.alpn = value
-                    .get(3..3 + first_len)
-                    .map(|p| String::from_utf8_lossy(p).into_owned());
+            extension::ALPN => {
+                // The protocol list's 2-byte length, then the one name's 1-byte length.
+                hello.alpn = prefixed8(value, 2).map(|p| String::from_utf8_lossy(p).into_owned());
             }
             _ => {}
         }
@@ -275,6 +258,7 @@ fn parse_certificate(der: &[u8]) -> Option<Certificate> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::record::testing::handshake_record;
     use super::*;
 
     fn server_hello(version_ext: Option<u16>, alpn: Option<&str>) -> Vec<u8> {
@@ -296,13 +280,7 @@ mod tests {
         body.extend_from_slice(&[0x13, 0x01, 0]);
         body.extend_from_slice(&(ext.len() as u16).to_be_bytes());
         body.extend_from_slice(&ext);
-        let mut msg = vec![2];
-        msg.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-        msg.extend_from_slice(&body);
-        let mut rec = vec![22, 3, 3];
-        rec.extend_from_slice(&(msg.len() as u16).to_be_bytes());
-        rec.extend_from_slice(&msg);
-        rec
+        handshake_record(3, handshake::SERVER_HELLO, &body)
     }
 
     #[test]

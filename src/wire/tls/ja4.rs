@@ -3,9 +3,13 @@
 //! counts, first ALPN), `b` hashes the sorted cipher suites, and `c` the sorted extensions
 //! (without SNI and ALPN) followed by the signature algorithms in their original order.
 //! Written from the specification; GREASE values (RFC 8701) never count.
+//!
+//! JA4 reads plain lists (`Ja4Input`) that the ClientHello parser fills in its one walk over
+//! the extensions; nothing here walks a ClientHello's bytes.
 
-use super::memo::BytesMemo;
-use super::tls::raw_extensions;
+use super::super::field::is_grease;
+use super::super::memo::BytesMemo;
+use super::record::extension;
 
 /// Fingerprints remembered, and the bytes of their inputs together: beyond either the memo
 /// starts over. Inputs larger than a sane ClientHello's lists are never remembered.
@@ -22,10 +26,6 @@ pub struct Ja4Input {
     pub first_alpn: Option<Vec<u8>>,
     pub supported_versions: Vec<u16>,
     pub legacy_version: u16,
-}
-
-pub fn is_grease(v: u16) -> bool {
-    v & 0x0f0f == 0x0a0a && (v >> 8) == (v & 0xff)
 }
 
 fn version_code(v: u16) -> &'static str {
@@ -150,7 +150,7 @@ pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
         .extensions
         .iter()
         .copied()
-        .filter(|e| !is_grease(*e) && *e != 0x0000 && *e != 0x0010)
+        .filter(|e| !is_grease(*e) && *e != extension::SERVER_NAME && *e != extension::ALPN)
         .collect();
     listed_ext.sort_unstable();
     let version = input
@@ -165,7 +165,7 @@ pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
         String::with_capacity(12 + (cipher_count + listed_ext.len() + sigalgs.len() + 2) * 5);
     raw.push(transport);
     raw.push_str(version_code(version));
-    raw.push(if input.extensions.contains(&0x0000) {
+    raw.push(if input.extensions.contains(&extension::SERVER_NAME) {
         'd'
     } else {
         'i'
@@ -211,30 +211,6 @@ pub fn ja4(transport: char, input: &Ja4Input) -> (String, String) {
     hashed.push('_');
     push_hash12(&mut hashed, raw.get(extensions_start..).unwrap_or_default());
     (hashed, raw)
-}
-
-/// Reads extension types, signature algorithms and the first ALPN value from the raw
-/// extensions block of a ClientHello (2-byte type, 2-byte length, value; all bounds checked).
-pub fn scan_extensions(block: &[u8], input: &mut Ja4Input) {
-    let be16 = |b: &[u8], at: usize| -> Option<u16> {
-        Some(u16::from_be_bytes([*b.get(at)?, *b.get(at + 1)?]))
-    };
-    for (kind, value) in raw_extensions(block) {
-        input.extensions.push(kind);
-        match kind {
-            0x000d => {
-                let list_len = be16(value, 0).map_or(0, usize::from);
-                let list = value.get(2..2 + list_len).unwrap_or_default();
-                input.signature_algorithms =
-                    list.chunks_exact(2).filter_map(|c| be16(c, 0)).collect();
-            }
-            0x0010 => {
-                let first_len = value.get(2).map_or(0, |l| usize::from(*l));
-                input.first_alpn = value.get(3..3 + first_len).map(<[u8]>::to_vec);
-            }
-            _ => {}
-        }
-    }
 }
 
 #[cfg(test)]
