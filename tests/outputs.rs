@@ -9,7 +9,7 @@
 
 mod common;
 
-use o365flow::report::row::COLUMNS;
+use o365flow::report::columns::COLUMNS;
 use o365flow::report::write_flows;
 use polars::prelude::*;
 

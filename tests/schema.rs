@@ -10,9 +10,10 @@
 
 mod common;
 
+use o365flow::report::columns::COLUMNS;
 use o365flow::report::ecs::EcsFlow;
 use o365flow::report::frame::{flows_frame, Layout};
-use o365flow::report::row::{COLUMNS, SCHEMA_VERSION};
+use o365flow::report::row::SCHEMA_VERSION;
 use o365flow::report::FlowRow;
 
 fn current_schema() -> String {

@@ -28,14 +28,11 @@ pub use media::MediaSeen;
 use crate::flow::{Side, StreamBuffer};
 use crate::time::Timestamp;
 use crate::wire::plaintext::{sip_message, sip_user_agent};
-use crate::wire::quic::QuicVersion;
-use crate::wire::tls::ClientHello;
+use crate::wire::quic::{QuicVersion, MAX_CID_LEN};
+use crate::wire::tls::{looks_like_client_hello, ClientHello};
 use crate::wire::tls_server::ServerHello;
 use crate::wire::vpn;
 use crate::wire::{TcpHeader, Transport};
-
-use quic::QuicHandshake;
-use stream::looks_like_client_hello;
 
 #[derive(Debug, Default)]
 enum Stage {
@@ -57,6 +54,17 @@ enum Stage {
     ServerFlight(Box<StreamBuffer>, usize, u8),
     /// Done inspecting; counting continues in the flow record.
     Done,
+}
+
+/// A client's QUIC Initial CRYPTO stream under reassembly.
+#[derive(Debug)]
+struct QuicHandshake {
+    crypto: StreamBuffer,
+    version: QuicVersion,
+    /// The DCID of the client's first Initial: Initial keys stay derived from it until a Retry.
+    original_dcid: [u8; MAX_CID_LEN],
+    original_dcid_len: usize,
+    client_datagrams: u8,
 }
 
 /// Client segments after a plaintext start checked for a ClientHello before giving up (a

@@ -2,7 +2,6 @@
 //! proxy requests), SOCKS, mail banners and commands, SIP, STUN over TCP; then a ClientHello
 //! may follow (STARTTLS, CONNECT, SOCKS).
 
-use super::stream::looks_like_client_hello;
 use super::{
     bounded_text, lossy, AppProtocol, DissectShared, FlowDissect, Stage, MAX_PLAINTEXT_SEGMENTS,
 };
@@ -12,7 +11,7 @@ use crate::wire::plaintext::{
     client_mail_command, http_request, http_response, server_banner, sip_message, sip_user_agent,
     socks_connect, SocksHost,
 };
-use crate::wire::tls::looks_like_record;
+use crate::wire::tls::{looks_like_client_hello, looks_like_record};
 use crate::wire::vpn;
 
 impl FlowDissect {

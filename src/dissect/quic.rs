@@ -2,24 +2,13 @@
 //! versions' keys), their CRYPTO frames reassembled into the ClientHello; gQUIC CHLOs in clear.
 
 use super::AppProtocol;
-use super::{DissectShared, FlowDissect, Stage, MAX_QUIC_DATAGRAMS};
+use super::{DissectShared, FlowDissect, QuicHandshake, Stage, MAX_QUIC_DATAGRAMS};
 use crate::flow::{Push, Side, StreamBuffer};
 use crate::wire::quic::{
     chlo_server_name, crypto_frames, decrypt_initial, gquic_version, initial_headers,
     parse_long_header, Handshake, InitialKeys, QuicVersion, MAX_CID_LEN,
 };
 use crate::wire::tls::{probe_handshake, ClientHello, Probe};
-
-/// A client's QUIC Initial CRYPTO stream under reassembly.
-#[derive(Debug)]
-pub(super) struct QuicHandshake {
-    crypto: StreamBuffer,
-    version: QuicVersion,
-    /// The DCID of the client's first Initial: Initial keys stay derived from it until a Retry.
-    original_dcid: [u8; MAX_CID_LEN],
-    original_dcid_len: usize,
-    client_datagrams: u8,
-}
 
 impl FlowDissect {
     /// A datagram once media, SIP and VPNs are ruled out: the client's Initials.

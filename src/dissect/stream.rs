@@ -205,8 +205,3 @@ impl FlowDissect {
         }
     }
 }
-
-/// A handshake record header followed by a ClientHello type byte.
-pub(super) fn looks_like_client_hello(stream: &[u8]) -> bool {
-    matches!(stream, [0x16, 3, minor, _, _, 1, ..] if *minor <= 4)
-}

@@ -52,7 +52,7 @@ fn sort_large<T>(items: &mut [T], order: impl Fn(&T, &T) -> std::cmp::Ordering) 
 }
 
 #[cfg(test)]
-mod sort_tests {
+mod tests {
     use super::sort_large;
 
     #[test]

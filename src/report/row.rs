@@ -17,9 +17,6 @@ use crate::wire::Transport;
 /// column is added or changes; tests/schema.rs fails when the columns change without it.
 pub const SCHEMA_VERSION: u32 = 4;
 
-/// Output column names in order (from the column table).
-pub use super::columns::COLUMNS;
-
 /// What the flow table and the dissectors hand over when a flow ends.
 #[derive(Clone, Copy, Debug)]
 pub struct EndedFlow<'a> {

@@ -18,4 +18,6 @@ pub mod server;
 pub use client_hello::{
     parse_client_hello, probe_client_hello, probe_handshake, scan_extensions, ClientHello, Probe,
 };
-pub use record::{looks_like_record, raw_extensions, RawExtensions, TlsVersion};
+pub use record::{
+    looks_like_client_hello, looks_like_record, raw_extensions, RawExtensions, TlsVersion,
+};

@@ -117,6 +117,12 @@ impl<'a> Iterator for Records<'a> {
     }
 }
 
+/// A handshake record header followed by a ClientHello type byte: the start of a client's TLS
+/// stream (enough to keep buffering it).
+pub fn looks_like_client_hello(stream: &[u8]) -> bool {
+    matches!(stream, [0x16, 3, minor, _, _, 1, ..] if *minor <= 4)
+}
+
 /// A TLS record header (change cipher spec, alert, handshake or application data; SSL 3.0 to
 /// TLS 1.3; a length within the record limit): evidence of TLS when the ClientHello was missed
 /// (capture started mid-connection).
