@@ -243,9 +243,10 @@ fn live_capture_reports_connections_and_stops_cleanly() {
                 .as_str()
                 .unwrap()
                 .starts_with("live:"));
-            for name in common::REPORT_FILES
-                .iter()
-                .chain(&["flows.parquet", "flows.csv", "flows.jsonl"])
+            for name in
+                common::REPORT_FILES
+                    .iter()
+                    .chain(&["flows.parquet", "flows.csv", "flows.jsonl"])
             {
                 assert!(out.join(name).is_file(), "summary.json without {name}");
             }

@@ -270,7 +270,12 @@ fn protocols_agree_with_ndpi() {
     // The README states these numbers. Disagreeing flows are the rest; the listed
     // disagreements add one nDPI line no flow can be matched to (an invalid address).
     assert_eq!(
-        (agree, port_guesses.len(), all - agree - port_guesses.len(), all),
+        (
+            agree,
+            port_guesses.len(),
+            all - agree - port_guesses.len(),
+            all
+        ),
         (451, 12, 1, 464),
         "(agree by payload, only by a port guess, disagree, nDPI flows)"
     );

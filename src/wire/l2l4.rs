@@ -757,11 +757,19 @@ mod fast_path_tests {
             .unwrap_or_else(|| root.join("../shared"));
         if shared.join("corpus").is_dir() {
             dirs.push(shared.join("corpus"));
-        } else if std::env::var_os("O365FLOW_REQUIRE_CORPUS").is_some_and(|v| !v.is_empty() && v != "0") {
+        } else if std::env::var_os("O365FLOW_REQUIRE_CORPUS")
+            .is_some_and(|v| !v.is_empty() && v != "0")
+        {
             // CI sets the variable: a run without the corpus must not pass on samples alone.
-            panic!("O365FLOW_REQUIRE_CORPUS is set: no corpus in {}", shared.display());
+            panic!(
+                "O365FLOW_REQUIRE_CORPUS is set: no corpus in {}",
+                shared.display()
+            );
         } else {
-            eprintln!("SKIP corpus part of fast_path_equals_the_general_path: {} absent", shared.display());
+            eprintln!(
+                "SKIP corpus part of fast_path_equals_the_general_path: {} absent",
+                shared.display()
+            );
         }
         let (mut fast, mut all) = (0, 0);
         for dir in dirs {
