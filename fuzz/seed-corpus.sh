@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds seed corpora for the fuzz targets from real captures: ../samples always, and
-# ../../shared/corpus when present. Frames are cut out with a tiny pcap walker (classic pcap
-# only; pcapng files seed the header target).
+# ../../shared/corpus (or $O365FLOW_SHARED/corpus) when present. Frames are cut out with a tiny
+# pcap walker (classic pcap only; pcapng files seed the header target).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out="$here/corpus"
@@ -10,7 +10,8 @@ python3 - "$here" "$out" <<'PY'
 import glob, os, struct, sys, hashlib
 here, out = sys.argv[1], sys.argv[2]
 caps = sorted(glob.glob(os.path.join(here, '../samples/*.pcap*')))
-shared = os.path.join(here, '../../shared/corpus')
+# O365FLOW_SHARED points elsewhere, as for the tests.
+shared = os.path.join(os.environ.get('O365FLOW_SHARED') or os.path.join(here, '../../shared'), 'corpus')
 if os.path.isdir(shared):
     caps += sorted(glob.glob(os.path.join(shared, '*.pcap')) + glob.glob(os.path.join(shared, '*.pcapng')))
 links = [0, 1, 9, 12, 50, 101, 108, 113, 228, 229, 276]
