@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use o365flow::catalog::store::{self, Instance};
 use o365flow::catalog::Catalog;
@@ -43,6 +43,19 @@ pub enum Command {
     /// Inspect and compare Office 365 endpoint catalogs (Microsoft's endpoint web-service JSON).
     #[command(subcommand)]
     Catalog(CatalogCommand),
+    /// Print a shell completion script to stdout, e.g.
+    /// `o365flow completions bash > /etc/bash_completion.d/o365flow`.
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print a manual page (roff) to stdout, e.g. `o365flow man > o365flow.1`;
+    /// `o365flow man analyze` prints o365flow-analyze(1).
+    Man {
+        /// A subcommand (`analyze`, `catalog diff`...): its own page instead of o365flow(1).
+        subcommand: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -316,6 +329,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Interfaces => run_interfaces(),
         Command::Live(args) => run_live(args),
         Command::Catalog(command) => run_catalog(command),
+        Command::Completions { shell } => run_completions(shell),
+        Command::Man { subcommand } => run_man(&subcommand),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -324,6 +339,44 @@ pub fn run(cli: Cli) -> ExitCode {
             ExitCode::from(EXIT_FAILED)
         }
     }
+}
+
+fn run_completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    let mut command = Cli::command();
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut command, "o365flow", &mut script);
+    print_bytes(&script, "the completion script")
+}
+
+/// Writes generated text to stdout; a reader that stops early (`| head`) is no error.
+fn print_bytes(bytes: &[u8], what: &str) -> anyhow::Result<u8> {
+    let mut out = std::io::stdout().lock();
+    match std::io::Write::write_all(&mut out, bytes).and_then(|()| std::io::Write::flush(&mut out))
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(e).with_context(|| format!("writing {what}"))
+        }
+        _ => Ok(EXIT_CLEAN),
+    }
+}
+
+fn run_man(path: &[String]) -> anyhow::Result<u8> {
+    // Built first: subcommands then know their full names (`o365flow-catalog-diff`).
+    let mut command = Cli::command();
+    command.build();
+    let mut page = command;
+    for name in path {
+        page = page
+            .find_subcommand(name)
+            .cloned()
+            .with_context(|| format!("no subcommand {name:?} (see o365flow --help)"))?;
+    }
+    let mut roff = Vec::new();
+    clap_mangen::Man::new(page)
+        .source(format!("o365flow {}", env!("CARGO_PKG_VERSION")))
+        .render(&mut roff)
+        .context("rendering the man page")?;
+    print_bytes(&roff, "the man page")
 }
 
 fn run_catalog(command: CatalogCommand) -> anyhow::Result<u8> {

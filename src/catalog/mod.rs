@@ -320,6 +320,16 @@ impl Catalog {
     /// prefixes = ["198.51.100.10/32"]
     /// ```
     pub fn from_user_toml(path: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        Catalog::from_user_toml_text(&text, &path.display().to_string())
+    }
+
+    /// [`Catalog::from_user_toml`] on text already read (`name` names it in errors); the fuzz
+    /// target `catalog_extra` calls it directly.
+    pub fn from_user_toml_text(text: &str, name: &str) -> Result<Self, CatalogError> {
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct UserService {
@@ -338,13 +348,8 @@ impl Catalog {
             #[serde(default)]
             service: Vec<UserService>,
         }
-        let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Read {
-            path: path.to_path_buf(),
-            reason: e.to_string(),
-        })?;
-        let name = path.display().to_string();
-        let file: UserFile = toml::from_str(&text).map_err(|e| CatalogError::Json {
-            source_name: name.clone(),
+        let file: UserFile = toml::from_str(text).map_err(|e| CatalogError::Json {
+            source_name: name.to_owned(),
             reason: e.to_string(),
         })?;
         let raw = file
@@ -365,7 +370,7 @@ impl Catalog {
                 notes: None,
             })
             .collect();
-        let mut catalog = Catalog::from_raw(raw, &name)?;
+        let mut catalog = Catalog::from_raw(raw, name)?;
         catalog.version = format!("user+{}", sha256_prefix(text.as_bytes()));
         Ok(catalog)
     }

@@ -1,6 +1,7 @@
 //! `--out DIR`: the flow table (Parquet with the run's metadata, CSV, JSON lines) and the
 //! report set (summary.json, report.md, report.html, firewall-rules.csv, firewall/). Every file
-//! is written under a temporary name and renamed into place, so a reader never sees half a file.
+//! is written under a temporary name and renamed into place, so a reader never sees half a file,
+//! and summary.json comes last, so a reader that sees it sees the whole set.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -158,10 +159,10 @@ fn table_csv(table: &audit::Table) -> PolarsResult<Vec<u8>> {
     Ok(out)
 }
 
-/// The report files for a built report.
+/// The report files for a built report. summary.json is published last: a reader that sees it
+/// (a first time, or a new version of it) sees every other file of the same set complete.
 pub fn write_report(report: &AuditReport, dir: &Path) -> Result<(), WriteError> {
     let json = render::summary_json(report).map_err(|e| io_error(dir, &e))?;
-    write_atomic(&dir.join("summary.json"), json.as_bytes())?;
     write_atomic(&dir.join("report.md"), render::markdown(report).as_bytes())?;
     write_atomic(&dir.join("report.html"), render::html(report).as_bytes())?;
     let rules = table_csv(&report.firewall).map_err(|e| io_error(dir, &e))?;
@@ -174,7 +175,7 @@ pub fn write_report(report: &AuditReport, dir: &Path) -> Result<(), WriteError> 
         &lists.join("proxy.pac"),
         firewall::pac(&report.firewall_sets).as_bytes(),
     )?;
-    Ok(())
+    write_atomic(&dir.join("summary.json"), json.as_bytes())
 }
 
 /// `analyze --out DIR --partition ...`: the flow table as Hive-style partitions under

@@ -14,20 +14,31 @@ use o365flow::report::FlowRow;
 use o365flow::{analyze, Analysis, AnalysisConfig};
 
 /// `../shared` next to the checkout (or `O365FLOW_SHARED`), when present. Tests that need it
-/// print why they skip when it is absent, so a fresh clone still passes.
+/// print why they skip when it is absent, so a fresh clone still passes; with
+/// `O365FLOW_REQUIRE_CORPUS` set (CI, `.ci/run`) its absence fails the test instead, so a run
+/// without the corpus cannot pass with the corpus checks unrun.
 pub fn shared_dir(test: &str) -> Option<PathBuf> {
     let dir = std::env::var_os("O365FLOW_SHARED")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     if dir.join("corpus/MANIFEST.md").is_file() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIP {test}: {} not found (the shared capture corpus is not part of a user's clone)",
-            dir.display()
-        );
-        None
+        return Some(dir);
     }
+    let why = format!(
+        "{}: no corpus/MANIFEST.md (the shared capture corpus is not part of a user's clone)",
+        dir.display()
+    );
+    skip_or_fail("O365FLOW_REQUIRE_CORPUS", test, &why);
+    None
+}
+
+/// A test that cannot run here: prints `SKIP test: why`, or fails with the reason when the
+/// environment variable `require` is set (CI sets it, so a missing prerequisite is an error).
+pub fn skip_or_fail(require: &str, test: &str, why: &str) {
+    if std::env::var_os(require).is_some_and(|v| !v.is_empty() && v != "0") {
+        panic!("{test} cannot run and {require} is set: {why}");
+    }
+    eprintln!("SKIP {test}: {why}");
 }
 
 pub fn samples_dir() -> PathBuf {
