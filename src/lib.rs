@@ -20,8 +20,4 @@ pub mod report;
 pub mod time;
 pub mod wire;
 
-/// The engine's former name, kept for callers written against it.
-pub use engine as analyzer;
-/// Live analysis, now a room of the engine.
-pub use engine::live;
 pub use engine::{analyze, analyze_with_progress, Analysis, AnalysisConfig, Progress};
