@@ -324,3 +324,27 @@ fn clean_run_exits_zero() {
     let out = o365flow(&["analyze", sample("teams.pcap").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// A flow file polars' Parquet reader panics on (kept by the fuzz target `flow_file`) is
+/// refused like any other bad input: exit 2 and a message naming the file, no crash.
+#[test]
+fn report_refuses_a_flow_file_the_parquet_reader_panics_on() {
+    let bad = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz/regressions/flow_file/sorting-column-bool-without-value");
+    let dir = tempfile::tempdir().unwrap();
+    let out = o365flow(&[
+        "report",
+        bad.to_str().unwrap(),
+        "--out",
+        dir.path().join("report").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "sorting-column-bool-without-value: not a readable Parquet flow file (the reader \
+             failed: thrift bool field)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
