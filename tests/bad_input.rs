@@ -325,26 +325,28 @@ fn clean_run_exits_zero() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-/// A flow file polars' Parquet reader panics on (kept by the fuzz target `flow_file`) is
-/// refused like any other bad input: exit 2 and a message naming the file, no crash.
+/// Flow files polars' Parquet reader panics on, or reads into columns of different lengths
+/// (kept by the fuzz target `flow_file`), are refused like any other bad input: exit 2 and a
+/// message naming the file, no crash.
 #[test]
-fn report_refuses_a_flow_file_the_parquet_reader_panics_on() {
-    let bad = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz/regressions/flow_file/sorting-column-bool-without-value");
+fn report_refuses_flow_files_the_parquet_reader_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
-    let out = o365flow(&[
-        "report",
-        bad.to_str().unwrap(),
-        "--out",
-        dir.path().join("report").to_str().unwrap(),
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains(
-            "sorting-column-bool-without-value: not a readable Parquet flow file (the reader \
-             failed: thrift bool field)"
-        ),
-        "{}",
-        stderr(&out)
-    );
+    for name in ["sorting-column-bool-without-value", "column-lengths-differ"] {
+        let bad = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/flow_file")
+            .join(name);
+        let out = o365flow(&[
+            "report",
+            bad.to_str().unwrap(),
+            "--out",
+            dir.path().join(name).to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{name}: not a readable Parquet flow file (")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!dir.path().join(name).join("summary.json").exists());
+    }
 }

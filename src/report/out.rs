@@ -162,6 +162,19 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
                 .and_then(|kv| kv.iter().find(|k| k.key == PARQUET_META_KEY))
                 .and_then(|k| k.value.clone());
             let df = reader.finish().map_err(|e| io_error(path, &e))?;
+            // polars can hand out columns of different lengths from a malformed file (found by
+            // the fuzz target `flow_file`); every later step assumes one height.
+            let height = df.height();
+            if let Some(column) = df.columns().iter().find(|c| c.len() != height) {
+                return Err(io_error(
+                    path,
+                    &format!(
+                        "not a readable Parquet flow file (column {} has {} rows, the table {height})",
+                        column.name(),
+                        column.len()
+                    ),
+                ));
+            }
             Ok((stored, df))
         })?;
         let meta = match stored {
