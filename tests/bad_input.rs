@@ -324,3 +324,29 @@ fn clean_run_exits_zero() {
     let out = o365flow(&["analyze", sample("teams.pcap").to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+/// Flow files polars' Parquet reader panics on, or reads into columns of different lengths
+/// (kept by the fuzz target `flow_file`), are refused like any other bad input: exit 2 and a
+/// message naming the file, no crash.
+#[test]
+fn report_refuses_flow_files_the_parquet_reader_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sorting-column-bool-without-value", "column-lengths-differ"] {
+        let bad = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/flow_file")
+            .join(name);
+        let out = o365flow(&[
+            "report",
+            bad.to_str().unwrap(),
+            "--out",
+            dir.path().join(name).to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{name}: not a readable Parquet flow file (")),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!dir.path().join(name).join("summary.json").exists());
+    }
+}

@@ -22,7 +22,7 @@ struct Namespaces {
 }
 
 impl Namespaces {
-    /// `client` (10.77.1.1) <-> `server` (10.77.1.2), veth, fresh names per test.
+    /// `client` (10.77.1.1) <-> `server` (10.77.1.2), veth, fresh names per test and process.
     fn create(tag: &str) -> Option<Namespaces> {
         let is_root = Command::new("id")
             .arg("-u")
@@ -42,8 +42,9 @@ impl Namespaces {
             missing.insert(0, "not root".to_owned());
         }
         let ns = Namespaces {
-            client: format!("o3f-{tag}-c"),
-            server: format!("o3f-{tag}-s"),
+            // The process id keeps two checkouts testing at once on one machine apart.
+            client: format!("o3f-{tag}-{}-c", std::process::id()),
+            server: format!("o3f-{tag}-{}-s", std::process::id()),
         };
         if missing.is_empty() {
             ns.delete();

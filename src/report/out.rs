@@ -89,6 +89,57 @@ fn parquet_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), WriteError> 
     Ok(())
 }
 
+/// Runs `read` on the file `path`, turning a panic into an error: polars' Parquet reader panics
+/// on some malformed files (a sorting column whose boolean has no value, found by the fuzz
+/// target `flow_file`), and a bad flow file must be refused like any other bad input.
+fn refuse_panics<T>(
+    path: &Path,
+    read: impl FnOnce() -> Result<T, WriteError>,
+) -> Result<T, WriteError> {
+    let quiet = QuietPanics::begin();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(read));
+    drop(quiet);
+    result.unwrap_or_else(|panic| {
+        let reason = panic
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        Err(io_error(
+            path,
+            &format!("not a readable Parquet flow file (the reader failed: {reason})"),
+        ))
+    })
+}
+
+/// While one is alive, panic messages are not printed: a panic [`refuse_panics`] turns into an
+/// error must not also print a panic report (the error message says what failed).
+struct QuietPanics;
+
+static QUIET_PANICS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl QuietPanics {
+    fn begin() -> QuietPanics {
+        static HOOK: std::sync::Once = std::sync::Once::new();
+        HOOK.call_once(|| {
+            let previous = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if QUIET_PANICS.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+                    previous(info);
+                }
+            }));
+        });
+        QUIET_PANICS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        QuietPanics
+    }
+}
+
+impl Drop for QuietPanics {
+    fn drop(&mut self) {
+        QUIET_PANICS.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 /// Reads flow files written by `analyze --out` (or `--flows x.parquet`), or partitioned trees
 /// of them: the rows of all, and each run's metadata once (the parts of one run carry the same
 /// metadata; a file without it gets an empty one and a warning).
@@ -100,15 +151,32 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
     let mut frames: Option<DataFrame> = None;
     let mut metas: Vec<RunMeta> = Vec::new();
     for path in &files {
-        let file = File::open(path).map_err(|e| io_error(path, &e))?;
-        let mut reader = ParquetReader::new(file);
-        let stored = reader
-            .get_metadata()
-            .map_err(|e| io_error(path, &e))?
-            .key_value_metadata()
-            .as_ref()
-            .and_then(|kv| kv.iter().find(|k| k.key == PARQUET_META_KEY))
-            .and_then(|k| k.value.clone());
+        let (stored, df) = refuse_panics(path, || {
+            let file = File::open(path).map_err(|e| io_error(path, &e))?;
+            let mut reader = ParquetReader::new(file);
+            let stored = reader
+                .get_metadata()
+                .map_err(|e| io_error(path, &e))?
+                .key_value_metadata()
+                .as_ref()
+                .and_then(|kv| kv.iter().find(|k| k.key == PARQUET_META_KEY))
+                .and_then(|k| k.value.clone());
+            let df = reader.finish().map_err(|e| io_error(path, &e))?;
+            // polars can hand out columns of different lengths from a malformed file (found by
+            // the fuzz target `flow_file`); every later step assumes one height.
+            let height = df.height();
+            if let Some(column) = df.columns().iter().find(|c| c.len() != height) {
+                return Err(io_error(
+                    path,
+                    &format!(
+                        "not a readable Parquet flow file (column {} has {} rows, the table {height})",
+                        column.name(),
+                        column.len()
+                    ),
+                ));
+            }
+            Ok((stored, df))
+        })?;
         let meta = match stored {
             Some(json) => serde_json::from_str(&json).map_err(|e| io_error(path, &e))?,
             None => RunMeta {
@@ -122,7 +190,6 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
         if !metas.contains(&meta) {
             metas.push(meta);
         }
-        let df = reader.finish().map_err(|e| io_error(path, &e))?;
         frames = Some(match frames {
             None => df,
             Some(mut all) => {

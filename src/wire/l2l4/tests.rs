@@ -47,7 +47,8 @@ fn fast_path_equals_the_general_path() {
     {
         // CI sets the variable: a run without the corpus must not pass on samples alone.
         panic!(
-            "O365FLOW_REQUIRE_CORPUS is set: no corpus in {}",
+            "fast_path_equals_the_general_path cannot run and O365FLOW_REQUIRE_CORPUS is set: \
+             {}: no corpus",
             shared.display()
         );
     } else {
