@@ -4,8 +4,9 @@
 #
 # Two cargo-fuzz projects: fuzz/ (the library without polars, every parser and the packet path;
 # AddressSanitizer) and fuzz/report/ (the flow-file reader of `o365flow report`, which needs
-# polars; built without a sanitizer: under AddressSanitizer polars alone took over half an hour
-# and 5 GB per compiler on two cores, and o365flow has no unsafe code for it to watch).
+# polars; built without a sanitizer: under AddressSanitizer polars had not finished building
+# after 35 minutes on two shared cores, at 5 GB per compiler, and o365flow has no unsafe code
+# for it to watch).
 #
 # O365FLOW_FUZZ_TARGETS="a b" runs only those targets (to try one out or replay a finding); the
 # run then says so and counts only those as declared. CI never sets it.
@@ -64,7 +65,7 @@ for i in "${!projects[@]}"; do
     fail "fuzz$name: cargo fuzz list ($(echo $listed)) differs from Cargo.toml (${targets[*]})"
   fi
   echo "== build fuzz$name: ${targets[*]}"
-  build_log="$logs/build${name//\//-}.log"
+  build_log="$logs/build-$(basename "$project").log"
   if ! cargo +nightly fuzz build -O -s "$sanitizer" --fuzz-dir "$project" >"$build_log" 2>&1; then
     grep -E "^error|could not compile" "$build_log" | head -20 >&2 || tail -20 "$build_log" >&2
     fail "fuzz$name: build failed (log: $build_log)"
