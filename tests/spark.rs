@@ -89,6 +89,42 @@ fn report_table(summary: &serde_json::Value, id: &str) -> Vec<Vec<String>> {
     rows
 }
 
+/// Runs the PySpark job over a flow tree in local mode, its tables into `tables`.
+fn run_job(python: &Path, tree: &Path, tables: &Path) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(python)
+        .arg(root.join("scale/spark/o365flow_tables.py"))
+        .args(["--master", "local[2]", "--catalog"])
+        .arg(root.join("src/catalog/data/m365-worldwide-endpoints.json"))
+        .arg("--out")
+        .arg(tables)
+        .arg(tree)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "spark job failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// (kind, flows) of the report's findings, sorted like a Spark table.
+fn report_findings(summary: &serde_json::Value) -> Vec<Vec<String>> {
+    let mut rows: Vec<Vec<String>> = summary["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            vec![
+                f["kind"].as_str().unwrap().to_owned(),
+                f["flows"].as_i64().unwrap().to_string(),
+            ]
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
 #[test]
 fn spark_tables_equal_the_report() {
     let Some(python) = spark_python() else {
@@ -100,22 +136,8 @@ fn spark_tables_equal_the_report() {
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tables = sites.dir.path().join("spark");
-    let out = Command::new(&python)
-        .arg(root.join("scale/spark/o365flow_tables.py"))
-        .args(["--master", "local[2]", "--catalog"])
-        .arg(root.join("src/catalog/data/m365-worldwide-endpoints.json"))
-        .arg("--out")
-        .arg(&tables)
-        .arg(&sites.tree)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "spark job failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_job(&python, &sites.tree, &tables);
 
     let verdict = spark_table(
         &tables.join("verdict"),
@@ -166,18 +188,7 @@ fn spark_tables_equal_the_report() {
     assert_eq!(firewall, report_table(&summary, "firewall"));
 
     let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
-    let mut expected: Vec<Vec<String>> = summary["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            vec![
-                f["kind"].as_str().unwrap().to_owned(),
-                f["flows"].as_i64().unwrap().to_string(),
-            ]
-        })
-        .collect();
-    expected.sort();
+    let expected = report_findings(&summary);
     assert!(expected.len() >= 5, "{expected:?}");
     assert_eq!(findings, expected);
 }
@@ -201,22 +212,8 @@ fn spark_judges_proxied_flows_and_blocked_quic_like_the_report() {
     common::report_out(std::slice::from_ref(&tree), &report);
     let summary: serde_json::Value =
         serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tables = dir.path().join("spark");
-    let out = Command::new(&python)
-        .arg(root.join("scale/spark/o365flow_tables.py"))
-        .args(["--master", "local[2]", "--catalog"])
-        .arg(root.join("src/catalog/data/m365-worldwide-endpoints.json"))
-        .arg("--out")
-        .arg(&tables)
-        .arg(&tree)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "spark job failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    run_job(&python, &tree, &tables);
     let ports = spark_table(
         &tables.join("ports"),
         &[
@@ -239,17 +236,6 @@ fn spark_judges_proxied_flows_and_blocked_quic_like_the_report() {
         findings.contains(&vec!["optimize-via-proxy".to_owned(), "2".to_owned()]),
         "{findings:?}"
     );
-    let mut expected: Vec<Vec<String>> = summary["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| {
-            vec![
-                f["kind"].as_str().unwrap().to_owned(),
-                f["flows"].as_i64().unwrap().to_string(),
-            ]
-        })
-        .collect();
-    expected.sort();
+    let expected = report_findings(&summary);
     assert_eq!(findings, expected);
 }

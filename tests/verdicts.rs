@@ -64,6 +64,28 @@ fn v(
 
 use FlowPath::{Direct, Proxy};
 
+/// A TLS tunnel through the proxy at `proxy` to a target 443 judged as set `set` (by its SNI),
+/// with the name or target it is told apart by.
+fn tunneled(
+    proxy: &str,
+    set: Option<u32>,
+    category: &str,
+    name: &str,
+) -> (Verdict, Option<String>) {
+    (
+        v(
+            proxy,
+            set,
+            category,
+            if set.is_some() { "sni" } else { "" },
+            set.map(|_| true),
+            "tunneled-443",
+            Proxy,
+        ),
+        Some(name.to_owned()),
+    )
+}
+
 #[test]
 fn teams_media_after_a_dns_answer_gets_the_set_that_lists_its_port() {
     let rows = sample_rows("teams.pcap");
@@ -112,20 +134,7 @@ fn connect_tunnels_are_judged_on_their_target() {
         .iter()
         .map(|r| (verdict(r), r.proxy_target.clone()))
         .collect();
-    let proxy = |set: Option<u32>, category: &str, target: &str| {
-        (
-            v(
-                "tcp/192.0.2.2:3128",
-                set,
-                category,
-                if set.is_some() { "sni" } else { "" },
-                set.map(|_| true),
-                "tunneled-443",
-                Proxy,
-            ),
-            Some(target.to_owned()),
-        )
-    };
+    let proxy = |set, category, target| tunneled("tcp/192.0.2.2:3128", set, category, target);
     assert_eq!(
         got,
         [
@@ -191,20 +200,7 @@ fn locally_made_verdict_samples() {
     let rows = sample_rows("verdicts/proxy-connect.pcap");
     let got: Vec<(Verdict, Option<String>)> =
         rows.iter().map(|r| (verdict(r), r.sni.clone())).collect();
-    let through = |set: Option<u32>, category: &str, name: &str| {
-        (
-            v(
-                "tcp/10.20.0.3:3128",
-                set,
-                category,
-                if set.is_some() { "sni" } else { "" },
-                set.map(|_| true),
-                "tunneled-443",
-                Proxy,
-            ),
-            Some(name.to_owned()),
-        )
-    };
+    let through = |set, category, name| tunneled("tcp/10.20.0.3:3128", set, category, name);
     assert_eq!(
         got,
         [
