@@ -457,23 +457,35 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
     })
 }
 
+/// Each row's server as `address:port` (`[v6]:port`): how a proxy is named.
+pub(crate) fn server_endpoints(df: &DataFrame) -> PolarsResult<Vec<String>> {
+    let server = texts(df, "server_ip")?;
+    let port = ints(df, "server_port")?;
+    Ok(server
+        .into_iter()
+        .zip(port)
+        .map(|(ip, port)| {
+            let ip = ip.unwrap_or_default();
+            if ip.contains(':') {
+                format!("[{ip}]:{port}")
+            } else {
+                format!("{ip}:{port}")
+            }
+        })
+        .collect())
+}
+
 /// Office 365 flows and bytes per service area, category and path: `direct`, or
 /// `proxy ADDRESS:PORT` for each proxy the clients asked.
 fn paths_table(o365: &DataFrame) -> PolarsResult<Table> {
-    let proxied = proxied(o365)?;
-    let server = texts(o365, "server_ip")?;
-    let port = ints(o365, "server_port")?;
-    let route: Vec<String> = (0..o365.height())
-        .map(|i| {
-            if !proxied.get(i).copied().unwrap_or(false) {
-                return FlowPath::Direct.as_str().to_owned();
-            }
-            let address = server.get(i).cloned().flatten().unwrap_or_default();
-            let port = port.get(i).copied().unwrap_or(0);
-            if address.contains(':') {
-                format!("proxy [{address}]:{port}")
+    let route: Vec<String> = proxied(o365)?
+        .into_iter()
+        .zip(server_endpoints(o365)?)
+        .map(|(proxied, server)| {
+            if proxied {
+                format!("proxy {server}")
             } else {
-                format!("proxy {address}:{port}")
+                FlowPath::Direct.as_str().to_owned()
             }
         })
         .collect();

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 
-use super::super::{bools, filter, ints, proxied, tally, texts, END_NS, PORT, START_NS};
+use super::super::{
+    bools, filter, ints, proxied, server_endpoints, tally, texts, END_NS, PORT, START_NS,
+};
 use super::{count_flows, finding, lines, names, with_name, Finding, Severity};
 use crate::catalog::{Category, ServiceArea};
 use crate::classify::{Outcome, PortVerdict};
@@ -253,20 +255,7 @@ pub(super) fn optimize_via_proxy(o365: &DataFrame) -> PolarsResult<Option<Findin
         return Ok(None);
     }
     let mut hit = with_name(&hit)?;
-    let server = texts(&hit, "server_ip")?;
-    let port = ints(&hit, "server_port")?;
-    let proxy_at: Vec<String> = server
-        .iter()
-        .zip(&port)
-        .map(|(ip, port)| {
-            let ip = ip.clone().unwrap_or_default();
-            if ip.contains(':') {
-                format!("[{ip}]:{port}")
-            } else {
-                format!("{ip}:{port}")
-            }
-        })
-        .collect();
+    let proxy_at = server_endpoints(&hit)?;
     hit.with_column(Column::new("proxy_at".into(), proxy_at))?;
     let t = tally(&hit, &["service_area", "name", "proxy_at"], "client_ip")?;
     let evidence = lines(&t, ["service_area", "name", "proxy_at"], |v| {
