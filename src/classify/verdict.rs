@@ -189,12 +189,7 @@ impl Judge<'_> {
             MicrosoftStatus::No
         };
         let (app, _) = AppProtocol::detected(dissect.app, record.transport, record.server.port);
-        let media: Vec<String> = dissect
-            .media
-            .names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let media = dissect.media.names();
         let alpn = hello.map(|h| h.alpn.as_slice()).unwrap_or_default();
         let identified = self.client_rules.identify(&ClientFacts {
             transport: record.transport,

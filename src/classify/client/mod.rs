@@ -137,7 +137,7 @@ pub struct ClientFacts<'a> {
     pub alpn: &'a [String],
     pub user_agent: Option<&'a str>,
     pub http_path: Option<&'a str>,
-    pub media: &'a [String],
+    pub media: &'a [&'a str],
     /// The service area (or `--catalog-extra` label) the flow matched.
     pub service_area: Option<&'a str>,
     /// Who owns the server.
