@@ -19,7 +19,9 @@ use crate::catalog::PortSet;
 use crate::wire::Transport;
 
 mod glob;
+mod memo;
 use glob::{globs, Glob};
+pub use memo::IdentifyMemo;
 
 const EMBEDDED: &str = include_str!("../data/clients.toml");
 
