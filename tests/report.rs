@@ -231,6 +231,89 @@ fn report_over_flow_files_equals_analyze_over_the_captures() {
     );
 }
 
+/// The summary on top (issue 20): what was read, shares per port verdict and path, firewall
+/// rules beyond TCP 80/443, findings by severity linking to their sections; the per-capture
+/// provenance in the appendix after the findings, and still complete in summary.json.
+#[test]
+fn the_summary_comes_first_and_provenance_last() {
+    let dir = analyze_out(
+        &[
+            sample("teams.pcap"),
+            sample("clients/proxy-user-agents.pcap"),
+        ],
+        &["--partition", "site=paris"],
+    );
+    let s = summary(dir.path());
+    let o = &s["overview"];
+    assert_eq!(o["captures"], 2);
+    assert_eq!(o["sites"], serde_json::json!(["paris"]));
+    let verdicts: Vec<(String, i64, String, String)> = o["port_verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["key"].as_str().unwrap().to_owned(),
+                v["flows"].as_i64().unwrap(),
+                v["share_of_flows"].as_str().unwrap().to_owned(),
+                v["share_of_bytes"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("tunneled-443", 39, "81.2%", "96.7%"),
+        ("quic-443", 0, "0.0%", "0.0%"),
+        ("web-80", 0, "0.0%", "0.0%"),
+        ("exotic", 9, "18.8%", "3.3%"),
+        ("non-tls-443", 0, "0.0%", "0.0%"),
+    ]
+    .map(|(k, f, sf, sb)| (k.to_owned(), f, sf.to_owned(), sb.to_owned()));
+    assert_eq!(verdicts, expected);
+    assert_eq!(o["paths"][0]["flows"], 41);
+    assert_eq!(o["paths"][0]["share_of_bytes"], "89.8%");
+    assert_eq!(o["paths"][1]["key"], "proxy");
+    assert_eq!(o["paths"][1]["flows"], 7);
+    assert_eq!(o["paths"][1]["bytes"], 67164);
+    assert_eq!(
+        o["rules_beyond_web"],
+        serde_json::json!([
+            "Skype set 11 udp/3478",
+            "Skype set 11 udp/3479",
+            "Skype set 11 udp/3480"
+        ])
+    );
+    let findings = s["findings"].as_array().unwrap();
+    assert_eq!(o["findings"].as_array().unwrap().len(), findings.len());
+
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    let at = |needle: &str| {
+        md.find(needle)
+            .unwrap_or_else(|| panic!("{needle} missing"))
+    };
+    assert_eq!(at("## Summary"), "# Office 365 traffic audit\n\n".len());
+    assert!(at("## Summary") < at("## Verdict"));
+    assert!(at("## Findings") < at("## Appendix: run and provenance"));
+    assert!(at("## Appendix: run and provenance") < at("### Captures read"));
+    // Each finding: one line in the summary linking to its section.
+    for f in findings {
+        let kind = f["kind"].as_str().unwrap();
+        let link = format!("](#finding-{kind})");
+        assert!(at(&link) < at("## Verdict"), "{kind}");
+        assert!(at(&format!("<a id=\"finding-{kind}\"></a>")) > at("## Findings"));
+    }
+    // The provenance table: every capture with its digest and counters, after the findings.
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    for c in s["meta"]["captures"].as_array().unwrap() {
+        let sha = c["sha256"].as_str().unwrap();
+        assert!(md.find(sha).unwrap() > at("### Captures read"), "{sha}");
+        assert!(html.find(sha).unwrap() > html.find("id=\"table-provenance\"").unwrap());
+    }
+    assert!(md.contains("| teams.pcap | 704179 | 596b1cb3d079a58ec83bc5c06372a0229a775d5996262331e87dee7e4444ef18 | ethernet | 1540 |"), "{md}");
+    let summary_html =
+        &html[html.find("id=\"summary\"").unwrap()..html.find("<h2>Verdict").unwrap()];
+    assert!(summary_html.contains("href=\"#finding-exotic-ports\""));
+}
+
 /// Internal addresses of a capture as analyzed without pseudonyms.
 fn internal_addresses(inputs: &[PathBuf]) -> BTreeSet<String> {
     let internal = o365flow::classify::default_internal_networks();
@@ -392,6 +475,44 @@ fn html_report_renders_in_chromium() {
     assert!(dom.contains("id=\"table-verdict\""));
     assert!(dom.contains("id=\"verdict-chart\"") && dom.contains("id=\"timeline-chart\""));
     assert!(dom.matches("<rect").count() > 10);
+    // The answer first: at 1,400 px wide the summary ends inside the first 1,000 px, and the
+    // provenance table (the appendix) comes after the last finding. Measured by the browser's
+    // layout in a copy of the page with a script that writes the positions into the DOM.
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let measure = r#"<script>(function(){
+  function y(e, edge){ var r = e.getBoundingClientRect(); return Math.round(r[edge] + window.scrollY); }
+  var findings = document.querySelectorAll('div.finding');
+  var b = document.body;
+  b.setAttribute('data-summary-top', y(document.getElementById('summary'), 'top'));
+  b.setAttribute('data-summary-bottom', y(document.getElementById('summary'), 'bottom'));
+  b.setAttribute('data-findings-bottom', y(findings[findings.length - 1], 'bottom'));
+  b.setAttribute('data-provenance-top', y(document.getElementById('table-provenance'), 'top'));
+})();</script></body>"#;
+    let measured = dir.path().join("measured.html");
+    std::fs::write(&measured, html.replace("</body>", measure)).unwrap();
+    let out = std::process::Command::new(chromium)
+        .args(&base[..4])
+        .args(["--window-size=1400,1000", "--dump-dom"])
+        .arg(format!("file://{}", measured.display()))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let at = |name: &str| -> i64 {
+        let key = format!("data-{name}=\"");
+        let from = dom
+            .find(&key)
+            .unwrap_or_else(|| panic!("no {key} in the DOM"))
+            + key.len();
+        dom[from..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (top, bottom) = (at("summary-top"), at("summary-bottom"));
+    assert!(top < 200 && bottom <= 1000, "summary at {top}..{bottom} px");
+    assert!(
+        at("provenance-top") > at("findings-bottom"),
+        "provenance at {} px, last finding ends at {} px",
+        at("provenance-top"),
+        at("findings-bottom")
+    );
     // A bad page does log: the check above can fail.
     let bad = dir.path().join("bad.html");
     std::fs::write(
