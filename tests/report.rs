@@ -56,7 +56,7 @@ fn finding(dir: &Path, kind: &str) -> serde_json::Value {
 }
 
 /// Each finding type: (kind, a capture that triggers it, one that does not).
-const FINDING_CASES: [(&str, &str, &str); 10] = [
+const FINDING_CASES: [(&str, &str, &str); 11] = [
     ("exotic-ports", "teams.pcap", "tls_2_reasms.pcapng"),
     ("media-fallback", "report/media-blocked.pcap", "teams.pcap"),
     ("non-tls-443", "report/plain-http-443.pcap", "teams.pcap"),
@@ -79,6 +79,11 @@ const FINDING_CASES: [(&str, &str, &str); 10] = [
     ),
     ("legacy-protocols", "protocols/pop3.pcap", "teams.pcap"),
     ("coverage", "teams.pcap", "clients/proxy-user-agents.pcap"),
+    (
+        "foreign-tenants",
+        "report/tenants.pcap",
+        "local-sll2-o365-tls.pcap",
+    ),
 ];
 
 #[test]
@@ -312,6 +317,160 @@ fn the_summary_comes_first_and_provenance_last() {
     let summary_html =
         &html[html.find("id=\"summary\"").unwrap()..html.find("<h2>Verdict").unwrap()];
     assert!(summary_html.contains("href=\"#finding-exotic-ports\""));
+}
+
+/// Runs `report` over flow files with extra arguments into a new directory.
+fn report_out(inputs: &[PathBuf], extra: &[&str]) -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let status = common::o365flow_command()
+        .arg("report")
+        .args(inputs)
+        .args(extra)
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.code().unwrap() <= 1, "report: {status}");
+    out
+}
+
+/// Tenants (issue 20, item 2): samples/report/tenants.pcap (make-synthetic-report-samples.py)
+/// reaches contoso from three clients, fabrikam and northwind from one each.
+#[test]
+fn tenants_and_traffic_to_other_organisations() {
+    let tenants = sample("report/tenants.pcap");
+    let dir = analyze_out(std::slice::from_ref(&tenants), &[]);
+    let csv = common::read_csv(&dir.path().join("flows.csv"));
+    let per_flow: Vec<(&str, &str)> = csv
+        .iter()
+        .map(|r| (r["sni"].as_str(), r["tenant"].as_str()))
+        .collect();
+    assert_eq!(
+        per_flow,
+        [
+            ("contoso.sharepoint.com", "contoso"),
+            ("contoso.sharepoint.com", "contoso"),
+            ("contoso.sharepoint.com", "contoso"),
+            ("contoso-my.sharepoint.com", "contoso"),
+            ("fabrikam.sharepoint.com", "fabrikam"),
+            ("fabrikam-my.sharepoint.com", "fabrikam"),
+            ("autodiscover.northwind.onmicrosoft.com", "northwind"),
+            ("outlook.office365.com", ""),
+        ]
+    );
+    let s = summary(dir.path());
+    assert_eq!(
+        common::summary_rows(&s, "tenants"),
+        [
+            [
+                "contoso",
+                "presumed",
+                "contoso-my.sharepoint.com contoso.sharepoint.com",
+                "4",
+                "7175",
+                "3"
+            ],
+            [
+                "fabrikam",
+                "no",
+                "fabrikam-my.sharepoint.com fabrikam.sharepoint.com",
+                "2",
+                "3591",
+                "1"
+            ],
+            [
+                "northwind",
+                "no",
+                "autodiscover.northwind.onmicrosoft.com",
+                "1",
+                "1809",
+                "1"
+            ],
+        ]
+    );
+    assert_eq!(s["overview"]["tenants"]["how"], "presumed");
+    assert_eq!(
+        s["overview"]["tenants"]["tenants"],
+        serde_json::json!(["contoso"])
+    );
+    let f = finding(dir.path(), "foreign-tenants");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["flows"], 3);
+    assert_eq!(
+        f["evidence"],
+        serde_json::json!([
+            "tenant fabrikam: names fabrikam-my.sharepoint.com fabrikam.sharepoint.com; clients 10.1.1.11: 2 flows, 3591 bytes",
+            "tenant northwind: names autodiscover.northwind.onmicrosoft.com; clients 10.1.1.12: 1 flows, 1809 bytes"
+        ])
+    );
+    let explanation = f["explanation"].as_str().unwrap();
+    assert!(explanation.contains("contoso (the tenant with the most clients) is presumed"));
+    assert!(f["action"]
+        .as_str()
+        .unwrap()
+        .contains("Tenant Restrictions"));
+    let md = std::fs::read_to_string(dir.path().join("report.md")).unwrap();
+    assert!(md.contains("contoso (presumed the company"), "{md}");
+
+    // Declared tenants: only northwind is foreign; `report --tenant` over the flow files of a
+    // run without --tenant equals `analyze --tenant`, and a run's tenants travel in its flow file.
+    let declared = [
+        "--tenant",
+        "contoso",
+        "--tenant",
+        "fabrikam.onmicrosoft.com",
+    ];
+    let dir2 = analyze_out(std::slice::from_ref(&tenants), &declared);
+    let f = finding(dir2.path(), "foreign-tenants");
+    assert_eq!(f["flows"], 1);
+    assert!(f["explanation"]
+        .as_str()
+        .unwrap()
+        .contains("declared with --tenant: contoso, fabrikam."));
+    assert_eq!(
+        common::summary_rows(&summary(dir2.path()), "tenants")
+            .iter()
+            .map(|r| r[1].as_str())
+            .collect::<Vec<_>>(),
+        ["declared", "declared", "no"]
+    );
+    let rebuilt = report_out(&[dir.path().join("flows.parquet")], &declared);
+    common::assert_same_report(rebuilt.path(), dir2.path());
+    let carried = report_out(&[dir2.path().join("flows.parquet")], &[]);
+    common::assert_same_report(carried.path(), dir2.path());
+
+    // A flow file without the column (schema 4): the report reads the tenant from the names.
+    let (mut df, metas) =
+        o365flow::report::out::read_flow_files(&[dir.path().join("flows.parquet")]).unwrap();
+    df.drop_in_place("tenant").unwrap();
+    let old = tempfile::tempdir().unwrap();
+    let file = old.path().join("flows.parquet");
+    o365flow::report::out::write_parquet(&df, &metas[0], &file).unwrap();
+    let from_old = report_out(&[file], &[]);
+    assert_eq!(
+        common::summary_rows(&summary(from_old.path()), "tenants"),
+        common::summary_rows(&s, "tenants")
+    );
+
+    // Quiet where one tenant is reached (the samples' contoso) and where none is.
+    let dir = analyze_out(&[sample("local-sll2-o365-tls.pcap")], &[]);
+    let s = summary(dir.path());
+    assert_eq!(common::summary_rows(&s, "tenants").len(), 1);
+    assert_eq!(s["tenants"]["rows"][0][0], "contoso");
+    assert!(!finding_kinds(dir.path()).contains("foreign-tenants"));
+    let s = summary(analyze_out(&[sample("teams.pcap")], &[]).path());
+    assert!(common::summary_rows(&s, "tenants").is_empty());
+    assert_eq!(s["overview"]["tenants"]["how"], "none");
+    assert!(
+        common::o365flow_command()
+            .args(["analyze", "--tenant", "a.b"])
+            .arg(&tenants)
+            .output()
+            .unwrap()
+            .status
+            .code()
+            == Some(2)
+    );
 }
 
 /// Internal addresses of a capture as analyzed without pseudonyms.

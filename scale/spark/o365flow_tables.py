@@ -12,6 +12,7 @@ Output (Parquet, one directory per table under --out):
   ports/     service_area, port, port_listed, flows, bytes, clients
   firewall/  endpoint_id, service_area, category, required, tcp_ports, udp_ports, names,
              ipv4_prefixes, ipv6_prefixes, observed_ports, flows, bytes
+  tenants/   tenant, own (declared | presumed | no), names, flows, bytes, clients
   findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them)
 
 The rules are o365flow's (src/report/audit/): Office 365 traffic is a flow matched to a set of
@@ -41,6 +42,14 @@ def parse_args(argv):
     p.add_argument("--issuers", default=DEFAULT_ISSUERS, help="Microsoft certificate issuers list")
     p.add_argument("--out", required=True, help="output directory (Parquet per table)")
     p.add_argument("--master", default=None, help="Spark master when not set by spark-submit")
+    p.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        help="the company's own tenant (repeatable), as o365flow's --tenant; without it the tenant "
+        "with the most clients is presumed the company's own (the job does not read the tenants "
+        "a run declared from the flow files' metadata)",
+    )
     return p.parse_args(argv)
 
 
@@ -124,6 +133,9 @@ def flows_of(spark, trees):
         (F.col("path") == "proxy") & target_port.isNotNull(),
         F.concat(F.lit("tcp/"), target_port),
     ).otherwise(F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string")))
+    # Flow files before schema 5 have no `tenant`; o365flow report reads it from the names.
+    if "tenant" not in df.columns:
+        df = df.withColumn("tenant", F.lit(None).cast("string"))
     o365 = F.col("service_area").isNotNull() & (
         F.col("matched_by").isNull() | (F.col("matched_by") != F.lit("user"))
     )
@@ -132,6 +144,41 @@ def flows_of(spark, trees):
         .withColumn("port", port)
         .withColumn("o365", o365)
     )
+
+
+def without_port(column):
+    return F.regexp_replace(F.col(column), r":[0-9]+$", "")
+
+
+def tenants(o365, declared):
+    """Tenants reached (src/report/audit/tenants.rs): per tenant the names it came from (the
+    first present of SNI, HTTP host, proxy target host, DNS name; lower case), flows, bytes,
+    clients; the company's own declared, else presumed (most clients, then bytes, then name).
+    Returns the table and the number of flows to other tenants (the foreign-tenants finding)."""
+    name = F.lower(
+        F.coalesce(F.col("sni"), without_port("http_host"), without_port("proxy_target"), F.col("dns_name"))
+    )
+    per = (
+        o365.filter(F.col("tenant").isNotNull())
+        .withColumn("name", name)
+        .groupBy("tenant")
+        .agg(
+            F.concat_ws(" ", F.array_sort(F.collect_set("name"))).alias("names"),
+            F.count(F.lit(1)).cast("long").alias("flows"),
+            F.sum("bytes").cast("long").alias("bytes"),
+            F.countDistinct("client_ip").cast("long").alias("clients"),
+        )
+    )
+    if declared:
+        own, how = list(declared), "declared"
+    else:
+        first = per.orderBy(F.desc("clients"), F.desc("bytes"), F.asc("tenant")).first()
+        own, how = ([first["tenant"]] if first else []), "presumed"
+    table = per.withColumn(
+        "own", F.when(F.col("tenant").isin(own), F.lit(how)).otherwise(F.lit("no"))
+    ).select("tenant", "own", "names", "flows", "bytes", "clients")
+    foreign = table.filter(F.col("own") == "no").agg(F.sum("flows")).first()[0] or 0
+    return table, int(foreign)
 
 
 def tally(df, keys):
@@ -179,7 +226,7 @@ def quic_blocked(o365):
     return fell_back.select("quic_id").distinct().count()
 
 
-def findings(flows, o365, catalog, issuer_list):
+def findings(flows, o365, catalog, issuer_list, foreign_tenant_flows):
     """Flows per finding type, with o365flow's rules (src/report/audit/findings.rs)."""
     counts = {}
 
@@ -242,6 +289,7 @@ def findings(flows, o365, catalog, issuer_list):
     counts["legacy-protocols"] = flows.filter(legacy).count()
 
     counts["coverage"] = o365.filter(F.col("matched_by") == "ip").count()
+    counts["foreign-tenants"] = foreign_tenant_flows
     return [(kind, int(n)) for kind, n in counts.items() if n > 0]
 
 
@@ -288,8 +336,9 @@ def main(argv):
         "bytes",
     )
 
+    tenant_table, foreign_flows = tenants(o365, [t.lower() for t in args.tenant])
     found = spark.createDataFrame(
-        findings(flows, o365, catalog, issuers(args.issuers)),
+        findings(flows, o365, catalog, issuers(args.issuers), foreign_flows),
         T.StructType([T.StructField("kind", T.StringType()), T.StructField("flows", T.LongType())]),
     )
 
@@ -297,6 +346,7 @@ def main(argv):
         ("verdict", verdict, ["service_area", F.desc("bytes")]),
         ("ports", ports, ["service_area", F.desc("bytes")]),
         ("firewall", firewall, ["endpoint_id"]),
+        ("tenants", tenant_table, [F.desc("bytes"), "tenant"]),
         ("findings", found, ["kind"]),
     ]:
         table.orderBy(*order).coalesce(1).write.mode("overwrite").parquet(

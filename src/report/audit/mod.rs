@@ -10,6 +10,7 @@ pub mod overview;
 pub mod render;
 pub mod svg;
 mod tables;
+pub mod tenants;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -66,6 +67,8 @@ pub struct AuditReport {
     pub verdict_bars: Vec<VerdictBar>,
     pub ports: Table,
     pub paths: Table,
+    /// Office 365 tenants reached, and which is the company's own.
+    pub tenants: Table,
     pub findings: Vec<Finding>,
     pub firewall: Table,
     pub firewall_sets: Vec<firewall::ObservedSet>,
@@ -228,6 +231,7 @@ pub fn prepare(flows: &DataFrame) -> PolarsResult<DataFrame> {
         .map(|(a, b)| a.is_some() && b.as_deref() != Some("user"))
         .collect();
     df.with_column(Column::new(O365.into(), o365))?;
+    tenants::with_tenant(&mut df)?;
     let start = df.column("first_seen")?.cast(&DataType::Int64)?;
     df.with_column(start.with_name(START_NS.into()))?;
     let end = df.column("last_seen")?.cast(&DataType::Int64)?;
@@ -442,8 +446,12 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         ],
     )?;
 
-    let findings = findings::all(&df, &o365, catalog)?;
-    let overview = overview::overview(&o365, meta, &totals, &firewall_sets, &findings)?;
+    let mut findings = findings::all(&df, &o365, catalog)?;
+    let (tenants, own_tenants, foreign) = tenants::tenants(&o365, meta)?;
+    findings.extend(foreign);
+    findings.sort_by_key(|f| f.severity);
+    let overview =
+        overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
     Ok(AuditReport {
         meta: meta.clone(),
         caveats: caveats(meta),
@@ -453,6 +461,7 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         verdict_bars,
         ports,
         paths,
+        tenants,
         findings,
         firewall,
         firewall_sets,

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::findings::{Finding, Severity};
 use super::firewall::ObservedSet;
+use super::tenants::OwnTenants;
 use super::{human_share, ints, proxied, texts, Table, Totals, BYTES};
 use crate::classify::PortVerdict;
 use crate::report::meta::RunMeta;
@@ -43,6 +44,8 @@ pub struct Overview {
     /// Seconds of traffic the captures cover together.
     pub covered_seconds: f64,
     pub sites: Vec<String>,
+    /// The company's own tenants and the tenants seen.
+    pub tenants: OwnTenants,
     /// Per port verdict, in the order TCP 443, QUIC 443, port 80, other ports, other on 443.
     pub port_verdicts: Vec<Share>,
     /// Direct, then through a proxy.
@@ -81,6 +84,7 @@ pub(super) fn overview(
     totals: &Totals,
     sets: &[ObservedSet],
     findings: &[Finding],
+    tenants: OwnTenants,
 ) -> PolarsResult<Overview> {
     let verdicts = texts(o365, "port_verdict")?;
     let bytes = ints(o365, BYTES)?;
@@ -143,6 +147,7 @@ pub(super) fn overview(
         last_packet: lasts.max().cloned().unwrap_or_default(),
         covered_seconds: meta.covered_seconds(),
         sites: meta.sites.clone(),
+        tenants,
         port_verdicts,
         paths,
         rules_beyond_web,
@@ -190,6 +195,19 @@ impl Overview {
             .iter()
             .map(|(s, n)| format!("{n} {s}"))
             .collect();
+        let t = &self.tenants;
+        let others = t.seen.iter().filter(|s| !t.tenants.contains(s)).count();
+        let tenants = match t.how.as_str() {
+            "declared" => format!(
+                "{} (declared with --tenant); {others} other tenants reached",
+                t.tenants.join(", ")
+            ),
+            "presumed" => format!(
+                "{} (presumed the company's own: the tenant with the most clients; declare with --tenant); {others} other tenants reached",
+                t.tenants.join(", ")
+            ),
+            _ => "no tenant names seen".to_owned(),
+        };
         vec![
             ("Captures", format!("{}; sites: {sites}", self.captures)),
             ("Time span", span),
@@ -218,6 +236,7 @@ impl Overview {
                     .join("; "),
             ),
             ("Firewall rules beyond TCP 80/443", rules),
+            ("Tenants", tenants),
             ("Findings", counts.join(", ")),
         ]
     }

@@ -46,7 +46,7 @@ const MAX_EVIDENCE: usize = 50;
 /// Issuers of the certificates Microsoft's own services present (data file, one per line).
 const MICROSOFT_ISSUERS: &str = include_str!("../data/microsoft-issuers.txt");
 
-fn finding(
+pub(super) fn finding(
     kind: &'static str,
     severity: Severity,
     title: &str,
