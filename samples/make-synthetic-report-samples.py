@@ -11,6 +11,12 @@ run. tests/report.rs asserts exact values on them.
                      fabrikam.sharepoint.com and fabrikam-my.sharepoint.com (10.1.1.11),
                      autodiscover.northwind.onmicrosoft.com (10.1.1.12, 52.96.1.20),
                      outlook.office365.com (no tenant)
+  names.pcap         10.1.2.10 to Exchange Online and SharePoint: a name read from TLS SNI
+                     (outlook.office365.com) and from an HTTP Host on port 80, hidden by ECH
+                     (outer name public.example.com), by a ClientHello without SNI, by a cut
+                     ClientHello (60 bytes, then FIN), by a connection already open when the
+                     capture began (application data, no SYN), and a connection that sent
+                     nothing (address only)
   nat-pressure.pcap  203.0.113.5 (a public NAT address: the capture is taken outside the NAT)
                      opens 4,100 TCP connections to Exchange Online (52.96.0.0/14, set 1) on
                      443, 41 destination addresses x 100 connections, one SYN every 100 us,
@@ -28,7 +34,7 @@ import os
 import struct
 import sys
 
-BASE = 1_764_000_000  # 2025-11-24T15:20:00Z
+BASE = 1_764_000_000  # 2025-11-24T16:00:00Z
 
 
 class Pcap:
@@ -81,14 +87,23 @@ def extension(kind, body):
     return struct.pack("!HH", kind, len(body)) + body
 
 
-def client_hello(name, seed):
-    sni = name.encode()
-    server_name = struct.pack("!HBH", len(sni) + 3, 0, len(sni)) + sni
+def client_hello(name, seed, ech=False):
+    """A TLS 1.3 ClientHello; `name` None leaves out server_name, `ech` adds an outer
+    encrypted_client_hello extension (0xfe0d) as a client offering ECH sends it."""
     alpn_list = b"".join(bytes([len(p)]) + p for p in (b"h2", b"http/1.1"))
     key_share = struct.pack("!HHH", 36, 0x001D, 32) + bytes((seed + i) & 0xFF for i in range(32))
+    parts = []
+    if name is not None:
+        sni = name.encode()
+        parts.append(extension(0x0000, struct.pack("!HBH", len(sni) + 3, 0, len(sni)) + sni))
+    if ech:
+        # outer ECH: type 0, HPKE KDF/AEAD, config id, 32-byte enc, 64-byte payload
+        enc, payload = bytes(32), bytes(range(64))
+        body = b"\x00" + struct.pack("!HHB", 1, 1, 7) + struct.pack("!H", len(enc)) + enc
+        parts.append(extension(0xFE0D, body + struct.pack("!H", len(payload)) + payload))
     extensions = b"".join(
-        [
-            extension(0x0000, server_name),
+        parts
+        + [
             extension(0x000A, struct.pack("!HHH", 4, 0x001D, 0x0017)),  # supported_groups
             extension(0x000D, struct.pack("!HHHH", 6, 0x0403, 0x0804, 0x0401)),  # signature_algorithms
             extension(0x0010, struct.pack("!H", len(alpn_list)) + alpn_list),
@@ -105,23 +120,41 @@ def client_hello(name, seed):
     return b"\x16\x03\x01" + struct.pack("!H", len(handshake)) + handshake
 
 
-def tls_connection(pcap, t_us, client, sport, server, name, seed, reply=1200):
-    """A TCP handshake, the ClientHello, the server's answer (an application-data record of
-    `reply` bytes standing in for its flight) and a FIN each way."""
+def tcp_session(pcap, t_us, client, sport, server, dport, seed, request, answer, syn=True):
+    """A TCP handshake (unless `syn` is False: a connection that began before the capture),
+    the client's `request`, the server's `answer` (each left out when empty) and a FIN each
+    way."""
     c_seq, s_seq = 1000 + seed * 7919, 5000 + seed * 104729
-    hello = client_hello(name, seed)
-    answer = b"\x17\x03\x03" + struct.pack("!H", reply) + bytes(reply)
-    steps = [
-        (client, sport, server, 443, c_seq, 0, SYN, b""),
-        (server, 443, client, sport, s_seq, c_seq + 1, SYN | ACK, b""),
-        (client, sport, server, 443, c_seq + 1, s_seq + 1, ACK, b""),
-        (client, sport, server, 443, c_seq + 1, s_seq + 1, PSH | ACK, hello),
-        (server, 443, client, sport, s_seq + 1, c_seq + 1 + len(hello), PSH | ACK, answer),
-        (client, sport, server, 443, c_seq + 1 + len(hello), s_seq + 1 + len(answer), FIN | ACK, b""),
-        (server, 443, client, sport, s_seq + 1 + len(answer), c_seq + 2 + len(hello), FIN | ACK, b""),
+    steps = []
+    if syn:
+        steps += [
+            (client, sport, server, dport, c_seq, 0, SYN, b""),
+            (server, dport, client, sport, s_seq, c_seq + 1, SYN | ACK, b""),
+            (client, sport, server, dport, c_seq + 1, s_seq + 1, ACK, b""),
+        ]
+    c, s = c_seq + 1, s_seq + 1
+    if request:
+        steps.append((client, sport, server, dport, c, s, PSH | ACK, request))
+        c += len(request)
+    if answer:
+        steps.append((server, dport, client, sport, s, c, PSH | ACK, answer))
+        s += len(answer)
+    steps += [
+        (client, sport, server, dport, c, s, FIN | ACK, b""),
+        (server, dport, client, sport, s, c + 1, FIN | ACK, b""),
     ]
     for i, (src, sp, dst, dp, seq, ack, flags, payload) in enumerate(steps):
         pcap.packet(t_us + i * 1000, tcp_frame(src, sp, dst, dp, seq, ack, flags, payload))
+
+
+def app_data(n):
+    return b"\x17\x03\x03" + struct.pack("!H", n) + bytes(n)
+
+
+def tls_connection(pcap, t_us, client, sport, server, name, seed, reply=1200):
+    """A TLS connection on 443: the ClientHello for `name`, an application-data record of
+    `reply` bytes standing in for the server's flight."""
+    tcp_session(pcap, t_us, client, sport, server, 443, seed, client_hello(name, seed), app_data(reply))
 
 
 TENANT_FLOWS = [
@@ -140,6 +173,30 @@ def tenants(path):
     pcap = Pcap(path)
     for i, (client, server, name) in enumerate(TENANT_FLOWS):
         tls_connection(pcap, i * 50_000, client, 50000 + i, server, name, i + 1)
+    pcap.close()
+
+
+def names(path):
+    """Office 365 connections whose name is read, hidden or not carried (one each)."""
+    pcap = Pcap(path)
+    c = "10.1.2.10"
+    hello = client_hello("contoso.sharepoint.com", 21)
+    flows = [
+        # read: TLS SNI, HTTP Host
+        (52001, "52.96.1.33", 443, client_hello("outlook.office365.com", 22), app_data(1200), True),
+        (52002, "52.96.1.34", 80, b"GET / HTTP/1.1\r\nHost: outlook.office365.com\r\n\r\n",
+         b"HTTP/1.1 301 Moved Permanently\r\nLocation: https://outlook.office365.com/\r\nContent-Length: 0\r\n\r\n", True),
+        # hidden: ECH (the outer name is the client-facing server's), no SNI, a cut
+        # ClientHello (its first 60 bytes, then FIN), a connection from before the capture
+        (52003, "52.96.1.30", 443, client_hello("public.example.com", 23, ech=True), app_data(1500), True),
+        (52004, "13.107.136.12", 443, client_hello(None, 24), app_data(1300), True),
+        (52005, "13.107.136.13", 443, hello[:60], b"", True),
+        (52006, "52.96.1.31", 443, app_data(400), app_data(2000), False),
+        # address only: a connection that never sent a ClientHello
+        (52007, "52.96.1.32", 443, b"", b"", True),
+    ]
+    for i, (sport, server, dport, request, answer, syn) in enumerate(flows):
+        tcp_session(pcap, i * 50_000, c, sport, server, dport, 30 + i, request, answer, syn)
     pcap.close()
 
 
@@ -178,6 +235,7 @@ def main(argv):
     out = argv[0] if argv else os.path.join(os.path.dirname(os.path.abspath(__file__)), "report")
     os.makedirs(out, exist_ok=True)
     tenants(os.path.join(out, "tenants.pcap"))
+    names(os.path.join(out, "names.pcap"))
     nat_pressure(os.path.join(out, "nat-pressure.pcap"))
 
 

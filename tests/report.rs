@@ -143,10 +143,7 @@ fn findings_carry_their_evidence() {
         assert!(evidence.contains(name), "{evidence}");
     }
     let f = finding(dir.path(), "coverage");
-    assert!(f["evidence"][0]
-        .as_str()
-        .unwrap()
-        .contains("Office 365 flows"));
+    assert!(f["evidence"][0].as_str().unwrap().starts_with("Optimize: "));
 }
 
 #[test]
@@ -471,6 +468,92 @@ fn tenants_and_traffic_to_other_organisations() {
             .code()
             == Some(2)
     );
+}
+
+/// Name visibility (issue 20, item 3): samples/report/names.pcap (synthetic) has one Office 365
+/// connection per way a name is read, hidden or missing; teams.pcap's Teams media carries no
+/// name, which is all of its Optimize bytes: the coverage finding.
+#[test]
+fn names_read_hidden_or_missing() {
+    let dir = analyze_out(&[sample("report/names.pcap")], &[]);
+    let s = summary(dir.path());
+    let rows = common::summary_rows(&s, "names");
+    let expected = [
+        ["Exchange", "read", "tls-sni", "1", "1792", "20.0%", "24.2%"],
+        ["Exchange", "read", "http-host", "1", "520", "20.0%", "7.0%"],
+        [
+            "Exchange",
+            "hidden",
+            "before-capture",
+            "1",
+            "2626",
+            "20.0%",
+            "35.5%",
+        ],
+        ["Exchange", "hidden", "ech", "1", "2199", "20.0%", "29.7%"],
+        [
+            "Exchange",
+            "address-only",
+            "no-handshake",
+            "1",
+            "270",
+            "20.0%",
+            "3.6%",
+        ],
+        [
+            "SharePoint",
+            "hidden",
+            "no-sni",
+            "1",
+            "1862",
+            "50.0%",
+            "82.9%",
+        ],
+        [
+            "SharePoint",
+            "hidden",
+            "cut-handshake",
+            "1",
+            "384",
+            "50.0%",
+            "17.1%",
+        ],
+    ];
+    assert_eq!(rows, expected.map(|r| r.map(str::to_owned)));
+    // 270 of 9,653 Optimize bytes address only (2.8%): under 10%, no finding.
+    assert!(!finding_kinds(dir.path()).contains("coverage"));
+
+    let dir = analyze_out(&[sample("teams.pcap")], &[]);
+    let s = summary(dir.path());
+    assert_eq!(
+        common::summary_rows(&s, "names"),
+        [
+            ["Common", "read", "tls-sni", "13", "334618", "100.0%", "100.0%"],
+            ["MEM", "read", "tls-sni", "1", "10198", "100.0%", "100.0%"],
+            ["Skype", "read", "tls-sni", "18", "223560", "66.7%", "91.2%"],
+            [
+                "Skype",
+                "address-only",
+                "no-name-in-protocol",
+                "9",
+                "21670",
+                "33.3%",
+                "8.8%"
+            ],
+        ]
+        .map(|r| r.map(str::to_owned))
+    );
+    let f = finding(dir.path(), "coverage");
+    assert_eq!(f["flows"], 9);
+    assert_eq!(
+        f["evidence"][0],
+        "Optimize: 21670 of 21670 bytes (100.0%) and 9 of 9 flows address only"
+    );
+    assert_eq!(
+        f["evidence"][1],
+        "Skype Optimize to 52.114.77.136 udp/3478: 1 flows, 13745 bytes"
+    );
+    assert!(f["explanation"].as_str().unwrap().contains("weaker"));
 }
 
 /// Internal addresses of a capture as analyzed without pseudonyms.

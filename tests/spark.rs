@@ -89,6 +89,22 @@ fn report_table(summary: &serde_json::Value, id: &str) -> Vec<Vec<String>> {
     rows
 }
 
+/// The name-visibility table of a Spark run.
+fn spark_names(tables: &Path) -> Vec<Vec<String>> {
+    spark_table(
+        &tables.join("names"),
+        &[
+            "service_area",
+            "name",
+            "how",
+            "flows",
+            "bytes",
+            "share_of_flows",
+            "share_of_bytes",
+        ],
+    )
+}
+
 /// Runs the PySpark job over a flow tree in local mode, its tables into `tables`.
 fn run_job(python: &Path, tree: &Path, tables: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -187,6 +203,10 @@ fn spark_tables_equal_the_report() {
     assert!(firewall.len() >= 5, "{firewall:?}");
     assert_eq!(firewall, report_table(&summary, "firewall"));
 
+    let names = spark_names(&tables);
+    assert!(names.len() >= 4, "{names:?}");
+    assert_eq!(names, report_table(&summary, "names"));
+
     let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
     let expected = report_findings(&summary);
     assert!(expected.len() >= 5, "{expected:?}");
@@ -240,10 +260,11 @@ fn spark_judges_proxied_flows_and_blocked_quic_like_the_report() {
     assert_eq!(findings, expected);
 }
 
-/// Issue 20's tables over the tenant sample and the samples' top-level captures (one site):
-/// Spark's tenants table (with the presumed own tenant) and findings equal the report's.
+/// Issue 20's tables over samples/report (tenants, names) and two top-level captures (one
+/// site): Spark's tenants table (with the presumed own tenant), name-visibility table and
+/// findings equal the report's.
 #[test]
-fn spark_computes_tenants_like_the_report() {
+fn spark_computes_tenants_and_names_like_the_report() {
     let Some(python) = spark_python() else {
         return;
     };
@@ -275,6 +296,17 @@ fn spark_computes_tenants_like_the_report() {
     );
     assert_eq!(tenants[0][1], "presumed");
     assert_eq!(tenants, report_table(&summary, "tenants"));
+    let names = spark_names(&tables);
+    for how in [
+        "ech",
+        "no-sni",
+        "cut-handshake",
+        "before-capture",
+        "no-handshake",
+    ] {
+        assert!(names.iter().any(|r| r[2] == how), "{how}: {names:?}");
+    }
+    assert_eq!(names, report_table(&summary, "names"));
     let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
     assert!(
         findings.contains(&vec!["foreign-tenants".to_owned(), "3".to_owned()]),

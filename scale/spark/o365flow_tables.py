@@ -13,6 +13,8 @@ Output (Parquet, one directory per table under --out):
   firewall/  endpoint_id, service_area, category, required, tcp_ports, udp_ports, names,
              ipv4_prefixes, ipv6_prefixes, observed_ports, flows, bytes
   tenants/   tenant, own (declared | presumed | no), names, flows, bytes, clients
+  names/     service_area, name (read | hidden | address-only), how, flows, bytes,
+             share_of_flows, share_of_bytes (of the service area's Office 365 flows and bytes)
   findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them)
 
 The rules are o365flow's (src/report/audit/): Office 365 traffic is a flow matched to a set of
@@ -181,6 +183,82 @@ def tenants(o365, declared):
     return table, int(foreign)
 
 
+NAME_GROUPS = {
+    "tls-sni": "read",
+    "quic-sni": "read",
+    "proxy-target": "read",
+    "http-host": "read",
+    "ech": "hidden",
+    "cut-handshake": "hidden",
+    "no-sni": "hidden",
+    "before-capture": "hidden",
+    "no-handshake": "address-only",
+    "no-name-in-protocol": "address-only",
+}
+
+
+def name_visibility(o365):
+    """Per flow how its server name was known (src/report/audit/visibility.rs), in the same
+    order of checks; adds `how` and `name` (its group)."""
+    app = F.coalesce(F.col("app_protocol"), F.lit(""))
+    handshake = app.isin("tls", "quic")
+    syn = (F.col("transport") == "tcp") & F.coalesce(F.col("tcp_flags_c2s"), F.lit("")).contains("S")
+    how = (
+        F.when(F.coalesce(F.col("ech"), F.lit(False)), F.lit("ech"))
+        .when(F.col("sni").isNotNull(), F.when(app == "quic", F.lit("quic-sni")).otherwise(F.lit("tls-sni")))
+        .when((F.col("path") == "proxy") & F.col("proxy_target").isNotNull(), F.lit("proxy-target"))
+        .when(F.col("http_host").isNotNull(), F.lit("http-host"))
+        .when(F.coalesce(F.col("tls_incomplete"), F.lit(False)), F.lit("cut-handshake"))
+        .when(handshake & F.col("ja4").isNotNull(), F.lit("no-sni"))
+        .when(handshake & syn, F.lit("no-handshake"))
+        .when(handshake, F.lit("before-capture"))
+        .otherwise(F.lit("no-name-in-protocol"))
+    )
+    group = F.create_map(*[F.lit(x) for kv in NAME_GROUPS.items() for x in kv])
+    return o365.withColumn("how", how).withColumn("name", group[F.col("how")])
+
+
+def names_table(named):
+    per = named.groupBy("service_area", "name", "how").agg(
+        F.count(F.lit(1)).cast("long").alias("flows"),
+        F.sum("bytes").cast("long").alias("bytes"),
+    )
+    area = named.groupBy("service_area").agg(
+        F.count(F.lit(1)).cast("long").alias("area_flows"),
+        F.sum("bytes").cast("long").alias("area_bytes"),
+    )
+    share = lambda part, whole: F.when(F.col(whole) > 0, F.col(part) / F.col(whole)).otherwise(F.lit(0.0))
+    return per.join(area, "service_area").select(
+        "service_area",
+        "name",
+        "how",
+        "flows",
+        "bytes",
+        share("flows", "area_flows").alias("share_of_flows"),
+        share("bytes", "area_bytes").alias("share_of_bytes"),
+    )
+
+
+def address_only_flows(named):
+    """The coverage finding: address-only flows of Optimize and of Allow, counted for each
+    category whose address-only bytes exceed 10% of its bytes."""
+    total = 0
+    for category in ("Optimize", "Allow"):
+        row = (
+            named.filter(F.col("category") == category)
+            .agg(
+                F.sum("bytes").alias("all"),
+                F.sum(F.when(F.col("name") == "address-only", F.col("bytes")).otherwise(0)).alias("only"),
+                F.sum(F.when(F.col("name") == "address-only", 1).otherwise(0)).alias("flows"),
+            )
+            .first()
+        )
+        all_bytes, only, flows = (row["all"] or 0), (row["only"] or 0), (row["flows"] or 0)
+        if all_bytes > 0 and float(only) > 0.10 * float(all_bytes):
+            total += int(flows)
+    return total
+
+
 def tally(df, keys):
     return df.groupBy(*keys).agg(
         F.count(F.lit(1)).cast("long").alias("flows"),
@@ -226,7 +304,7 @@ def quic_blocked(o365):
     return fell_back.select("quic_id").distinct().count()
 
 
-def findings(flows, o365, catalog, issuer_list, foreign_tenant_flows):
+def findings(flows, o365, catalog, issuer_list, foreign_tenant_flows, address_only):
     """Flows per finding type, with o365flow's rules (src/report/audit/findings.rs)."""
     counts = {}
 
@@ -288,7 +366,7 @@ def findings(flows, o365, catalog, issuer_list, foreign_tenant_flows):
     )
     counts["legacy-protocols"] = flows.filter(legacy).count()
 
-    counts["coverage"] = o365.filter(F.col("matched_by") == "ip").count()
+    counts["coverage"] = address_only
     counts["foreign-tenants"] = foreign_tenant_flows
     return [(kind, int(n)) for kind, n in counts.items() if n > 0]
 
@@ -337,8 +415,10 @@ def main(argv):
     )
 
     tenant_table, foreign_flows = tenants(o365, [t.lower() for t in args.tenant])
+    named = name_visibility(o365).cache()
+    names = names_table(named)
     found = spark.createDataFrame(
-        findings(flows, o365, catalog, issuers(args.issuers), foreign_flows),
+        findings(flows, o365, catalog, issuers(args.issuers), foreign_flows, address_only_flows(named)),
         T.StructType([T.StructField("kind", T.StringType()), T.StructField("flows", T.LongType())]),
     )
 
@@ -347,6 +427,7 @@ def main(argv):
         ("ports", ports, ["service_area", F.desc("bytes")]),
         ("firewall", firewall, ["endpoint_id"]),
         ("tenants", tenant_table, [F.desc("bytes"), "tenant"]),
+        ("names", names, ["service_area", "name", F.desc("bytes")]),
         ("findings", found, ["kind"]),
     ]:
         table.orderBy(*order).coalesce(1).write.mode("overwrite").parquet(

@@ -11,6 +11,7 @@ pub mod render;
 pub mod svg;
 mod tables;
 pub mod tenants;
+mod visibility;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -69,6 +70,8 @@ pub struct AuditReport {
     pub paths: Table,
     /// Office 365 tenants reached, and which is the company's own.
     pub tenants: Table,
+    /// Office 365 bytes and flows whose server name was read, hidden or not carried.
+    pub names: Table,
     pub findings: Vec<Finding>,
     pub firewall: Table,
     pub firewall_sets: Vec<firewall::ObservedSet>,
@@ -449,6 +452,8 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
     let mut findings = findings::all(&df, &o365, catalog)?;
     let (tenants, own_tenants, foreign) = tenants::tenants(&o365, meta)?;
     findings.extend(foreign);
+    let (names, coverage) = visibility::names(&o365)?;
+    findings.extend(coverage);
     findings.sort_by_key(|f| f.severity);
     let overview =
         overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
@@ -462,6 +467,7 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         ports,
         paths,
         tenants,
+        names,
         findings,
         firewall,
         firewall_sets,

@@ -186,6 +186,8 @@ pub fn markdown(report: &AuditReport) -> String {
     md_table(&mut out, &report.ports);
     out.push_str("## Paths\n\n");
     md_table(&mut out, &report.paths);
+    out.push_str("## Names\n\n");
+    md_table(&mut out, &report.names);
     out.push_str("## Tenants\n\n");
     md_table(&mut out, &report.tenants);
     out.push_str("## Findings\n\n");
@@ -357,6 +359,8 @@ pub fn html(report: &AuditReport) -> String {
     html_table(&mut out, &report.ports);
     out.push_str("<h2>Paths</h2>");
     html_table(&mut out, &report.paths);
+    out.push_str("<h2>Names</h2>");
+    html_table(&mut out, &report.names);
     out.push_str("<h2>Tenants</h2>");
     html_table(&mut out, &report.tenants);
     out.push_str("<h2>Findings</h2>");

@@ -70,7 +70,7 @@ pub(super) fn finding(
 }
 
 /// `key1 key2: N flows, B bytes` lines from a tally.
-fn lines<const N: usize>(
+pub(super) fn lines<const N: usize>(
     df: &DataFrame,
     keys: [&str; N],
     describe: impl Fn(&[String; N]) -> String,
@@ -127,9 +127,7 @@ mod services;
 mod transport;
 
 pub use services::microsoft_issuer;
-use services::{
-    blocked_required, coverage, legacy, published_services, tls_inspection, unlisted_microsoft,
-};
+use services::{blocked_required, legacy, published_services, tls_inspection, unlisted_microsoft};
 use transport::{exotic_ports, media_fallback, non_tls_443, optimize_via_proxy, quic_blocked};
 
 pub fn all(df: &DataFrame, o365: &DataFrame, catalog: &Catalog) -> PolarsResult<Vec<Finding>> {
@@ -144,7 +142,6 @@ pub fn all(df: &DataFrame, o365: &DataFrame, catalog: &Catalog) -> PolarsResult<
     out.extend(unlisted_microsoft(df)?);
     out.extend(published_services(df)?);
     out.extend(legacy(df)?);
-    out.extend(coverage(o365)?);
     out.sort_by_key(|f| f.severity);
     Ok(out)
 }
