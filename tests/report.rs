@@ -56,7 +56,7 @@ fn finding(dir: &Path, kind: &str) -> serde_json::Value {
 }
 
 /// Each finding type: (kind, a capture that triggers it, one that does not).
-const FINDING_CASES: [(&str, &str, &str); 11] = [
+const FINDING_CASES: [(&str, &str, &str); 12] = [
     ("exotic-ports", "teams.pcap", "tls_2_reasms.pcapng"),
     ("media-fallback", "report/media-blocked.pcap", "teams.pcap"),
     ("non-tls-443", "report/plain-http-443.pcap", "teams.pcap"),
@@ -84,6 +84,7 @@ const FINDING_CASES: [(&str, &str, &str); 11] = [
         "report/tenants.pcap",
         "local-sll2-o365-tls.pcap",
     ),
+    ("nat-pressure", "report/nat-pressure.pcap", "teams.pcap"),
 ];
 
 #[test]
@@ -554,6 +555,137 @@ fn names_read_hidden_or_missing() {
         "Skype Optimize to 52.114.77.136 udp/3478: 1 flows, 13745 bytes"
     );
     assert!(f["explanation"].as_str().unwrap().contains("weaker"));
+}
+
+/// A raw-IPv4 TCP segment (no options, checksums left 0: the analyzer does not check them).
+fn tcp_segment(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16, seq: u32, flags: u8) -> Vec<u8> {
+    let mut p = vec![0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0];
+    p.extend_from_slice(&src);
+    p.extend_from_slice(&dst);
+    p.extend_from_slice(&sport.to_be_bytes());
+    p.extend_from_slice(&dport.to_be_bytes());
+    p.extend_from_slice(&seq.to_be_bytes());
+    p.extend_from_slice(&0u32.to_be_bytes());
+    p.extend_from_slice(&[0x50, flags, 0xfa, 0xf0, 0, 0, 0, 0]);
+    p
+}
+
+/// `n` connections from 203.0.113.5 to 52.96.1.10:443 (Exchange Online), one SYN every 100 us,
+/// each answered and reset by the client 60 s after its SYN: the layout of
+/// `samples/make-synthetic-report-samples.py nat-ports N OUT`.
+fn nat_ports_capture(n: u32, path: &Path) {
+    let (client, server) = ([203, 0, 113, 5], [52, 96, 1, 10]);
+    let base: u32 = 1_764_000_000;
+    let mut out = Vec::new();
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, 101] {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    let record = |out: &mut Vec<u8>, us: u64, data: &[u8]| {
+        let (secs, frac) = (base + (us / 1_000_000) as u32, (us % 1_000_000) as u32);
+        let len = data.len() as u32;
+        out.extend(common::pcap_record(secs, frac, len, len, data));
+    };
+    for i in 0..n {
+        let (t, sport) = (u64::from(i) * 100, 1024 + i as u16);
+        let seq = u32::from(sport) << 16;
+        record(
+            &mut out,
+            t,
+            &tcp_segment(client, sport, server, 443, seq, 0x02),
+        );
+        record(
+            &mut out,
+            t + 1000,
+            &tcp_segment(server, 443, client, sport, 7, 0x12),
+        );
+    }
+    for i in 0..n {
+        let (t, sport) = (u64::from(i) * 100 + 60_000_000, 1024 + i as u16);
+        let seq = (u32::from(sport) << 16) + 1;
+        record(
+            &mut out,
+            t,
+            &tcp_segment(client, sport, server, 443, seq, 0x04),
+        );
+    }
+    std::fs::write(path, out).unwrap();
+}
+
+/// Connection pressure (issue 20, item 4): samples/report/nat-pressure.pcap (4,100 connections
+/// from one address to 41 Exchange addresses) crosses the 4,000 limit and not the port limit;
+/// 33,000 connections to one address and port take 51.2% of the 64,512 ports and cross both.
+#[test]
+fn nat_and_connection_pressure() {
+    let dir = analyze_out(&[sample("report/nat-pressure.pcap")], &[]);
+    let s = summary(dir.path());
+    assert_eq!(
+        common::summary_rows(&s, "connections"),
+        [[
+            "203.0.113.5",
+            "4100",
+            "4100",
+            "2025-11-24T16:00:00.409900Z",
+            "52.96.2.10:443",
+            "100",
+            "2025-11-24T16:00:00.009900Z",
+            "0.2%"
+        ]]
+    );
+    let f = finding(dir.path(), "nat-pressure");
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(f["flows"], 4100);
+    assert_eq!(
+        f["evidence"],
+        serde_json::json!([
+            "203.0.113.5 held 4100 Office 365 connections at once at 2025-11-24T16:00:00.409900Z (more than 4000)"
+        ])
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let capture = work.path().join("nat-ports.pcap");
+    nat_ports_capture(33_000, &capture);
+    let dir = analyze_out(&[capture], &[]);
+    let s = summary(dir.path());
+    assert_eq!(
+        common::summary_rows(&s, "connections"),
+        [[
+            "203.0.113.5",
+            "33000",
+            "33000",
+            "2025-11-24T16:00:03.299900Z",
+            "52.96.1.10:443",
+            "33000",
+            "2025-11-24T16:00:03.299900Z",
+            "51.2%"
+        ]]
+    );
+    let f = finding(dir.path(), "nat-pressure");
+    assert_eq!(f["flows"], 33000);
+    assert_eq!(
+        f["evidence"],
+        serde_json::json!([
+            "203.0.113.5 held 33000 connections to 52.96.1.10:443 at once at 2025-11-24T16:00:03.299900Z: 51.2% of the 64512 source ports a NAT address has towards one destination",
+            "203.0.113.5 held 33000 Office 365 connections at once at 2025-11-24T16:00:03.299900Z (more than 4000)"
+        ])
+    );
+
+    // Quiet on the samples: teams.pcap's client holds 8 Office 365 connections at most.
+    let dir = analyze_out(&[sample("teams.pcap")], &[]);
+    let s = summary(dir.path());
+    assert!(!finding_kinds(dir.path()).contains("nat-pressure"));
+    assert_eq!(
+        common::summary_rows(&s, "connections"),
+        [[
+            "192.168.1.6",
+            "32",
+            "8",
+            "2020-04-16T12:54:45.251950Z",
+            "52.114.77.33:443",
+            "2",
+            "2020-04-16T12:54:37.042751Z",
+            "0.0%"
+        ]]
+    );
 }
 
 /// Internal addresses of a capture as analyzed without pseudonyms.

@@ -15,7 +15,8 @@ Output (Parquet, one directory per table under --out):
   tenants/   tenant, own (declared | presumed | no), names, flows, bytes, clients
   names/     service_area, name (read | hidden | address-only), how, flows, bytes,
              share_of_flows, share_of_bytes (of the service area's Office 365 flows and bytes)
-  findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them)
+  findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them;
+             not nat-pressure, whose concurrency sweep stays with o365flow report)
 
 The rules are o365flow's (src/report/audit/): Office 365 traffic is a flow matched to a set of
 Microsoft's catalog (not only to the admin's --catalog-extra entries); `port` is transport/port;

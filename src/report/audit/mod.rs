@@ -6,6 +6,7 @@
 
 pub mod findings;
 pub mod firewall;
+pub mod nat;
 pub mod overview;
 pub mod render;
 pub mod svg;
@@ -72,6 +73,8 @@ pub struct AuditReport {
     pub tenants: Table,
     /// Office 365 bytes and flows whose server name was read, hidden or not carried.
     pub names: Table,
+    /// Peak concurrent Office 365 TCP connections per source address.
+    pub connections: Table,
     pub findings: Vec<Finding>,
     pub firewall: Table,
     pub firewall_sets: Vec<firewall::ObservedSet>,
@@ -454,6 +457,8 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
     findings.extend(foreign);
     let (names, coverage) = visibility::names(&o365)?;
     findings.extend(coverage);
+    let (connections, nat) = nat::pressure(&o365)?;
+    findings.extend(nat);
     findings.sort_by_key(|f| f.severity);
     let overview =
         overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
@@ -468,6 +473,7 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         paths,
         tenants,
         names,
+        connections,
         findings,
         firewall,
         firewall_sets,

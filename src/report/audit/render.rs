@@ -190,6 +190,8 @@ pub fn markdown(report: &AuditReport) -> String {
     md_table(&mut out, &report.names);
     out.push_str("## Tenants\n\n");
     md_table(&mut out, &report.tenants);
+    out.push_str("## Connections\n\n");
+    md_table(&mut out, &report.connections);
     out.push_str("## Findings\n\n");
     if report.findings.is_empty() {
         out.push_str("(none)\n\n");
@@ -363,6 +365,8 @@ pub fn html(report: &AuditReport) -> String {
     html_table(&mut out, &report.names);
     out.push_str("<h2>Tenants</h2>");
     html_table(&mut out, &report.tenants);
+    out.push_str("<h2>Connections</h2>");
+    html_table(&mut out, &report.connections);
     out.push_str("<h2>Findings</h2>");
     if report.findings.is_empty() {
         out.push_str("<p>(none)</p>");
