@@ -49,9 +49,10 @@ def parse_args(argv):
         "--tenant",
         action="append",
         default=[],
-        help="the company's own tenant (repeatable), as o365flow's --tenant; without it the tenant "
-        "with the most clients is presumed the company's own (the job does not read the tenants "
-        "a run declared from the flow files' metadata)",
+        help="the company's own tenant (repeatable), the tenant itself (contoso, not "
+        "contoso.onmicrosoft.com); without it the tenant with the most clients is presumed the "
+        "company's own (the job does not read the tenants a run declared from the flow files' "
+        "metadata)",
     )
     return p.parse_args(argv)
 

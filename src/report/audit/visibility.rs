@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 
 use polars::prelude::*;
 
-use super::findings::{finding, Finding, Severity};
-use super::{bools, human_share, ints, proxied, texts, Table, BYTES, PORT};
+use super::findings::{finding, lines, Finding, Severity};
+use super::{bools, filter, human_share, ints, proxied, tally, texts, Table, BYTES, PORT};
 
 /// The groups in table order.
 const GROUPS: [&str; 3] = ["read", "hidden", "address-only"];
@@ -188,13 +188,13 @@ fn coverage(
                 .iter()
                 .any(|(name, _)| c.as_deref() == Some(name.as_str()))
     });
-    let hit = super::filter(o365, keep)?;
-    let t = super::tally(
+    let hit = filter(o365, keep)?;
+    let t = tally(
         &hit,
         &["service_area", "category", "server_ip", PORT],
         "client_ip",
     )?;
-    evidence.extend(super::findings::lines(
+    evidence.extend(lines(
         &t,
         ["service_area", "category", "server_ip", PORT],
         |v| format!("{} {} to {} {}", v[0], v[1], v[2], v[3]),
