@@ -38,6 +38,16 @@ pub(super) fn finish(
     earlier: anyhow::Result<()>,
 ) -> anyhow::Result<u8> {
     let mut meta = RunMeta::from_run(&analysis.summary, &end.config.internal);
+    meta.sites = end
+        .options
+        .partition
+        .iter()
+        .filter_map(|k| match k {
+            o365flow::report::partition::PartitionKey::Site(name) => Some(name.clone()),
+            o365flow::report::partition::PartitionKey::Date => None,
+        })
+        .collect();
+    meta.tenants = end.options.tenants.clone();
     if let Some(p) = end.pseudonyms {
         p.rows(&mut analysis.flows);
         meta.pseudonymized = true;
