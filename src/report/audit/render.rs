@@ -427,5 +427,9 @@ mod tests {
         assert_eq!(escape_html("a\"b'c&"), "a&quot;b&#39;c&amp;");
         assert_eq!(escape_markdown("a|b*c"), "a\\|b\\*c");
         assert_eq!(escape_markdown("<b>"), "&lt;b&gt;");
+        assert_eq!(
+            escape_markdown("the company's \"own\" & <x>"),
+            "the company's \"own\" &amp; &lt;x&gt;"
+        );
     }
 }
