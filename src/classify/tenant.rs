@@ -71,12 +71,9 @@ pub fn of_flow(
         .and_then(tenant_of)
 }
 
-/// `host` of `host:port` (text without a numeric port stays as it is).
+/// `host` of `host:port` (`[v6]:port` too); text without a numeric port stays as it is.
 pub fn without_port(text: &str) -> &str {
-    match text.rsplit_once(':') {
-        Some((host, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => text,
-    }
+    super::split_host_port(text).0
 }
 
 /// A tenant as Microsoft allows it: letters, digits and dashes, 1 to 63 characters (a DNS
