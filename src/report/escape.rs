@@ -14,25 +14,28 @@ pub fn csv_safe(cell: &str) -> Cow<'_, str> {
 
 /// Escapes text for HTML element content and attribute values.
 pub fn escape_html(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
+    escape_with(text, |c, out| match c {
+        '"' => out.push_str("&quot;"),
+        '\'' => out.push_str("&#39;"),
+        c => out.push(c),
+    })
 }
 
 /// Escapes text for a Markdown table cell: the characters that open HTML (renderers pass it
 /// through) and Markdown's own table and emphasis characters. Quotes stay: without a `<` they
 /// open nothing, and `&#39;` would show in a plain-text reading of the file.
 pub fn escape_markdown(text: &str) -> String {
+    escape_with(text, |c, out| {
+        if matches!(c, '|' | '`' | '*' | '_' | '[' | ']' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    })
+}
+
+/// `&`, `<` and `>` as entities and control characters as spaces (both formats); every other
+/// character as `rest` writes it.
+fn escape_with(text: &str, rest: impl Fn(char, &mut String)) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -40,11 +43,7 @@ pub fn escape_markdown(text: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             c if c.is_control() => out.push(' '),
-            '|' | '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
+            c => rest(c, &mut out),
         }
     }
     out

@@ -94,23 +94,13 @@ fn list<'a>(out: &mut Vec<u8>, values: impl ExactSizeIterator<Item = &'a str>) {
 mod tests {
     use super::*;
     use crate::classify::{Direction, MicrosoftStatus};
-    use crate::wire::Transport;
 
+    /// The client tests' facts (TLS to 443, outbound) with a User-Agent.
     fn facts<'a>(names: &'a [&'a str], user_agent: Option<&'a str>) -> ClientFacts<'a> {
         ClientFacts {
-            transport: Transport::Tcp,
-            server_port: 443,
-            app_protocol: "tls",
-            names,
-            ja4: None,
-            alpn: &[],
             user_agent,
-            http_path: None,
-            media: &[],
-            service_area: None,
             microsoft: MicrosoftStatus::Listed,
-            client_microsoft: MicrosoftStatus::No,
-            direction: Direction::Outbound,
+            ..super::super::tests::facts(names)
         }
     }
 

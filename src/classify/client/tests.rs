@@ -2,7 +2,7 @@
 
 use super::*;
 
-fn facts<'a>(names: &'a [&'a str]) -> ClientFacts<'a> {
+pub(super) fn facts<'a>(names: &'a [&'a str]) -> ClientFacts<'a> {
     ClientFacts {
         transport: Transport::Tcp,
         server_port: 443,
