@@ -140,6 +140,18 @@ pub fn parse_tenant(arg: &str) -> Result<String, String> {
     }
 }
 
+/// Declared tenants without repeats, in the order first given (`--tenant contoso --tenant
+/// contoso.onmicrosoft.com` is contoso once).
+pub fn distinct(tenants: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::with_capacity(tenants.len());
+    for t in tenants {
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,6 +237,10 @@ mod tests {
         assert_eq!(
             parse_tenant("contoso-com.mail.protection.outlook.com").as_deref(),
             Ok("contoso-com")
+        );
+        assert_eq!(
+            distinct(&["b", "a", "b", "a"].map(str::to_owned)),
+            ["b", "a"].map(str::to_owned)
         );
         assert!(parse_tenant("").is_err());
         assert!(parse_tenant("a_b").is_err());

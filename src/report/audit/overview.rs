@@ -345,3 +345,31 @@ pub fn provenance(meta: &RunMeta) -> Table {
         rows,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn the_rules_line_lists_ten_and_counts_the_rest() {
+        let o = Overview {
+            rules_beyond_web: (0..12)
+                .map(|p| format!("Skype set 11 udp/{}", 3478 + p))
+                .collect(),
+            ..Overview::default()
+        };
+        let lines = o.lines(&Totals::default());
+        let rules = lines
+            .iter()
+            .find(|(k, _)| *k == "Firewall rules beyond TCP 80/443")
+            .map(|(_, v)| v.as_str());
+        let shown: Vec<String> = (0..10)
+            .map(|p| format!("Skype set 11 udp/{}", 3478 + p))
+            .collect();
+        assert_eq!(
+            rules,
+            Some(format!("12 ({}, +2 more)", shown.join(", ")).as_str())
+        );
+    }
+}

@@ -253,3 +253,67 @@ pub(super) fn tenants(
         )),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+
+    /// 55 tenants (t00 with 12 names, 2 flows of 100 bytes each; the others one flow, fewer
+    /// bytes) and one mail domain: the table keeps 50 rows and sums the rest, a tenant lists 10
+    /// names, `seen` keeps 50 tenants and counts the rest.
+    #[test]
+    fn tables_keyed_by_tenant_are_bounded() {
+        let mut sni = Vec::new();
+        let mut bytes = Vec::new();
+        let mut clients = Vec::new();
+        for n in 0..12 {
+            sni.push(format!("s{n:02}.t00.sharepoint.com"));
+            bytes.push(100i64);
+            clients.push("10.0.0.1".to_owned());
+        }
+        for t in 1..55 {
+            sni.push(format!("t{t:02}.sharepoint.com"));
+            bytes.push(90 - t);
+            clients.push(format!("10.0.1.{t}"));
+        }
+        sni.push("contoso-com.mail.protection.outlook.com".to_owned());
+        bytes.push(1);
+        clients.push("10.0.0.1".to_owned());
+        let rows = sni.len();
+        let none: Vec<Option<String>> = vec![None; rows];
+        let mut df = DataFrame::new_infer_height(vec![
+            Column::new("sni".into(), sni),
+            Column::new("http_host".into(), none.clone()),
+            Column::new("proxy_target".into(), none),
+            Column::new("client_ip".into(), clients),
+            Column::new(BYTES.into(), bytes),
+        ])
+        .unwrap();
+        with_tenant(&mut df).unwrap();
+        let (table, own, finding) = tenants(&df, &RunMeta::default()).unwrap();
+        assert_eq!(table.rows.len(), MAX_TENANT_ROWS + 1);
+        assert_eq!(
+            table.rows[0],
+            [
+                "t00",
+                "tenant",
+                "presumed",
+                "s00.t00.sharepoint.com s01.t00.sharepoint.com s02.t00.sharepoint.com s03.t00.sharepoint.com s04.t00.sharepoint.com s05.t00.sharepoint.com s06.t00.sharepoint.com s07.t00.sharepoint.com s08.t00.sharepoint.com s09.t00.sharepoint.com (+2 more)",
+                "12",
+                "1200",
+                "1"
+            ]
+        );
+        // Rows 51-56: t50..t54 (40..36 bytes) and the mail domain (1 byte).
+        assert_eq!(
+            table.rows[MAX_TENANT_ROWS],
+            ["... 6 more", "", "", "", "6", "191", ""]
+        );
+        assert_eq!(own.seen.len(), MAX_TENANT_ROWS);
+        assert_eq!(own.seen_more, 5);
+        assert_eq!((own.others, own.mail_domains), (54, 1));
+        let f = finding.unwrap();
+        assert_eq!((f.flows, f.evidence.len(), f.more), (54, 50, 4));
+    }
+}
