@@ -411,7 +411,7 @@ fn names_read_hidden_or_missing() {
         [
             ["Common", "read", "tls-sni", "13", "334618", "100.0%", "100.0%"],
             ["MEM", "read", "tls-sni", "1", "10198", "100.0%", "100.0%"],
-            ["Skype", "read", "tls-sni", "18", "223560", "66.7%", "91.2%"],
+            ["Skype", "read", "tls-sni", "16", "206212", "59.3%", "84.1%"],
             [
                 "Skype",
                 "address-only",
@@ -420,6 +420,17 @@ fn names_read_hidden_or_missing() {
                 "21670",
                 "33.3%",
                 "8.8%"
+            ],
+            // Two TLS connections whose SNI is the server's address (their certificate named
+            // them: matched_by = cert).
+            [
+                "Skype",
+                "address-only",
+                "ip-literal",
+                "2",
+                "17348",
+                "7.4%",
+                "7.1%"
             ],
         ]
         .map(|r| r.map(str::to_owned))
@@ -731,5 +742,62 @@ fn the_connections_table_is_bounded() {
     assert_eq!(
         s["connections"]["title"],
         "Concurrent Office 365 TCP connections per source address (20 of 25 sources, most at once first)"
+    );
+}
+
+/// An address where a name goes names nothing: names.pcap's SNI `outlook.office365.com`
+/// replaced by `52.96.1.33` and its HTTP Host by `52.96.1.34:80` count as
+/// `address-only`/`ip-literal`, not as read.
+#[test]
+fn an_ip_literal_is_not_a_name_read() {
+    let dir = analyze_out(&[sample("report/names.pcap")], &[]);
+    let work = tempfile::tempdir().unwrap();
+    let file = rewrite(
+        &dir.path().join("flows.parquet"),
+        &work.path().join("flows.parquet"),
+        |df| {
+            let swap = |name: &str, from: &str, to: &str| {
+                let values: Vec<Option<String>> = df
+                    .column(name)
+                    .unwrap()
+                    .str()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.map(|v| if v == from { to } else { v }.to_owned()))
+                    .collect();
+                polars::prelude::Column::new(name.into(), values)
+            };
+            let sni = swap("sni", "outlook.office365.com", "52.96.1.33");
+            let host = swap("http_host", "outlook.office365.com", "52.96.1.34:80");
+            df.with_column(sni).unwrap();
+            df.with_column(host).unwrap();
+        },
+    );
+    let s = summary(report_out(&[file], &[]).path());
+    let rows = common::summary_rows(&s, "names");
+    assert_eq!(
+        rows[..3],
+        [
+            [
+                "Exchange",
+                "hidden",
+                "before-capture",
+                "1",
+                "2626",
+                "20.0%",
+                "35.5%"
+            ],
+            ["Exchange", "hidden", "ech", "1", "2199", "20.0%", "29.7%"],
+            [
+                "Exchange",
+                "address-only",
+                "ip-literal",
+                "2",
+                "2312",
+                "40.0%",
+                "31.2%"
+            ],
+        ]
+        .map(|r| r.map(str::to_owned))
     );
 }

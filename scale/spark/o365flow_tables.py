@@ -331,7 +331,22 @@ NAME_GROUPS = {
     "before-capture": "hidden",
     "no-handshake": "address-only",
     "no-name-in-protocol": "address-only",
+    "ip-literal": "address-only",
 }
+
+
+def ip_literal(text):
+    """An address where a name goes (SNI, Host, proxy target; port dropped): names nothing."""
+    if text is None:
+        return False
+    host = without_port(text)
+    if "%" in host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def name_visibility(o365):
@@ -340,11 +355,23 @@ def name_visibility(o365):
     app = F.coalesce(F.col("app_protocol"), F.lit(""))
     handshake = app.isin("tls", "quic")
     syn = (F.col("transport") == "tcp") & F.coalesce(F.col("tcp_flags_c2s"), F.lit("")).contains("S")
+    literal = F.udf(ip_literal, T.BooleanType())
     how = (
         F.when(F.coalesce(F.col("ech"), F.lit(False)), F.lit("ech"))
-        .when(F.col("sni").isNotNull(), F.when(app == "quic", F.lit("quic-sni")).otherwise(F.lit("tls-sni")))
-        .when((F.col("path") == "proxy") & F.col("proxy_target").isNotNull(), F.lit("proxy-target"))
-        .when(F.col("http_host").isNotNull(), F.lit("http-host"))
+        .when(
+            F.col("sni").isNotNull(),
+            F.when(literal("sni"), F.lit("ip-literal"))
+            .when(app == "quic", F.lit("quic-sni"))
+            .otherwise(F.lit("tls-sni")),
+        )
+        .when(
+            (F.col("path") == "proxy") & F.col("proxy_target").isNotNull(),
+            F.when(literal("proxy_target"), F.lit("ip-literal")).otherwise(F.lit("proxy-target")),
+        )
+        .when(
+            F.col("http_host").isNotNull(),
+            F.when(literal("http_host"), F.lit("ip-literal")).otherwise(F.lit("http-host")),
+        )
         .when(F.coalesce(F.col("tls_incomplete"), F.lit(False)), F.lit("cut-handshake"))
         .when(handshake & F.col("ja4").isNotNull(), F.lit("no-sni"))
         .when(handshake & syn, F.lit("no-handshake"))

@@ -6,10 +6,13 @@
 //! the server address alone (`matched_by = ip`), whatever the reason no name decided.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use polars::prelude::*;
 
 use super::findings::{finding, lines, Finding, Severity};
+use crate::classify::tenant;
+
 use super::{bools, filter, human_share, ints, proxied, tally, texts, Table, BYTES, PORT};
 
 /// The groups in table order.
@@ -40,6 +43,13 @@ fn visibility(df: &DataFrame) -> PolarsResult<Vec<(&'static str, &'static str)>>
     let transport = texts(df, "transport")?;
     let flags = texts(df, "tcp_flags_c2s")?;
     let has = |c: &[Option<String>], i: usize| c.get(i).is_some_and(Option::is_some);
+    // An address written where a name goes (SNI, Host, proxy target: `52.96.1.1:443`,
+    // `[2603:1006::1]:443`) names nothing: the flow is known by its address alone.
+    let literal = |c: &[Option<String>], i: usize| {
+        c.get(i)
+            .and_then(|v| v.as_deref())
+            .is_some_and(|v| tenant::without_port(v).parse::<IpAddr>().is_ok())
+    };
     let is = |c: &[bool], i: usize| c.get(i).copied().unwrap_or(false);
     Ok((0..df.height())
         .map(|i| {
@@ -48,15 +58,25 @@ fn visibility(df: &DataFrame) -> PolarsResult<Vec<(&'static str, &'static str)>>
             if is(&ech, i) {
                 ("hidden", "ech")
             } else if has(&sni, i) {
-                if app == "quic" {
+                if literal(&sni, i) {
+                    ("address-only", "ip-literal")
+                } else if app == "quic" {
                     ("read", "quic-sni")
                 } else {
                     ("read", "tls-sni")
                 }
             } else if is(&via, i) && has(&target, i) {
-                ("read", "proxy-target")
+                if literal(&target, i) {
+                    ("address-only", "ip-literal")
+                } else {
+                    ("read", "proxy-target")
+                }
             } else if has(&host, i) {
-                ("read", "http-host")
+                if literal(&host, i) {
+                    ("address-only", "ip-literal")
+                } else {
+                    ("read", "http-host")
+                }
             } else if is(&cut, i) {
                 ("hidden", "cut-handshake")
             } else if handshake_protocol && has(&ja4, i) {
