@@ -613,7 +613,8 @@ fn nulls(df: &polars::prelude::DataFrame, name: &str) -> polars::prelude::Column
 
 /// Tenants come only from names a flow carried, never from `dns_name` (DNS maps by address,
 /// and SharePoint's addresses are every tenant's): tenants.pcap's flows without their SNI but
-/// with a DNS name of another tenant, in a flow file without the tenant column, reach no tenant.
+/// with a DNS name of another tenant, in a flow file without the tenant column, reach no tenant;
+/// nor do they with their old tenant column.
 #[test]
 fn a_dns_name_is_no_tenant() {
     let dir = analyze_out(&[sample("report/tenants.pcap")], &[]);
@@ -635,6 +636,18 @@ fn a_dns_name_is_no_tenant() {
     let s = summary(report_out(&[file], &[]).path());
     assert!(common::summary_rows(&s, "tenants").is_empty());
     assert_eq!(s["overview"]["tenants"]["how"], "none");
+    // A version 5 file written while the column still fell back to the DNS name: its tenants
+    // in rows that carried no name are not taken.
+    let file = rewrite(
+        &dir.path().join("flows.parquet"),
+        &work.path().join("dns-era.parquet"),
+        |df| {
+            let sni = nulls(df, "sni");
+            df.with_column(sni).unwrap();
+        },
+    );
+    let s = summary(report_out(&[file], &[]).path());
+    assert!(common::summary_rows(&s, "tenants").is_empty());
 }
 
 /// `report` over flow files of schema 4 (no tenant column) and schema 5 together: the columns

@@ -257,7 +257,15 @@ def flows_of(spark, trees):
     carried = F.udf(flow_tenant, FLOW_TENANT)("sni", "http_host", "proxy_target")
     df = (
         df.withColumn("carried", carried)
-        .withColumn("tenant", F.coalesce(F.col("tenant"), F.col("carried.tenant")))
+        # A row that carried no name has no tenant, whatever its column says (version 5 files
+        # written before the tenant stopped falling back to the DNS name).
+        .withColumn(
+            "tenant",
+            F.when(
+                F.col("carried.name").isNotNull(),
+                F.coalesce(F.col("tenant"), F.col("carried.tenant")),
+            ),
+        )
         .withColumn("tenant_name", F.col("carried.name"))
         .withColumn(
             "tenant_kind",

@@ -44,21 +44,23 @@ pub struct OwnTenants {
 
 /// The flow frame with a `tenant` column: flow files before schema 5 have none (and rows of
 /// such files stacked with newer ones have it null), so it is read from the names the flow
-/// carried as the row maker does (`classify::tenant::of_flow`).
+/// carried as the row maker does (`classify::tenant::of_flow`). A row that carried no name has
+/// no tenant, whatever its column says (version 5 files written before the tenant stopped
+/// falling back to the DNS name).
 pub(super) fn with_tenant(df: &mut DataFrame) -> PolarsResult<()> {
     let present = if df.get_column_index(TENANT).is_some() {
         texts(df, TENANT)?
     } else {
         vec![None; df.height()]
     };
-    if df.get_column_index(TENANT).is_some() && present.iter().all(Option::is_some) {
-        return Ok(());
-    }
     let names = flow_names(df)?;
     let tenants: Vec<Option<String>> = present
         .into_iter()
         .zip(&names)
-        .map(|(t, n)| t.or_else(|| n.as_deref().and_then(tenant::tenant_of)))
+        .map(|(t, n)| {
+            let n = n.as_deref()?;
+            t.or_else(|| tenant::tenant_of(n))
+        })
         .collect();
     df.with_column(Column::new(TENANT.into(), tenants))?;
     Ok(())
