@@ -160,15 +160,14 @@ fn md_summary(out: &mut String, report: &AuditReport) {
     out.push_str("## Summary\n\n");
     for (k, v) in report.overview.lines(&report.totals) {
         let _ = write!(out, "- **{k}**: {}", escape_markdown(&v));
-        if let Some((text, link)) = unlisted(report, k) {
-            match link {
-                true => {
-                    let _ = write!(out, "; [{text}](#finding-exotic-ports)");
-                }
-                false => {
-                    let _ = write!(out, "; {text}");
-                }
+        match unlisted(report, k) {
+            Some((text, true)) => {
+                let _ = write!(out, "; [{text}](#finding-exotic-ports)");
             }
+            Some((text, false)) => {
+                let _ = write!(out, "; {text}");
+            }
+            None => {}
         }
         out.push('\n');
     }
@@ -325,15 +324,14 @@ fn html_summary(out: &mut String, report: &AuditReport) {
     out.push_str("<section id=\"summary\"><h2>Summary</h2><dl class=\"summary\">");
     for (k, v) in report.overview.lines(&report.totals) {
         let _ = write!(out, "<dt>{k}</dt><dd>{}", escape_html(&v));
-        if let Some((text, link)) = unlisted(report, k) {
-            match link {
-                true => {
-                    let _ = write!(out, "; <a href=\"#finding-exotic-ports\">{text}</a>");
-                }
-                false => {
-                    let _ = write!(out, "; {text}");
-                }
+        match unlisted(report, k) {
+            Some((text, true)) => {
+                let _ = write!(out, "; <a href=\"#finding-exotic-ports\">{text}</a>");
             }
+            Some((text, false)) => {
+                let _ = write!(out, "; {text}");
+            }
+            None => {}
         }
         if k == "Findings" && !report.overview.findings.is_empty() {
             out.push_str("<ul>");
