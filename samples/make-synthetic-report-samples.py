@@ -10,7 +10,13 @@ run. tests/report.rs asserts exact values on them.
                      contoso.sharepoint.com (3 clients), contoso-my.sharepoint.com,
                      fabrikam.sharepoint.com and fabrikam-my.sharepoint.com (10.1.1.11),
                      autodiscover.northwind.onmicrosoft.com (10.1.1.12, 52.96.1.20),
-                     outlook.office365.com (no tenant)
+                     outlook.office365.com (no tenant); and mail to Exchange Online
+                     Protection (52.101.40.10, set 10) on TCP 25 naming recipients' mail
+                     domains, not tenants: fabrikam-com.mail.protection.outlook.com
+                     (10.1.1.10-13: four clients, more than contoso's three, so a
+                     mail domain counted as a tenant would be presumed the company's own)
+                     and northwind-com.a-v1.mx.microsoft (10.1.1.12); a ClientHello with SNI
+                     straight after the handshake stands in for STARTTLS
   names.pcap         10.1.2.10 to Exchange Online and SharePoint: a name read from TLS SNI
                      (outlook.office365.com) and from an HTTP Host on port 80, hidden by ECH
                      (outer name public.example.com), by a ClientHello without SNI, by a cut
@@ -168,11 +174,24 @@ TENANT_FLOWS = [
     ("10.1.1.10", "52.96.1.21", "outlook.office365.com"),
 ]
 
+# (client, server, name) of mail to Exchange Online Protection on TCP 25.
+MAIL_FLOWS = [
+    ("10.1.1.10", "52.101.40.10", "fabrikam-com.mail.protection.outlook.com"),
+    ("10.1.1.11", "52.101.40.10", "fabrikam-com.mail.protection.outlook.com"),
+    ("10.1.1.12", "52.101.40.10", "fabrikam-com.mail.protection.outlook.com"),
+    ("10.1.1.13", "52.101.40.10", "fabrikam-com.mail.protection.outlook.com"),
+    ("10.1.1.12", "52.101.40.11", "northwind-com.a-v1.mx.microsoft"),
+]
+
 
 def tenants(path):
     pcap = Pcap(path)
     for i, (client, server, name) in enumerate(TENANT_FLOWS):
         tls_connection(pcap, i * 50_000, client, 50000 + i, server, name, i + 1)
+    for j, (client, server, name) in enumerate(MAIL_FLOWS):
+        i = len(TENANT_FLOWS) + j
+        tcp_session(pcap, i * 50_000, client, 50000 + i, server, 25, i + 1,
+                    client_hello(name, i + 1), app_data(600))
     pcap.close()
 
 

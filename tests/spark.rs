@@ -106,7 +106,20 @@ fn spark_names(tables: &Path) -> Vec<Vec<String>> {
 }
 
 /// Runs the PySpark job over a flow tree in local mode, its tables into `tables`.
+fn spark_tenants(tables: &Path) -> Vec<Vec<String>> {
+    spark_table(
+        &tables.join("tenants"),
+        &[
+            "tenant", "kind", "own", "names", "flows", "bytes", "clients",
+        ],
+    )
+}
+
 fn run_job(python: &Path, tree: &Path, tables: &Path) {
+    run_job_with(python, tree, tables, &[]);
+}
+
+fn run_job_with(python: &Path, tree: &Path, tables: &Path, extra: &[&str]) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let out = Command::new(python)
         .arg(root.join("scale/spark/o365flow_tables.py"))
@@ -114,6 +127,7 @@ fn run_job(python: &Path, tree: &Path, tables: &Path) {
         .arg(root.join("src/catalog/data/m365-worldwide-endpoints.json"))
         .arg("--out")
         .arg(tables)
+        .args(extra)
         .arg(tree)
         .output()
         .unwrap();
@@ -286,15 +300,20 @@ fn spark_computes_tenants_and_names_like_the_report() {
         serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
     let tables = dir.path().join("spark");
     run_job(&python, &tree, &tables);
-    let tenants = spark_table(
-        &tables.join("tenants"),
-        &["tenant", "own", "names", "flows", "bytes", "clients"],
-    );
+    let tenants = spark_tenants(&tables);
     assert_eq!(
-        tenants.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
-        ["contoso", "fabrikam", "northwind"]
+        tenants
+            .iter()
+            .map(|r| (r[0].as_str(), r[1].as_str(), r[2].as_str()))
+            .collect::<Vec<_>>(),
+        [
+            ("contoso", "tenant", "presumed"),
+            ("fabrikam", "tenant", "no"),
+            ("fabrikam-com", "mail domain", "-"),
+            ("northwind", "tenant", "no"),
+            ("northwind-com", "mail domain", "-"),
+        ]
     );
-    assert_eq!(tenants[0][1], "presumed");
     assert_eq!(tenants, report_table(&summary, "tenants"));
     let names = spark_names(&tables);
     for how in [
@@ -313,4 +332,82 @@ fn spark_computes_tenants_and_names_like_the_report() {
         "{findings:?}"
     );
     assert_eq!(findings, report_findings(&summary));
+}
+
+/// Flow files without the `tenant` column (schema 4) beside newer ones in one tree: the job
+/// reads the tree with mergeSchema and the tenants from the names the flows carried, and
+/// normalises --tenant as o365flow does (a mail domain as contoso-com, repeats once); its
+/// tables equal `o365flow report` over the same tree, value for value.
+#[test]
+fn spark_reads_flow_files_without_the_tenant_column() {
+    let Some(python) = spark_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    for (site, captures) in [
+        ("old", vec!["report/tenants.pcap"]),
+        ("new", vec!["report/names.pcap", "local-sll2-o365-tls.pcap"]),
+    ] {
+        let out = dir.path().join(site);
+        let inputs: Vec<PathBuf> = captures
+            .iter()
+            .map(|c| common::samples_dir().join(c))
+            .collect();
+        let partition = format!("site={site}");
+        common::analyze_out(&inputs, &out, &["--partition", &partition]);
+        std::fs::rename(out.join("flows").join(&partition), tree.join(&partition)).unwrap();
+    }
+    let mut old_files = 0;
+    for entry in std::fs::read_dir(tree.join("site=old")).unwrap().flatten() {
+        let path = entry.path();
+        let (mut df, metas) =
+            o365flow::report::out::read_flow_files(std::slice::from_ref(&path)).unwrap();
+        df.drop_in_place("tenant").unwrap();
+        o365flow::report::out::write_parquet(&df, &metas[0], &path).unwrap();
+        old_files += 1;
+    }
+    assert!(old_files >= 1);
+    let declared = [
+        "--tenant",
+        "Contoso",
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--tenant",
+        "northwind.com",
+    ];
+    for extra in [&[][..], &declared[..]] {
+        let report = tempfile::tempdir().unwrap();
+        let status = common::o365flow_command()
+            .arg("report")
+            .arg(&tree)
+            .args(extra)
+            .arg("--out")
+            .arg(report.path())
+            .status()
+            .unwrap();
+        assert!(status.code().unwrap() <= 1, "report: {status}");
+        let summary: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(report.path().join("summary.json")).unwrap())
+                .unwrap();
+        let tables = dir.path().join(format!("spark{}", extra.len()));
+        run_job_with(&python, &tree, &tables, extra);
+        let tenants = spark_tenants(&tables);
+        assert_eq!(tenants.len(), 5, "{tenants:?}");
+        assert_eq!(tenants, report_table(&summary, "tenants"));
+        let own: Vec<&str> = tenants.iter().map(|r| r[2].as_str()).collect();
+        if extra.is_empty() {
+            assert_eq!(own, ["presumed", "no", "-", "no", "-"]);
+        } else {
+            assert_eq!(own, ["declared", "no", "-", "no", "declared"]);
+        }
+        assert_eq!(spark_names(&tables), report_table(&summary, "names"));
+        let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
+        assert!(
+            findings.contains(&vec!["coverage".to_owned(), "5".to_owned()]),
+            "{findings:?}"
+        );
+        assert_eq!(findings, report_findings(&summary));
+    }
 }

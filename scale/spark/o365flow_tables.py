@@ -12,7 +12,9 @@ Output (Parquet, one directory per table under --out):
   ports/     service_area, port, port_listed, flows, bytes, clients
   firewall/  endpoint_id, service_area, category, required, tcp_ports, udp_ports, names,
              ipv4_prefixes, ipv6_prefixes, observed_ports, flows, bytes
-  tenants/   tenant, own (declared | presumed | no), names, flows, bytes, clients
+  tenants/   tenant, kind (tenant | mail domain), own (declared | presumed | no | - for a mail
+             domain not declared), names, flows, bytes, clients (every tenant: the report's
+             table shows 50 and sums the rest, and 10 names per tenant)
   names/     service_area, name (read | hidden | address-only), how, flows, bytes,
              share_of_flows, share_of_bytes (of the service area's Office 365 flows and bytes)
   findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them;
@@ -49,12 +51,121 @@ def parse_args(argv):
         "--tenant",
         action="append",
         default=[],
-        help="the company's own tenant (repeatable), the tenant itself (contoso, not "
-        "contoso.onmicrosoft.com); without it the tenant with the most clients is presumed the "
+        type=parse_tenant,
+        help="the company's own tenant (repeatable): contoso, a name carrying it "
+        "(contoso.onmicrosoft.com) or a mail domain (contoso.com, taken as contoso-com), as "
+        "o365flow --tenant reads it; without it the tenant with the most clients is presumed the "
         "company's own (the job does not read the tenants a run declared from the flow files' "
         "metadata)",
     )
     return p.parse_args(argv)
+
+
+# Tenants, as src/classify/tenant.rs reads them: the same rules, kept in step by tests/spark.rs.
+SHAREPOINT_SUFFIXES = ("-my", "-admin", "-myfiles", "-files")
+SHAREPOINT_SERVICES = ("www", "static")
+
+
+def ascii_lower(text):
+    return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
+
+
+def valid_tenant(tenant):
+    return (
+        0 < len(tenant) <= 63
+        and not tenant.startswith("-")
+        and not tenant.endswith("-")
+        and all(c in "abcdefghijklmnopqrstuvwxyz0123456789-" for c in tenant)
+    )
+
+
+def read_tenant(name):
+    """(tenant, kind) a server name carries, or None: classify::tenant::read."""
+    labels = ascii_lower(name.rstrip(".")).split(".")
+    n = len(labels)
+
+    def ends(suffix):
+        return n > len(suffix) and labels[n - len(suffix):] == list(suffix)
+
+    def label(from_end):
+        return labels[n - from_end - 1] if n - from_end - 1 >= 0 else None
+
+    if ends(("sharepoint", "com")):
+        site = label(2)
+        if site in SHAREPOINT_SERVICES:
+            return None
+        tenant, kind = site, "tenant"
+        for suffix in SHAREPOINT_SUFFIXES:
+            if site.endswith(suffix) and len(site) > len(suffix):
+                tenant = site[: -len(suffix)]
+                break
+    elif ends(("mail", "onmicrosoft", "com")):
+        tenant, kind = label(3), "tenant"
+    elif ends(("onmicrosoft", "com")):
+        tenant, kind = label(2), "tenant"
+    elif ends(("mail", "protection", "outlook", "com")):
+        tenant, kind = label(4), "mail domain"
+    elif ends(("mx", "microsoft")):
+        tenant, kind = label(3), "mail domain"
+    else:
+        return None
+    return (tenant, kind) if tenant is not None and valid_tenant(tenant) else None
+
+
+def without_port(text):
+    """`host` of `host:port` or `[v6]:port`: classify::split_host_port."""
+    text = text.strip()
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    if ":" in text:
+        host, port = text.rsplit(":", 1)
+        digits = port[1:] if port.startswith("+") else port
+        if ":" not in host and digits and all(c in "0123456789" for c in digits) and int(digits) <= 65535:
+            return host
+    return text
+
+
+def flow_name(sni, http_host, proxy_target):
+    """The name a flow carried (SNI, HTTP Host, proxy target host; lower case, no port), never
+    its DNS name: classify::tenant::flow_name."""
+    if sni is not None:
+        name = sni
+    elif http_host is not None:
+        name = without_port(http_host)
+    elif proxy_target is not None:
+        name = without_port(proxy_target)
+    else:
+        return None
+    return ascii_lower(name)
+
+
+def flow_tenant(sni, http_host, proxy_target):
+    """(name, tenant, kind) of a flow, each None when absent."""
+    name = flow_name(sni, http_host, proxy_target)
+    found = read_tenant(name) if name is not None else None
+    return (name, found[0], found[1]) if found else (name, None, None)
+
+
+def parse_tenant(arg):
+    """--tenant as o365flow reads it (classify::tenant::parse_tenant)."""
+    lower = ascii_lower(arg.strip().rstrip("."))
+    found = read_tenant(lower)
+    tenant = found[0] if found else lower.replace(".", "-")
+    if not valid_tenant(tenant):
+        raise argparse.ArgumentTypeError(
+            f"tenant {arg!r}: give the tenant (letters, digits, '-'), e.g. contoso or "
+            "contoso.onmicrosoft.com, or a mail domain, e.g. contoso.com"
+        )
+    return tenant
+
+
+FLOW_TENANT = T.StructType(
+    [
+        T.StructField("name", T.StringType()),
+        T.StructField("tenant", T.StringType()),
+        T.StructField("kind", T.StringType()),
+    ]
+)
 
 
 def port_text(ports):
@@ -122,7 +233,9 @@ def issuers(path):
 def flows_of(spark, trees):
     df = None
     for tree in trees:
-        part = spark.read.option("basePath", tree).parquet(tree)
+        # mergeSchema: the files of one tree may be of different schema versions (`tenant`
+        # since schema 5); a column a file lacks reads as null.
+        part = spark.read.option("basePath", tree).option("mergeSchema", "true").parquet(tree)
         df = part if df is None else df.unionByName(part, allowMissingColumns=True)
     bytes_ = (F.col("bytes_c2s") + F.col("bytes_s2c")).cast("long")
     # Flow files before schema 3 have no `path`: every flow was judged as direct.
@@ -137,9 +250,29 @@ def flows_of(spark, trees):
         (F.col("path") == "proxy") & target_port.isNotNull(),
         F.concat(F.lit("tcp/"), target_port),
     ).otherwise(F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string")))
-    # Flow files before schema 5 have no `tenant`; o365flow report reads it from the names.
+    # Flow files before schema 5 have no `tenant` (null when stacked with newer ones): read
+    # from the name the flow carried, as o365flow report does (tenants.rs, with_tenant).
     if "tenant" not in df.columns:
         df = df.withColumn("tenant", F.lit(None).cast("string"))
+    carried = F.udf(flow_tenant, FLOW_TENANT)("sni", "http_host", "proxy_target")
+    df = (
+        df.withColumn("carried", carried)
+        # A row that carried no name has no tenant, whatever its column says (version 5 files
+        # written before the tenant stopped falling back to the DNS name).
+        .withColumn(
+            "tenant",
+            F.when(
+                F.col("carried.name").isNotNull(),
+                F.coalesce(F.col("tenant"), F.col("carried.tenant")),
+            ),
+        )
+        .withColumn("tenant_name", F.col("carried.name"))
+        .withColumn(
+            "tenant_kind",
+            F.when(F.col("carried.kind") == "mail domain", F.lit("mail domain")).otherwise(F.lit("tenant")),
+        )
+        .drop("carried")
+    )
     o365 = F.col("service_area").isNotNull() & (
         F.col("matched_by").isNull() | (F.col("matched_by") != F.lit("user"))
     )
@@ -150,37 +283,47 @@ def flows_of(spark, trees):
     )
 
 
-def without_port(column):
-    return F.regexp_replace(F.col(column), r":[0-9]+$", "")
-
-
 def tenants(o365, declared):
-    """Tenants reached (src/report/audit/tenants.rs): per tenant the names it came from (the
-    first present of SNI, HTTP host, proxy target host, DNS name; lower case), flows, bytes,
-    clients; the company's own declared, else presumed (most clients, then bytes, then name).
-    Returns the table and the number of flows to other tenants (the foreign-tenants finding)."""
-    name = F.lower(
-        F.coalesce(F.col("sni"), without_port("http_host"), without_port("proxy_target"), F.col("dns_name"))
-    )
+    """Tenants and mail domains reached (src/report/audit/tenants.rs): per (tenant, kind) the
+    names the flows carried (sorted, the first 10 then `(+N more)`), flows, bytes, clients; the
+    company's own declared, else presumed among tenants (most clients, then bytes, then name);
+    mail domains never presumed nor foreign. Returns the table and the number of flows to other
+    tenants (the foreign-tenants finding)."""
+    names = F.array_sort(F.collect_set("tenant_name"))
+    listed = F.when(
+        F.size(names) > 10,
+        F.concat(
+            F.concat_ws(" ", F.slice(names, 1, 10)),
+            F.lit(" (+"),
+            (F.size(names) - 10).cast("string"),
+            F.lit(" more)"),
+        ),
+    ).otherwise(F.concat_ws(" ", names))
     per = (
         o365.filter(F.col("tenant").isNotNull())
-        .withColumn("name", name)
-        .groupBy("tenant")
+        .groupBy("tenant", F.col("tenant_kind").alias("kind"))
         .agg(
-            F.concat_ws(" ", F.array_sort(F.collect_set("name"))).alias("names"),
+            listed.alias("names"),
             F.count(F.lit(1)).cast("long").alias("flows"),
             F.sum("bytes").cast("long").alias("bytes"),
             F.countDistinct("client_ip").cast("long").alias("clients"),
         )
     )
     if declared:
-        own, how = list(declared), "declared"
+        own, how = list(dict.fromkeys(declared)), "declared"
     else:
-        first = per.orderBy(F.desc("clients"), F.desc("bytes"), F.asc("tenant")).first()
+        first = (
+            per.filter(F.col("kind") == "tenant")
+            .orderBy(F.desc("clients"), F.desc("bytes"), F.asc("tenant"))
+            .first()
+        )
         own, how = ([first["tenant"]] if first else []), "presumed"
     table = per.withColumn(
-        "own", F.when(F.col("tenant").isin(own), F.lit(how)).otherwise(F.lit("no"))
-    ).select("tenant", "own", "names", "flows", "bytes", "clients")
+        "own",
+        F.when(F.col("tenant").isin(own), F.lit(how))
+        .when(F.col("kind") == "mail domain", F.lit("-"))
+        .otherwise(F.lit("no")),
+    ).select("tenant", "kind", "own", "names", "flows", "bytes", "clients")
     foreign = table.filter(F.col("own") == "no").agg(F.sum("flows")).first()[0] or 0
     return table, int(foreign)
 
@@ -196,7 +339,22 @@ NAME_GROUPS = {
     "before-capture": "hidden",
     "no-handshake": "address-only",
     "no-name-in-protocol": "address-only",
+    "ip-literal": "address-only",
 }
+
+
+def ip_literal(text):
+    """An address where a name goes (SNI, Host, proxy target; port dropped): names nothing."""
+    if text is None:
+        return False
+    host = without_port(text)
+    if "%" in host:
+        return False
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
 
 
 def name_visibility(o365):
@@ -205,11 +363,23 @@ def name_visibility(o365):
     app = F.coalesce(F.col("app_protocol"), F.lit(""))
     handshake = app.isin("tls", "quic")
     syn = (F.col("transport") == "tcp") & F.coalesce(F.col("tcp_flags_c2s"), F.lit("")).contains("S")
+    literal = F.udf(ip_literal, T.BooleanType())
     how = (
         F.when(F.coalesce(F.col("ech"), F.lit(False)), F.lit("ech"))
-        .when(F.col("sni").isNotNull(), F.when(app == "quic", F.lit("quic-sni")).otherwise(F.lit("tls-sni")))
-        .when((F.col("path") == "proxy") & F.col("proxy_target").isNotNull(), F.lit("proxy-target"))
-        .when(F.col("http_host").isNotNull(), F.lit("http-host"))
+        .when(
+            F.col("sni").isNotNull(),
+            F.when(literal("sni"), F.lit("ip-literal"))
+            .when(app == "quic", F.lit("quic-sni"))
+            .otherwise(F.lit("tls-sni")),
+        )
+        .when(
+            (F.col("path") == "proxy") & F.col("proxy_target").isNotNull(),
+            F.when(literal("proxy_target"), F.lit("ip-literal")).otherwise(F.lit("proxy-target")),
+        )
+        .when(
+            F.col("http_host").isNotNull(),
+            F.when(literal("http_host"), F.lit("ip-literal")).otherwise(F.lit("http-host")),
+        )
         .when(F.coalesce(F.col("tls_incomplete"), F.lit(False)), F.lit("cut-handshake"))
         .when(handshake & F.col("ja4").isNotNull(), F.lit("no-sni"))
         .when(handshake & syn, F.lit("no-handshake"))
@@ -242,16 +412,18 @@ def names_table(named):
 
 
 def address_only_flows(named):
-    """The coverage finding: address-only flows of Optimize and of Allow, counted for each
-    category whose address-only bytes exceed 10% of its bytes."""
+    """The coverage finding (src/report/audit/visibility.rs): the flows of Optimize and of Allow
+    matched to their endpoint set by the server address alone (matched_by = ip), counted for
+    each category where they carry more than 10% of its bytes."""
     total = 0
+    by_ip = F.col("matched_by") == "ip"
     for category in ("Optimize", "Allow"):
         row = (
             named.filter(F.col("category") == category)
             .agg(
                 F.sum("bytes").alias("all"),
-                F.sum(F.when(F.col("name") == "address-only", F.col("bytes")).otherwise(0)).alias("only"),
-                F.sum(F.when(F.col("name") == "address-only", 1).otherwise(0)).alias("flows"),
+                F.sum(F.when(by_ip, F.col("bytes")).otherwise(0)).alias("only"),
+                F.sum(F.when(by_ip, 1).otherwise(0)).alias("flows"),
             )
             .first()
         )
@@ -416,7 +588,7 @@ def main(argv):
         "bytes",
     )
 
-    tenant_table, foreign_flows = tenants(o365, [t.lower() for t in args.tenant])
+    tenant_table, foreign_flows = tenants(o365, args.tenant)
     named = name_visibility(o365).cache()
     names = names_table(named)
     found = spark.createDataFrame(
@@ -428,7 +600,7 @@ def main(argv):
         ("verdict", verdict, ["service_area", F.desc("bytes")]),
         ("ports", ports, ["service_area", F.desc("bytes")]),
         ("firewall", firewall, ["endpoint_id"]),
-        ("tenants", tenant_table, [F.desc("bytes"), "tenant"]),
+        ("tenants", tenant_table, [F.desc("bytes"), "tenant", "kind"]),
         ("names", names, ["service_area", "name", F.desc("bytes")]),
         ("findings", found, ["kind"]),
     ]:

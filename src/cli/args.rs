@@ -127,7 +127,9 @@ pub struct AnalysisOptions {
     /// The company's own Office 365 tenant (repeat for several): `contoso`, or a name carrying
     /// it such as contoso.onmicrosoft.com. Traffic to any other tenant becomes the finding
     /// "Office 365 traffic to other organisations' tenants". Without it the tenant with the most
-    /// clients is presumed the company's own.
+    /// clients is presumed the company's own. A mail domain (contoso.com) is accepted too and
+    /// taken in the form Microsoft's MX names write it (contoso-com): it marks that mail domain
+    /// as the company's in the tenants table; mail domains are never judged foreign.
     #[arg(long = "tenant", value_name = "NAME", value_parser = parse_tenant)]
     pub tenants: Vec<String>,
 
@@ -228,7 +230,9 @@ pub struct ReportArgs {
     /// The company's own Office 365 tenant (repeat for several): `contoso`, or a name carrying
     /// it such as contoso.onmicrosoft.com. Traffic to any other tenant becomes the finding
     /// "Office 365 traffic to other organisations' tenants". Without it the tenant with the most
-    /// clients is presumed the company's own. Replaces the tenants the flow files
+    /// clients is presumed the company's own. A mail domain (contoso.com) is accepted too and
+    /// taken in the form Microsoft's MX names write it (contoso-com): it marks that mail domain
+    /// as the company's in the tenants table; mail domains are never judged foreign. Replaces the tenants the flow files
     /// were analysed with.
     #[arg(long = "tenant", value_name = "NAME", value_parser = parse_tenant)]
     pub tenants: Vec<String>,

@@ -47,7 +47,7 @@ pub(super) fn finish(
             o365flow::report::partition::PartitionKey::Date => None,
         })
         .collect();
-    meta.tenants = end.options.tenants.clone();
+    meta.tenants = o365flow::classify::tenant::distinct(&end.options.tenants);
     if let Some(p) = end.pseudonyms {
         p.rows(&mut analysis.flows);
         meta.pseudonymized = true;

@@ -17,7 +17,7 @@ pub(super) fn run(args: ReportArgs) -> anyhow::Result<u8> {
     let (mut flows, metas) = read_flow_files(&args.inputs)?;
     let mut meta = RunMeta::merge(&metas);
     if !args.tenants.is_empty() {
-        meta.tenants = args.tenants.clone();
+        meta.tenants = o365flow::classify::tenant::distinct(&args.tenants);
     }
     if args.pseudonymize {
         let internal: Vec<ipnet::IpNet> = meta

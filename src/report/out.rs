@@ -193,6 +193,7 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
         frames = Some(match frames {
             None => df,
             Some(mut all) => {
+                let df = align(&mut all, df).map_err(|e| io_error(path, &e))?;
                 all.vstack_mut(&df).map_err(|e| io_error(path, &e))?;
                 all
             }
@@ -203,6 +204,28 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
         reason: "no flow files given (or no .parquet files in the directory)".into(),
     })?;
     Ok((df, metas))
+}
+
+/// Flow files of different schema versions (a column added since, such as `tenant` in schema
+/// 5) stack by name: a column one side lacks is added to it as nulls of the other's type, and
+/// `next` takes `all`'s column order.
+fn align(all: &mut DataFrame, mut next: DataFrame) -> PolarsResult<DataFrame> {
+    for column in next.columns() {
+        if all.get_column_index(column.name()).is_none() {
+            let nulls = Column::full_null(column.name().clone(), all.height(), column.dtype());
+            all.with_column(nulls)?;
+        }
+    }
+    let missing: Vec<Column> = all
+        .columns()
+        .iter()
+        .filter(|c| next.get_column_index(c.name()).is_none())
+        .map(|c| Column::full_null(c.name().clone(), next.height(), c.dtype()))
+        .collect();
+    for column in missing {
+        next.with_column(column)?;
+    }
+    next.select(all.get_column_names_owned())
 }
 
 /// A rendered table as CSV through polars, cells protected against formula injection.

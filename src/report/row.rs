@@ -173,7 +173,6 @@ impl FlowRow {
             hello.and_then(|h| h.sni.as_deref()),
             dissect.http_host(),
             dissect.proxy_target(),
-            dns_name,
         );
         FlowRow {
             capture: capture.to_owned(),

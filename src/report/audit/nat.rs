@@ -118,7 +118,7 @@ pub(super) fn pressure(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>
         })
         .collect();
     all.sort_by(|a, b| b.peak.cmp(&a.peak).then(a.source.cmp(&b.source)));
-    let rows = all
+    let mut rows: Vec<Vec<String>> = all
         .iter()
         .take(SHOWN)
         .map(|p| {
@@ -134,9 +134,29 @@ pub(super) fn pressure(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>
             ]
         })
         .collect();
+    let rest = all.get(SHOWN..).unwrap_or_default();
+    let title = "Concurrent Office 365 TCP connections per source address".to_owned();
+    let title = if rest.is_empty() {
+        title
+    } else {
+        rows.push(vec![
+            format!("... {} more sources", rest.len()),
+            rest.iter().map(|p| p.flows).sum::<i64>().to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
+        format!(
+            "{title} ({SHOWN} of {} sources, most at once first)",
+            all.len()
+        )
+    };
     let table = Table {
         id: "connections",
-        title: "Concurrent Office 365 TCP connections per source address".to_owned(),
+        title,
         columns: [
             "source",
             "connections",

@@ -3,13 +3,15 @@
 //! and the findings by severity, one line each. Built from the report's own tables, so it never
 //! disagrees with them.
 
+use std::collections::BTreeMap;
+
 use polars::prelude::*;
 use serde::Serialize;
 
 use super::findings::{Finding, Severity};
 use super::firewall::ObservedSet;
 use super::tenants::OwnTenants;
-use super::{human_share, ints, proxied, texts, Table, Totals, BYTES};
+use super::{bools, human_share, ints, proxied, texts, Table, Totals, BYTES, PORT};
 use crate::classify::PortVerdict;
 use crate::report::meta::RunMeta;
 
@@ -50,12 +52,25 @@ pub struct Overview {
     pub port_verdicts: Vec<Share>,
     /// Direct, then through a proxy.
     pub paths: Vec<Share>,
-    /// `SET transport/port` for each endpoint set and observed port beyond TCP 80 and 443
-    /// (UDP 443 included: it needs a rule of its own): one firewall rule each.
+    /// `AREA set SET transport/port` for each endpoint set and observed port beyond TCP 80 and
+    /// 443 (UDP 443 included: it needs a rule of its own) that Microsoft lists for the set
+    /// (`port_listed = yes`): one firewall rule each.
     pub rules_beyond_web: Vec<String>,
+    /// Observed (set, port) pairs beyond TCP 80 and 443 that Microsoft does not list for the
+    /// set: not rules to open, the `exotic-ports` finding lists them.
+    pub unlisted_ports: usize,
     /// Findings per severity: (severity, count), high first.
     pub severity_counts: Vec<(String, usize)>,
     pub findings: Vec<FindingLine>,
+}
+
+/// Firewall rules the summary line lists; the rest are counted.
+pub const MAX_RULES_SHOWN: usize = 10;
+
+/// The summary's words for observed ports beyond TCP 80/443 that Microsoft does not list for
+/// their set (rendered with a link to the exotic-ports finding when it is there).
+pub fn unlisted_ports_text(n: usize) -> String {
+    format!("{n} observed ports beyond TCP 80/443 that Microsoft does not list for their set (not rules to open)")
 }
 
 /// How the summary names each port verdict, in its order.
@@ -117,15 +132,34 @@ pub(super) fn overview(
         ),
         share("proxy", "through a proxy", proxy_flows, proxy_bytes, totals),
     ];
-    let rules_beyond_web = sets
+    // (set, port) -> listed, over Microsoft's sets only (not --catalog-extra entries).
+    let ids = ints(o365, "endpoint_id")?;
+    let ports = texts(o365, PORT)?;
+    let listed = bools(o365, "port_listed")?;
+    let mut beyond: BTreeMap<(i64, String), bool> = BTreeMap::new();
+    for (i, (id, port)) in ids.iter().zip(&ports).enumerate() {
+        let Some(port) = port else { continue };
+        if port == "tcp/80" || port == "tcp/443" {
+            continue;
+        }
+        if !sets.iter().any(|s| i64::from(s.endpoint_id) == *id) {
+            continue;
+        }
+        let l = listed.get(i).copied().unwrap_or(false);
+        *beyond.entry((*id, port.clone())).or_insert(l) |= l;
+    }
+    let area = |id: i64| {
+        sets.iter()
+            .find(|s| i64::from(s.endpoint_id) == id)
+            .map(|s| s.service_area.clone())
+            .unwrap_or_default()
+    };
+    let rules_beyond_web = beyond
         .iter()
-        .flat_map(|s| {
-            s.observed_ports
-                .iter()
-                .filter(|p| *p != "tcp/80" && *p != "tcp/443")
-                .map(move |p| format!("{} set {} {p}", s.service_area, s.endpoint_id))
-        })
+        .filter(|(_, l)| **l)
+        .map(|((id, p), _)| format!("{} set {id} {p}", area(*id)))
         .collect();
+    let unlisted_ports = beyond.values().filter(|l| !**l).count();
     let severity_counts = [Severity::High, Severity::Warning, Severity::Info]
         .iter()
         .map(|s| {
@@ -151,6 +185,7 @@ pub(super) fn overview(
         port_verdicts,
         paths,
         rules_beyond_web,
+        unlisted_ports,
         severity_counts,
         findings: findings
             .iter()
@@ -182,12 +217,24 @@ impl Overview {
             )
         };
         let rules = if self.rules_beyond_web.is_empty() {
-            "none: TCP 80 and 443 carry all of it".to_owned()
+            "none: TCP 80 and 443 carry all the traffic on ports Microsoft lists".to_owned()
         } else {
+            let n = self.rules_beyond_web.len();
+            let shown: Vec<&str> = self
+                .rules_beyond_web
+                .iter()
+                .take(MAX_RULES_SHOWN)
+                .map(String::as_str)
+                .collect();
+            let more = n - shown.len();
             format!(
-                "{} ({})",
-                self.rules_beyond_web.len(),
-                self.rules_beyond_web.join(", ")
+                "{n} ({}{})",
+                shown.join(", "),
+                if more > 0 {
+                    format!(", +{more} more")
+                } else {
+                    String::new()
+                }
             )
         };
         let counts: Vec<String> = self
@@ -196,7 +243,7 @@ impl Overview {
             .map(|(s, n)| format!("{n} {s}"))
             .collect();
         let t = &self.tenants;
-        let others = t.seen.iter().filter(|s| !t.tenants.contains(s)).count();
+        let others = t.others;
         let tenants = match t.how.as_str() {
             "declared" => format!(
                 "{} (declared with --tenant); {others} other tenants reached",
@@ -207,6 +254,14 @@ impl Overview {
                 t.tenants.join(", ")
             ),
             _ => "no tenant names seen".to_owned(),
+        };
+        let tenants = if t.mail_domains > 0 {
+            format!(
+                "{tenants}; {} recipients' mail domains (not tenants)",
+                t.mail_domains
+            )
+        } else {
+            tenants
         };
         vec![
             ("Captures", format!("{}; sites: {sites}", self.captures)),
@@ -288,5 +343,33 @@ pub fn provenance(meta: &RunMeta) -> Table {
         columns: columns.iter().map(|(c, _)| (*c).to_owned()).collect(),
         numeric: columns.iter().map(|(_, n)| *n).collect(),
         rows,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::indexing_slicing)]
+    use super::*;
+
+    #[test]
+    fn the_rules_line_lists_ten_and_counts_the_rest() {
+        let o = Overview {
+            rules_beyond_web: (0..12)
+                .map(|p| format!("Skype set 11 udp/{}", 3478 + p))
+                .collect(),
+            ..Overview::default()
+        };
+        let lines = o.lines(&Totals::default());
+        let rules = lines
+            .iter()
+            .find(|(k, _)| *k == "Firewall rules beyond TCP 80/443")
+            .map(|(_, v)| v.as_str());
+        let shown: Vec<String> = (0..10)
+            .map(|p| format!("Skype set 11 udp/{}", 3478 + p))
+            .collect();
+        assert_eq!(
+            rules,
+            Some(format!("12 ({}, +2 more)", shown.join(", ")).as_str())
+        );
     }
 }

@@ -98,7 +98,11 @@ fn md_finding(out: &mut String, f: &Finding) {
         let _ = writeln!(out, "- {}", escape_markdown(line));
     }
     if f.more > 0 {
-        let _ = writeln!(out, "- ... and {} more (summary.json has them)", f.more);
+        let _ = writeln!(
+            out,
+            "- ... and {} more, left out here and in summary.json (its `more` counts them)",
+            f.more
+        );
     }
     out.push('\n');
 }
@@ -135,6 +139,18 @@ fn shares_table(report: &AuditReport) -> Table {
     }
 }
 
+/// After the firewall-rules line: the observed ports Microsoft does not list (our own text,
+/// no escaping needed), and whether the exotic-ports finding is there to link to.
+fn unlisted(report: &AuditReport, line: &str) -> Option<(String, bool)> {
+    let n = report.overview.unlisted_ports;
+    (line == "Firewall rules beyond TCP 80/443" && n > 0).then(|| {
+        (
+            overview::unlisted_ports_text(n),
+            report.findings.iter().any(|f| f.kind == "exotic-ports"),
+        )
+    })
+}
+
 fn warnings_line(report: &AuditReport) -> Option<String> {
     let n = report.meta.warnings.len();
     (n > 0).then(|| format!("{n} warnings while reading (see the appendix)"))
@@ -143,7 +159,17 @@ fn warnings_line(report: &AuditReport) -> Option<String> {
 fn md_summary(out: &mut String, report: &AuditReport) {
     out.push_str("## Summary\n\n");
     for (k, v) in report.overview.lines(&report.totals) {
-        let _ = writeln!(out, "- **{k}**: {}", escape_markdown(&v));
+        let _ = write!(out, "- **{k}**: {}", escape_markdown(&v));
+        match unlisted(report, k) {
+            Some((text, true)) => {
+                let _ = write!(out, "; [{text}](#finding-exotic-ports)");
+            }
+            Some((text, false)) => {
+                let _ = write!(out, "; {text}");
+            }
+            None => {}
+        }
+        out.push('\n');
     }
     for f in &report.overview.findings {
         let _ = writeln!(
@@ -298,6 +324,15 @@ fn html_summary(out: &mut String, report: &AuditReport) {
     out.push_str("<section id=\"summary\"><h2>Summary</h2><dl class=\"summary\">");
     for (k, v) in report.overview.lines(&report.totals) {
         let _ = write!(out, "<dt>{k}</dt><dd>{}", escape_html(&v));
+        match unlisted(report, k) {
+            Some((text, true)) => {
+                let _ = write!(out, "; <a href=\"#finding-exotic-ports\">{text}</a>");
+            }
+            Some((text, false)) => {
+                let _ = write!(out, "; {text}");
+            }
+            None => {}
+        }
         if k == "Findings" && !report.overview.findings.is_empty() {
             out.push_str("<ul>");
             for f in &report.overview.findings {
@@ -389,7 +424,7 @@ pub fn html(report: &AuditReport) -> String {
         if f.more > 0 {
             let _ = write!(
                 out,
-                "<li>... and {} more (summary.json has them)</li>",
+                "<li>... and {} more, left out here and in summary.json (its <code>more</code> counts them)</li>",
                 f.more
             );
         }

@@ -2,20 +2,33 @@
 //! whose server name was read (TLS SNI, QUIC, a proxy's target, HTTP Host), hidden (Encrypted
 //! Client Hello, a ClientHello without SNI or a resumption without a name, a cut handshake, a
 //! flow that started before the capture) or not carried at all (address only). The `coverage`
-//! finding: more than 10% of the Optimize or the Allow bytes address only.
+//! finding: more than 10% of the Optimize or the Allow bytes matched to their endpoint set by
+//! the server address alone (`matched_by = ip`), whatever the reason no name decided.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use polars::prelude::*;
 
 use super::findings::{finding, lines, Finding, Severity};
+use crate::classify::tenant;
+
 use super::{bools, filter, human_share, ints, proxied, tally, texts, Table, BYTES, PORT};
 
 /// The groups in table order.
 const GROUPS: [&str; 3] = ["read", "hidden", "address-only"];
 
-/// Above this share of a category's bytes matched without a name, the finding triggers.
+/// Above this share of a category's bytes matched by the address alone, the finding triggers.
 const ADDRESS_ONLY_LIMIT: f64 = 0.10;
+
+/// Per category: all flows, and those matched by the address alone with their split into the
+/// name groups (read, hidden, address-only).
+#[derive(Default, Clone, Copy)]
+struct ByAddress {
+    all: Sum,
+    ip: Sum,
+    groups: [Sum; 3],
+}
 
 /// (group, how) of each row.
 fn visibility(df: &DataFrame) -> PolarsResult<Vec<(&'static str, &'static str)>> {
@@ -30,6 +43,13 @@ fn visibility(df: &DataFrame) -> PolarsResult<Vec<(&'static str, &'static str)>>
     let transport = texts(df, "transport")?;
     let flags = texts(df, "tcp_flags_c2s")?;
     let has = |c: &[Option<String>], i: usize| c.get(i).is_some_and(Option::is_some);
+    // An address written where a name goes (SNI, Host, proxy target: `52.96.1.1:443`,
+    // `[2603:1006::1]:443`) names nothing: the flow is known by its address alone.
+    let literal = |c: &[Option<String>], i: usize| {
+        c.get(i)
+            .and_then(|v| v.as_deref())
+            .is_some_and(|v| tenant::without_port(v).parse::<IpAddr>().is_ok())
+    };
     let is = |c: &[bool], i: usize| c.get(i).copied().unwrap_or(false);
     Ok((0..df.height())
         .map(|i| {
@@ -38,15 +58,25 @@ fn visibility(df: &DataFrame) -> PolarsResult<Vec<(&'static str, &'static str)>>
             if is(&ech, i) {
                 ("hidden", "ech")
             } else if has(&sni, i) {
-                if app == "quic" {
+                if literal(&sni, i) {
+                    ("address-only", "ip-literal")
+                } else if app == "quic" {
                     ("read", "quic-sni")
                 } else {
                     ("read", "tls-sni")
                 }
             } else if is(&via, i) && has(&target, i) {
-                ("read", "proxy-target")
+                if literal(&target, i) {
+                    ("address-only", "ip-literal")
+                } else {
+                    ("read", "proxy-target")
+                }
             } else if has(&host, i) {
-                ("read", "http-host")
+                if literal(&host, i) {
+                    ("address-only", "ip-literal")
+                } else {
+                    ("read", "http-host")
+                }
             } else if is(&cut, i) {
                 ("hidden", "cut-handshake")
             } else if handshake_protocol && has(&ja4, i) {
@@ -89,12 +119,12 @@ pub(super) fn names(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>)> 
     let seen = visibility(o365)?;
     let area = texts(o365, "service_area")?;
     let category = texts(o365, "category")?;
+    let by = texts(o365, "matched_by")?;
     let bytes = ints(o365, BYTES)?;
     let mut areas: BTreeMap<String, Sum> = BTreeMap::new();
     let mut cells: BTreeMap<(String, usize, &'static str), Sum> = BTreeMap::new();
-    // Per category: (all, address only).
-    let mut categories: BTreeMap<String, (Sum, Sum)> = BTreeMap::new();
-    let mut address_only = Vec::with_capacity(o365.height());
+    let mut categories: BTreeMap<String, ByAddress> = BTreeMap::new();
+    let mut by_ip = Vec::with_capacity(o365.height());
     for (i, (group, how)) in seen.iter().enumerate() {
         let a = area.get(i).cloned().flatten().unwrap_or_default();
         let b = bytes.get(i).copied().unwrap_or(0);
@@ -103,12 +133,15 @@ pub(super) fn names(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>)> 
         cells.entry((a, g, how)).or_default().add(b);
         let c = category.get(i).cloned().flatten().unwrap_or_default();
         let entry = categories.entry(c).or_default();
-        entry.0.add(b);
-        let only = *group == "address-only";
-        if only {
-            entry.1.add(b);
+        entry.all.add(b);
+        let ip = by.get(i).cloned().flatten().as_deref() == Some("ip");
+        if ip {
+            entry.ip.add(b);
+            if let Some(sum) = entry.groups.get_mut(g) {
+                sum.add(b);
+            }
         }
-        address_only.push(only);
+        by_ip.push(ip);
     }
     let mut ordered: Vec<(&(String, usize, &str), &Sum)> = cells.iter().collect();
     ordered.sort_by(|a, b| {
@@ -149,20 +182,20 @@ pub(super) fn names(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>)> 
         numeric: vec![false, false, false, true, true, true, true],
         rows,
     };
-    Ok((table, coverage(o365, &categories, &address_only)?))
+    Ok((table, coverage(o365, &categories, &by_ip)?))
 }
 
-/// More than 10% of the Optimize or the Allow bytes carried no name.
+/// More than 10% of the Optimize or the Allow bytes matched by the server address alone.
 fn coverage(
     o365: &DataFrame,
-    categories: &BTreeMap<String, (Sum, Sum)>,
-    address_only: &[bool],
+    categories: &BTreeMap<String, ByAddress>,
+    by_ip: &[bool],
 ) -> PolarsResult<Option<Finding>> {
-    let over: Vec<(&String, &(Sum, Sum))> = ["Optimize", "Allow"]
+    let over: Vec<(&String, &ByAddress)> = ["Optimize", "Allow"]
         .iter()
         .filter_map(|c| categories.get_key_value(*c))
-        .filter(|(_, (all, only))| {
-            all.bytes > 0 && only.bytes as f64 > ADDRESS_ONLY_LIMIT * all.bytes as f64
+        .filter(|(_, s)| {
+            s.all.bytes > 0 && s.ip.bytes as f64 > ADDRESS_ONLY_LIMIT * s.all.bytes as f64
         })
         .collect();
     if over.is_empty() {
@@ -170,23 +203,29 @@ fn coverage(
     }
     let mut evidence: Vec<String> = over
         .iter()
-        .map(|(c, (all, only))| {
+        .map(|(c, s)| {
+            let split: Vec<String> = GROUPS
+                .iter()
+                .zip(&s.groups)
+                .filter(|(_, sum)| sum.flows > 0)
+                .map(|(g, sum)| format!("{g} {} bytes", sum.bytes))
+                .collect();
             format!(
-                "{c}: {} of {} bytes ({}) and {} of {} flows address only",
-                only.bytes,
-                all.bytes,
-                human_share(only.bytes, all.bytes),
-                only.flows,
-                all.flows
+                "{c}: {} of {} bytes ({}) and {} of {} flows matched by address alone (name {})",
+                s.ip.bytes,
+                s.all.bytes,
+                human_share(s.ip.bytes, s.all.bytes),
+                s.ip.flows,
+                s.all.flows,
+                split.join(", ")
             )
         })
         .collect();
     let category = texts(o365, "category")?;
-    let keep = address_only.iter().zip(&category).map(|(only, c)| {
-        *only
-            && over
-                .iter()
-                .any(|(name, _)| c.as_deref() == Some(name.as_str()))
+    let keep = by_ip.iter().zip(&category).map(|(ip, c)| {
+        *ip && over
+            .iter()
+            .any(|(name, _)| c.as_deref() == Some(name.as_str()))
     });
     let hit = filter(o365, keep)?;
     let t = tally(
@@ -202,9 +241,9 @@ fn coverage(
     Ok(Some(finding(
         "coverage",
         Severity::Info,
-        "Office 365 traffic classified by address only",
-        "More than 10% of the Optimize or Allow bytes carried no server name (media, VPN and other protocols without one, or TCP connections that sent no ClientHello): their endpoint set, category and port verdict were chosen from the server address alone. Microsoft's prefixes are shared between endpoint sets with different categories and ports, and addresses change, so these verdicts are weaker than those from a name; the Names table shows what was read and what was hidden.",
-        "Check these addresses against the endpoint sets they matched; capture whole connections from their start with a snaplen that keeps handshakes (0 or 65535).",
+        "Office 365 traffic classified by address alone",
+        "More than 10% of the Optimize or Allow bytes were matched to their endpoint set by the server address alone (matched_by = ip): no name decided, because the name was hidden (Encrypted Client Hello, a ClientHello without SNI, a cut handshake, a connection already open when the capture began), never carried (media, VPN and other protocols without one, TCP connections that sent no ClientHello), or read but not in the catalog. Their endpoint set, category and port verdict were chosen from the address: Microsoft's prefixes are shared between endpoint sets with different categories and ports, and addresses change, so these verdicts are weaker than those from a name. The first lines split each category's bytes by what happened to the name (the Names table has the same groups per service area).",
+        "Check these addresses against the endpoint sets they matched. Where names were hidden, capture whole connections from their start with a snaplen that keeps handshakes (0 or 65535) and check whether clients use ECH; where the protocol carries none (Teams media, VPN), the address is all there is: keep the rules for the set's prefixes current.",
         hit.height() as i64,
         evidence,
     )))
