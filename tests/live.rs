@@ -386,3 +386,51 @@ fn an_invalid_capture_filter_is_refused_before_capture() {
         "{err}"
     );
 }
+
+/// Issue 19: a filter nothing matches, so libpcap (immediate mode) never returns a packet. A
+/// signal still ends the run within 1.5 s, with exit 0 and the whole report set.
+#[test]
+fn live_capture_on_a_quiet_interface_stops_promptly_on_sigint_and_sigterm() {
+    let Some(ns) = Namespaces::create("qt") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    for sig in ["INT", "TERM"] {
+        let out = work.path().join(sig);
+        let mut o365 = live(&ns, "qts", &out, &["--filter", "tcp port 8443"]);
+        std::thread::sleep(Duration::from_secs(2));
+        let sent = Instant::now();
+        signal(&o365, sig);
+        let code = wait(&mut o365, Duration::from_secs(10));
+        let took = sent.elapsed();
+        let mut err = String::new();
+        std::io::Read::read_to_string(o365.stderr.as_mut().unwrap(), &mut err).unwrap();
+        eprintln!("SIG{sig}: exited {code} after {} ms", took.as_millis());
+        assert_eq!(code, 0, "SIG{sig}; stderr: {err}");
+        assert!(took < Duration::from_millis(1500), "SIG{sig}: {took:?}");
+        let s = summary(&out).unwrap();
+        assert_eq!(s["totals"]["flows"], 0);
+        assert!(s["meta"]["captures"][0]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("live:"));
+        for name in common::REPORT_FILES {
+            assert!(out.join(name).is_file(), "SIG{sig}: no {name}");
+        }
+    }
+    // --duration ends a quiet run on time too.
+    let out = work.path().join("duration");
+    let started = Instant::now();
+    let mut o365 = live(
+        &ns,
+        "qts",
+        &out,
+        &["--filter", "tcp port 8443", "--duration", "2s"],
+    );
+    let code = wait(&mut o365, Duration::from_secs(10));
+    let took = started.elapsed();
+    eprintln!("--duration 2s: exited {code} after {} ms", took.as_millis());
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_millis(4500), "{took:?}");
+    assert!(summary(&out).is_some());
+}

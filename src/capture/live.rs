@@ -72,9 +72,12 @@ pub fn start(options: &LiveOptions, stop: Arc<AtomicBool>) -> Result<LiveCapture
         .snaplen(options.snaplen)
         .buffer_size(options.buffer_bytes)
         .immediate_mode(true)
-        // Wake up now and then without packets, to see `stop`.
-        .timeout(100)
         .open()
+        .map_err(|e| error(name, e))?
+        // In immediate mode libpcap waits for a packet however long it takes (the read timeout
+        // does not fire), so a quiet interface could never see `stop`: read without blocking and
+        // wait on the descriptor with a timeout of our own instead (`wait_readable`).
+        .setnonblock()
         .map_err(|e| error(name, e))?;
     if let Some(filter) = &options.filter {
         capture
@@ -198,7 +201,10 @@ fn capture_loop(
         }
         let packet = match capture.next_packet() {
             Ok(p) => p,
-            Err(pcap::Error::TimeoutExpired) => continue,
+            Err(pcap::Error::TimeoutExpired) => {
+                wait_readable(&capture);
+                continue;
+            }
             Err(pcap::Error::NoMorePackets) => break Ok(()),
             Err(e) => break Err(error(name, e)),
         };
@@ -233,6 +239,18 @@ fn capture_loop(
         rotation.finish();
     }
     result
+}
+
+/// How long the capture thread waits for a packet before it looks at `stop` again.
+const POLL_MILLIS: u16 = 100;
+
+/// Waits until the capture has packets or `POLL_MILLIS` pass (a signal may end it sooner).
+fn wait_readable(capture: &pcap::Capture<pcap::Active>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(capture.as_fd(), PollFlags::POLLIN)];
+    // An error (EINTR from a signal) is one more turn of the loop, which checks `stop`.
+    let _ = poll(&mut fds, PollTimeout::from(POLL_MILLIS));
 }
 
 fn update_stats(capture: &mut pcap::Capture<pcap::Active>, counters: &LiveCounters) {
