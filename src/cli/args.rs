@@ -189,6 +189,23 @@ pub struct LiveArgs {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count)]
     pub keep: usize,
 
+    /// With --out: ended flows kept in memory for the periodic and final report; the report
+    /// covers the most recent N, older flows are only in the parts under DIR/flows/ (rebuild
+    /// any period with `o365flow report DIR/flows/...`).
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = parse_count)]
+    pub report_rows: usize,
+
+    /// With --out: start a new Parquet part under DIR/flows/date=.../hour=.../ after this many
+    /// ended flows (and at least every hour).
+    #[arg(long, value_name = "N", default_value_t = 50_000, value_parser = parse_count)]
+    pub part_rows: usize,
+
+    /// With --out: delete the flow parts of days more than N days ago (UTC), checked as each
+    /// part is written.
+    #[arg(long, value_name = "N", requires = "out",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub keep_days: Option<u32>,
+
     /// Drop root privileges to this user once the interface is open.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,

@@ -4,7 +4,7 @@
 use anyhow::Context;
 
 use o365flow::report::meta::RunMeta;
-use o365flow::report::out::write_analysis;
+use o365flow::report::out::{write_live_report, LiveParts};
 use o365flow::report::pseudonym::Pseudonymizer;
 
 use super::args::{LiveArgs, EXIT_CLEAN, EXIT_FAILED};
@@ -66,7 +66,6 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         .then(|| Pseudonymizer::for_run(&config.internal));
     let out = args.options.out.clone();
     let partitions = args.options.partition.clone();
-    let mut report_errors = 0u32;
     let mut on_report = |snapshot: &o365flow::Analysis| {
         let Some(dir) = &out else { return };
         let mut flows = snapshot.flows.clone();
@@ -75,10 +74,24 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             p.rows(&mut flows);
             meta.pseudonymized = true;
         }
-        if let Err(e) = write_analysis(&flows, &meta, &catalog, dir, &partitions) {
-            report_errors += 1;
+        if let Err(e) = write_live_report(&flows, &meta, &catalog, dir) {
             eprintln!("o365flow: warning: report: {e}");
         }
+    };
+    let mut parts = out
+        .as_deref()
+        .map(|dir| LiveParts::new(dir, &partitions, args.keep_days));
+    let mut write_part = |rows: &mut [o365flow::report::FlowRow],
+                          summary: &o365flow::report::RunSummary| {
+        let Some(parts) = parts.as_mut() else {
+            return Ok(());
+        };
+        let mut meta = RunMeta::from_run(summary, &config.internal);
+        if let Some(p) = &pseudonyms {
+            p.rows(rows);
+            meta.pseudonymized = true;
+        }
+        parts.write(rows, &meta).map_err(|e| e.to_string())
     };
     let mut on_status = |status: &o365flow::engine::live::LiveStatus| {
         if on_terminal {
@@ -98,6 +111,14 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             report_every: args.report_every,
             on_report: &mut on_report,
             on_status: &mut on_status,
+            report_rows: if out.is_some() { args.report_rows } else { 0 },
+            parts: out
+                .is_some()
+                .then_some(o365flow::engine::live::PartControl {
+                    rows: args.part_rows,
+                    every: std::time::Duration::from_secs(3600),
+                    write: &mut write_part,
+                }),
         },
     )?;
     if on_terminal {
@@ -111,6 +132,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             pseudonyms: pseudonyms.as_ref(),
             flows_file: None,
             require_input: false,
+            live: true,
         },
         analysis,
         Ok(()),
