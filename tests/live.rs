@@ -613,3 +613,123 @@ fn live_memory_does_not_grow_with_flows_and_parts_rebuild_the_report() {
         "peak RSS 1x {small_kb} kB, 10x {large_kb} kB"
     );
 }
+
+/// Checks `text` line by line against the Prometheus / OpenMetrics text format (comments
+/// `# HELP|TYPE|UNIT name ...`, samples `name{label="value",...} number`, `# EOF` last) and
+/// returns the samples.
+fn parse_metrics(text: &str) -> std::collections::HashMap<String, f64> {
+    let is_name = |n: &str| {
+        !n.is_empty()
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.last(), Some(&"# EOF"), "{text}");
+    let mut samples = std::collections::HashMap::new();
+    for line in &lines[..lines.len() - 1] {
+        if let Some(comment) = line.strip_prefix("# ") {
+            let mut words = comment.splitn(3, ' ');
+            let kind = words.next().unwrap();
+            assert!(["HELP", "TYPE", "UNIT"].contains(&kind), "{line}");
+            assert!(is_name(words.next().unwrap_or("")), "{line}");
+            if kind == "TYPE" {
+                let t = words.next().unwrap_or("");
+                assert!(
+                    ["counter", "gauge", "info", "unknown"].contains(&t),
+                    "{line}"
+                );
+            }
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(is_name(name), "{line}");
+        if let Some(labels) = series.strip_prefix(name).filter(|l| !l.is_empty()) {
+            let inner = labels
+                .strip_prefix('{')
+                .and_then(|l| l.strip_suffix('}'))
+                .unwrap_or_else(|| panic!("{line}"));
+            for pair in inner.split("\",") {
+                let (key, v) = pair.split_once("=\"").unwrap_or_else(|| panic!("{line}"));
+                assert!(is_name(key) && !v.contains('\n'), "{line}");
+            }
+        }
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        samples.insert(series.to_owned(), value);
+    }
+    samples
+}
+
+/// Issue 19: `--metrics` during a live run: valid Prometheus text, packets as sent.
+#[test]
+fn live_metrics_count_the_packets_sent() {
+    let Some(ns) = Namespaces::create("mt") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let out = work.path().join("report");
+    let mut o365 = live(
+        &ns,
+        "mts",
+        &out,
+        &[
+            "--filter",
+            "udp and dst host 10.77.1.2",
+            "--metrics",
+            "127.0.0.1:9419",
+            "--report-every",
+            "1s",
+        ],
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let send = "import socket,time\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\nfor i in range(500):\n    s.sendto(b'm'*200,('10.77.1.2',30000+i%50))\n    time.sleep(0.001)\n";
+    assert!(ns
+        .exec(&ns.client)
+        .args(["python3", "-c", send])
+        .status()
+        .unwrap()
+        .success());
+    // The status (and with it the metrics) is taken once a second.
+    std::thread::sleep(Duration::from_millis(2500));
+    let get = "import urllib.request\nr=urllib.request.urlopen('http://127.0.0.1:9419/metrics',timeout=5)\nprint(r.headers['Content-Type'])\nprint(r.read().decode(),end='')\n";
+    let got = ns
+        .exec(&ns.server)
+        .args(["python3", "-c", get])
+        .output()
+        .unwrap();
+    signal(&o365, "INT");
+    let code = wait(&mut o365, Duration::from_secs(10));
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let answer = String::from_utf8(got.stdout).unwrap();
+    let (content_type, text) = answer.split_once('\n').unwrap();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let samples = parse_metrics(text);
+    assert_eq!(samples["o365flow_packets_total"], 500.0, "{text}");
+    // 500 datagrams of 200 bytes: 242 bytes each on the wire (Ethernet, IPv4, UDP).
+    assert_eq!(samples["o365flow_bytes_total"], 500.0 * 242.0, "{text}");
+    assert_eq!(
+        samples["o365flow_dropped_packets_total{cause=\"kernel\"}"],
+        0.0
+    );
+    assert_eq!(
+        samples["o365flow_dropped_packets_total{cause=\"queue\"}"],
+        0.0
+    );
+    assert_eq!(samples["o365flow_evicted_flows_total"], 0.0);
+    // 50 flows, still open (idle timeout 300 s); a report was written (--report-every 1s).
+    assert_eq!(samples["o365flow_open_flows"], 50.0, "{text}");
+    assert_eq!(samples["o365flow_finished_flows_total"], 0.0);
+    assert!(
+        samples["o365flow_last_report_timestamp_seconds"] > 1.7e9,
+        "{text}"
+    );
+    assert_eq!(code, 0);
+}

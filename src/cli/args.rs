@@ -206,6 +206,12 @@ pub struct LiveArgs {
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub keep_days: Option<u32>,
 
+    /// Serve Prometheus metrics (packets, bytes, drops by cause, open, finished and evicted
+    /// flows, Office 365 bytes by service area and port verdict, last report time) over HTTP at
+    /// ADDR:PORT, e.g. 127.0.0.1:9419; GET /metrics. Updated every second.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
+
     /// Drop root privileges to this user once the interface is open.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,

@@ -55,6 +55,15 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
+    // Listening before dropping privileges: a port below 1024 is the admin's choice.
+    let metrics = args
+        .metrics
+        .map(|addr| -> anyhow::Result<_> {
+            let metrics = std::sync::Arc::new(o365flow::monitor::Metrics::new());
+            let server = o365flow::monitor::serve(addr, Arc::clone(&metrics))?;
+            Ok((metrics, server))
+        })
+        .transpose()?;
     if let Some(user) = &args.user {
         drop_privileges(user)?;
     }
@@ -94,6 +103,9 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         parts.write(rows, &meta).map_err(|e| e.to_string())
     };
     let mut on_status = |status: &o365flow::engine::live::LiveStatus| {
+        if let Some((metrics, _)) = &metrics {
+            metrics.update(status);
+        }
         if on_terminal {
             eprint!("\r{status}\x1b[K");
             let _ = std::io::stderr().flush();

@@ -6,7 +6,7 @@
 //! parts (`PartControl`, at a row count and at least every `every`) and the report keeps only
 //! the most recent `report_rows` of them, the rest counted (`Warning::ReportRows`).
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
@@ -34,7 +34,17 @@ pub struct LiveStatus {
     pub o365_share: f64,
     pub kernel_dropped: u64,
     pub queue_dropped: u64,
+    /// Flows ended early because the flow table was full.
+    pub evicted_flows: u64,
+    /// Bytes of finished Office 365 flows per (service area, port verdict); at most
+    /// `MAX_GROUPS` groups, the rest under (`other`, `other`).
+    pub o365_bytes: BTreeMap<(String, &'static str), u64>,
+    /// When the last periodic report was written (Unix seconds).
+    pub last_report_unix: Option<f64>,
 }
+
+/// Distinct (service area, port verdict) groups counted one by one in `LiveStatus::o365_bytes`.
+pub const MAX_GROUPS: usize = 1024;
 
 impl std::fmt::Display for LiveStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -96,6 +106,7 @@ struct LiveRows {
     dropped: u64,
     finished: u64,
     o365: u64,
+    o365_bytes: BTreeMap<(String, &'static str), u64>,
     parts_failed: u64,
     first_part_error: Option<String>,
 }
@@ -104,7 +115,14 @@ impl LiveRows {
     fn add(&mut self, rows: &mut [FlowRow]) {
         for row in rows.iter() {
             self.finished += 1;
-            self.o365 += u64::from(row.service_area.is_some());
+            if let Some(area) = &row.service_area {
+                self.o365 += 1;
+                let mut group = (area.as_str().to_owned(), row.port_verdict.as_str());
+                if self.o365_bytes.len() >= MAX_GROUPS && !self.o365_bytes.contains_key(&group) {
+                    group = ("other".to_owned(), "other");
+                }
+                *self.o365_bytes.entry(group).or_default() += row.bytes_c2s + row.bytes_s2c;
+            }
             if self.cap > 0 {
                 if self.kept.len() >= self.cap {
                     self.kept.pop_front();
@@ -212,6 +230,7 @@ struct LiveObserver<'c, 'o> {
     counters: Arc<LiveCounters>,
     rows: Arc<Mutex<LiveRows>>,
     last_part: Instant,
+    last_report_unix: Option<f64>,
     started: Instant,
     last_status: Instant,
     bytes_at_status: u64,
@@ -240,9 +259,9 @@ impl RunObserver for LiveObserver<'_, '_> {
             }
         }
         if self.last_status.elapsed() >= Duration::from_secs(1) {
-            let (finished, o365) = {
+            let (finished, o365, o365_bytes) = {
                 let rows = lock(&self.rows);
-                (rows.finished, rows.o365)
+                (rows.finished, rows.o365, rows.o365_bytes.clone())
             };
             let seconds = self.last_status.elapsed().as_secs_f64();
             (control.on_status)(&LiveStatus {
@@ -258,6 +277,9 @@ impl RunObserver for LiveObserver<'_, '_> {
                 },
                 kernel_dropped: self.counters.kernel_dropped.load(Ordering::Relaxed),
                 queue_dropped: self.counters.queue_dropped.load(Ordering::Relaxed),
+                evicted_flows: engine.evicted_flows(),
+                o365_bytes,
+                last_report_unix: self.last_report_unix,
             });
             self.bytes_at_status = cap.bytes;
             self.last_status = Instant::now();
@@ -274,6 +296,7 @@ impl RunObserver for LiveObserver<'_, '_> {
                     summary,
                 });
                 self.last_report = Instant::now();
+                self.last_report_unix = Some(now().nanos() as f64 / 1e9);
             }
         }
         true
@@ -314,6 +337,7 @@ pub fn run(
         counters: Arc::clone(&counters),
         rows: Arc::clone(&rows),
         last_part: Instant::now(),
+        last_report_unix: None,
         started: Instant::now(),
         last_status: Instant::now(),
         bytes_at_status: 0,

@@ -116,6 +116,11 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Flows ended early so far because the flow table was full.
+    pub fn evicted_flows(&self) -> u64 {
+        self.table.stats().evicted
+    }
+
     /// Flows being tracked now.
     pub fn open_flows(&self) -> usize {
         self.table.len()
