@@ -482,10 +482,9 @@ fn report_over(flows: &Path, out: &Path) -> serde_json::Value {
 /// whole run. Returns the exit code and the peak resident set in kB.
 ///
 /// The kernel's capture ring is mapped into the process and counts as resident once packets
-/// have touched it: a small ring of small frames (2 MiB, snaplen 256: about 5,000 packets,
-/// fewer than the smallest run sends) is wholly resident in every run, so the runs compare
-/// what o365flow itself holds. With the default 32 MiB ring of 64 KiB frames, the longer run
-/// touches more of it (+43 MB here), whatever o365flow keeps.
+/// have touched it: a small ring (2 MiB, snaplen 256) is wholly resident in every run, so the
+/// runs compare what o365flow itself holds. With a large ring the longer run touches more of it
+/// (+43 MB with the 32 MiB TPACKET_V2 ring of before), whatever o365flow keeps.
 fn paced_run(ns: &Namespaces, out: &Path, flows: u32) -> (i32, u64) {
     let rss = out.with_extension("rss");
     let packets = (2 * flows).to_string();

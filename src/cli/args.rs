@@ -165,7 +165,7 @@ pub struct LiveArgs {
     pub snaplen: i32,
 
     /// Kernel capture buffer (e.g. 64MiB; at most 2GiB - 1, libpcap's limit).
-    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_buffer_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_buffer_size)]
     pub buffer_size: i32,
 
     /// Packets queued between capture and analysis; more are dropped and counted.
