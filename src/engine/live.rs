@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use super::source::{Next, PacketSource, ReadEnd, RunObserver, Unobserved};
 use super::{sort_rows, Analysis, AnalysisConfig, Engine};
-use crate::capture::live::{LiveCapture, LiveCounters, LivePacket};
+use crate::capture::live::{LiveCapture, LiveCounters, PacketBatch};
 use crate::capture::{CaptureError, LinkType, RawPacket};
 use crate::catalog::Catalog;
 use crate::report::terminal::FlowTally;
@@ -181,11 +181,14 @@ fn with_drops(cap: &CaptureSummary, counters: &LiveCounters) -> CaptureSummary {
     cap
 }
 
-/// The capture thread's queue as a packet source: waits up to 200 ms for a packet (then the
-/// clock ends idle flows); once draining, takes only what is already queued.
+/// The capture thread's batches as a packet source: waits up to 200 ms for a batch (then the
+/// clock ends idle flows); once draining, takes only what is already queued. Each batch goes
+/// back to the capture thread once read.
 struct LiveSource<'c> {
     capture: &'c LiveCapture,
-    current: Option<LivePacket>,
+    current: Option<PacketBatch>,
+    /// The next packet of `current`.
+    index: usize,
     number: u64,
     draining: bool,
 }
@@ -196,30 +199,45 @@ impl PacketSource for LiveSource<'_> {
     }
 
     fn next_packet(&mut self) -> Next<'_> {
-        let next = if self.draining {
-            match self.capture.packets.try_recv() {
-                Ok(packet) => packet,
-                Err(_) => return Next::End,
+        while self
+            .current
+            .as_ref()
+            .is_none_or(|batch| self.index >= batch.len())
+        {
+            if let Some(done) = self.current.take() {
+                self.capture.recycle(done);
             }
-        } else {
-            match self
-                .capture
-                .packets
-                .recv_timeout(Duration::from_millis(200))
-            {
-                Ok(packet) => packet,
-                Err(RecvTimeoutError::Timeout) => return Next::Quiet(now()),
-                Err(RecvTimeoutError::Disconnected) => return Next::End,
-            }
-        };
+            let next = if self.draining {
+                match self.capture.batches.try_recv() {
+                    Ok(batch) => batch,
+                    Err(_) => return Next::End,
+                }
+            } else {
+                match self
+                    .capture
+                    .batches
+                    .recv_timeout(Duration::from_millis(200))
+                {
+                    Ok(batch) => batch,
+                    Err(RecvTimeoutError::Timeout) => return Next::Quiet(now()),
+                    Err(RecvTimeoutError::Disconnected) => return Next::End,
+                }
+            };
+            self.current = Some(next);
+            self.index = 0;
+        }
+        let index = self.index;
+        self.index += 1;
         self.number += 1;
-        let packet = self.current.insert(next);
-        Next::Packet(RawPacket {
-            number: self.number,
-            ts: packet.ts,
-            wire_len: packet.wire_len,
-            data: &packet.data,
-        })
+        match self.current.as_ref().and_then(|batch| batch.get(index)) {
+            Some((ts, wire_len, data)) => Next::Packet(RawPacket {
+                number: self.number,
+                ts,
+                wire_len,
+                data,
+            }),
+            None => Next::End,
+        }
     }
 }
 
@@ -346,17 +364,19 @@ pub fn run(
     let mut source = LiveSource {
         capture: &capture,
         current: None,
+        index: 0,
         number: 0,
         draining: false,
     };
     let end = engine.read_capture(index, &mut source, &mut cap, &mut malformed, &mut observer);
-    let number = source.number;
+    let (number, current, at) = (source.number, source.current.take(), source.index);
     // The capture thread stops on the flag; what it queued before is still analysed.
     observer.control.stop.store(true, Ordering::Relaxed);
     let ended = capture.join();
     let mut source = LiveSource {
         capture: &capture,
-        current: None,
+        current,
+        index: at,
         number,
         draining: true,
     };
