@@ -69,7 +69,7 @@ pub struct LiveControl<'c> {
     pub report_every: Option<Duration>,
     /// Called every `report_every` with the flows kept for the report (the most recent
     /// `report_rows`) and the run's summary.
-    pub on_report: &'c mut dyn FnMut(&Analysis),
+    pub on_report: &'c mut dyn FnMut(Analysis),
     /// Called about once a second.
     pub on_status: &'c mut dyn FnMut(&LiveStatus),
     /// Ended flows kept for the periodic and final report (0: none); older ones are dropped
@@ -85,13 +85,13 @@ pub struct PartControl<'c> {
     pub rows: usize,
     /// ...or this long after the previous one, whichever comes first, and at the end.
     pub every: Duration,
-    /// Takes one batch (sorted like the report's rows; it may change them, e.g. to
-    /// pseudonymize) and the run so far (for the part's metadata).
+    /// Takes one batch (sorted like the report's rows) and the run so far (for the part's
+    /// metadata).
     pub write: &'c mut WritePart<'c>,
 }
 
 /// Writes one batch of rows to the parts; the error says why it could not.
-pub type WritePart<'c> = dyn FnMut(&mut [FlowRow], &RunSummary) -> Result<(), String> + 'c;
+pub type WritePart<'c> = dyn FnMut(Vec<FlowRow>, &RunSummary) -> Result<(), String> + 'c;
 
 /// Ended flows as the row maker hands them over (one by one): the batch for the next part, the
 /// most recent rows for the report, and running counts over all of them.
@@ -148,7 +148,9 @@ fn lock(rows: &Mutex<LiveRows>) -> std::sync::MutexGuard<'_, LiveRows> {
 fn write_part(rows: &Mutex<LiveRows>, parts: &mut PartControl<'_>, summary: &RunSummary) {
     let mut batch = std::mem::take(&mut lock(rows).pending);
     sort_rows(&mut batch);
-    for part in batch.chunks_mut(parts.rows.max(1)) {
+    while !batch.is_empty() {
+        let rest = batch.split_off(parts.rows.clamp(1, batch.len()));
+        let part = std::mem::replace(&mut batch, rest);
         if let Err(reason) = (parts.write)(part, summary) {
             let mut rows = lock(rows);
             rows.parts_failed += 1;
@@ -308,7 +310,7 @@ impl RunObserver for LiveObserver<'_, '_> {
                 let mut flows: Vec<FlowRow> = lock(&self.rows).kept.iter().cloned().collect();
                 sort_rows(&mut flows);
                 let tally = FlowTally::of(&flows);
-                (control.on_report)(&Analysis {
+                (control.on_report)(Analysis {
                     flows,
                     tally,
                     summary,
