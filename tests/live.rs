@@ -732,3 +732,97 @@ fn live_metrics_count_the_packets_sent() {
     );
     assert_eq!(code, 0);
 }
+
+/// Issue 19: rows made beside the packet path (the default on two cores or more) give the report
+/// one thread gives: two captures of the same traffic at once, `--threads 1` and `--threads 2`.
+#[test]
+fn live_results_are_the_same_on_one_thread_and_two() {
+    let Some(ns) = Namespaces::create("th") else {
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let extra = work.path().join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[[service]]\nname = \"Test relay\"\nprefixes = [\"10.77.1.2/32\"]\nudp_ports = \"3478\"\n",
+    )
+    .unwrap();
+    let extra = extra.to_string_lossy().into_owned();
+    let runs: Vec<(std::path::PathBuf, Child)> = ["1", "2"]
+        .iter()
+        .map(|threads| {
+            let out = work.path().join(format!("threads-{threads}"));
+            let child = live(
+                &ns,
+                "ths",
+                &out,
+                &[
+                    "--threads",
+                    threads,
+                    "--filter",
+                    "udp and dst host 10.77.1.2",
+                    "--count",
+                    "1200",
+                    "--internal",
+                    "10.77.1.1/32",
+                    "--catalog-extra",
+                    &extra,
+                ],
+            );
+            (out, child)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    // 300 flows to the "Test relay" (a socket, so a source port, each) and 300 to other ports.
+    let send = "import socket,time\nfor i in range(600):\n    s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n    s.bind(('10.77.1.1',20000+i))\n    for k in range(2):\n        s.sendto(b't'*(50+i%200),('10.77.1.2',3478 if i%2 else 40000+i))\n    s.close()\n    time.sleep(0.002)\n";
+    assert!(ns
+        .exec(&ns.client)
+        .args(["python3", "-c", send])
+        .status()
+        .unwrap()
+        .success());
+    let mut reports = Vec::new();
+    let mut tables = Vec::new();
+    for (out, mut child) in runs {
+        assert_eq!(wait(&mut child, Duration::from_secs(20)), 0);
+        let rows = common::read_csv(&out.join("flows.csv"));
+        let relay = rows
+            .iter()
+            .filter(|r| r["service_area"] == "Test relay" && r["server_port"] == "3478")
+            .count();
+        assert_eq!(relay, 300);
+        let fields = [
+            "client_ip",
+            "client_port",
+            "server_ip",
+            "server_port",
+            "transport",
+            "packets_c2s",
+            "bytes_c2s",
+            "packets_s2c",
+            "app_protocol",
+            "service_area",
+            "matched_by",
+            "port_verdict",
+            "direction",
+            "outcome",
+            "end_reason",
+        ];
+        let table: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| fields.iter().map(|f| r[*f].clone()).collect())
+            .collect();
+        tables.push(table);
+        let mut s = summary(&out).unwrap();
+        // Each capture stamps packets itself: a few microseconds apart.
+        let capture = &mut s["meta"]["captures"][0];
+        for key in ["first_packet", "last_packet", "duration_seconds"] {
+            capture[key] = serde_json::Value::Null;
+        }
+        reports.push(s);
+    }
+    assert_eq!(reports[0]["totals"]["flows"], 600);
+    assert_eq!(tables[0].len(), 600);
+    assert_eq!(tables[0], tables[1]);
+    assert_eq!(reports[0], reports[1]);
+}

@@ -325,21 +325,40 @@ impl RunObserver for LiveObserver<'_, '_> {
 
 /// Runs until `control.stop` is set (or the duration or count is reached), then finishes every
 /// flow and returns the whole run.
+///
+/// With `config.threads` above 1, rows are made (classification, client rules) on a thread of
+/// their own beside the packet path ([`Engine::new_piped`]); the results are the same.
 pub fn run(
     interface: &str,
-    mut capture: LiveCapture,
+    capture: LiveCapture,
     catalog: &Catalog,
     config: &AnalysisConfig,
+    control: LiveControl<'_>,
+) -> Result<Analysis, CaptureError> {
+    if config.threads > 1 {
+        std::thread::scope(|scope| {
+            let engine = Engine::new_piped(catalog, config, scope);
+            run_engine(engine, interface, capture, control)
+        })
+    } else {
+        run_engine(Engine::new(catalog, config), interface, capture, control)
+    }
+}
+
+fn run_engine(
+    mut engine: Engine<'_>,
+    interface: &str,
+    mut capture: LiveCapture,
     mut control: LiveControl<'_>,
 ) -> Result<Analysis, CaptureError> {
-    let mut engine = Engine::new(catalog, config);
     let rows = Arc::new(Mutex::new(LiveRows {
         parts: control.parts.is_some(),
         cap: control.report_rows,
         ..LiveRows::default()
     }));
     let sink = Arc::clone(&rows);
-    // One row at a time: the periodic report and the parts see every flow ended so far.
+    // One row at a time: the periodic report and the parts see every flow ended so far (a
+    // piped engine hands ended flows to its row maker at least every second).
     engine.stream_rows(1, move |batch| lock(&sink).add(batch));
     let name = format!("live:{interface}");
     let index = engine.begin_capture(&name, Precision::Micro);

@@ -71,6 +71,7 @@ impl<'a> Engine<'a> {
         let handle = scope.spawn(move || maker.run(from_engine));
         engine.fin.output = RowOutput::Piped(Pipe {
             pending: Vec::with_capacity(PIPE_BATCH),
+            since: None,
             to_maker: Some(to_maker),
             maker: Some(handle),
         });
@@ -130,6 +131,7 @@ impl<'a> Engine<'a> {
     pub fn expire_idle(&mut self, now: crate::time::Timestamp) {
         let fin = &mut self.fin;
         self.table.sweep(now, &mut |e, r| fin.end(e, r));
+        fin.output.hand_over();
     }
 
     /// One packet of capture `capture` (link type `link`). `malformed` collects the capture's
