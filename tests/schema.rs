@@ -76,6 +76,7 @@ fn jsonl_fields(row: &FlowRow) -> std::collections::BTreeSet<String> {
     full.client_confidence = Some(o365flow::classify::client::Confidence::High);
     full.client_evidence = list("rule=x");
     full.published_service = text("adfs");
+    full.tenant = text("contoso");
     let mut draft = full.clone();
     draft.tls_version = text("1.3-draft18");
     let mut paths = std::collections::BTreeSet::new();

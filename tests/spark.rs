@@ -89,6 +89,22 @@ fn report_table(summary: &serde_json::Value, id: &str) -> Vec<Vec<String>> {
     rows
 }
 
+/// The name-visibility table of a Spark run.
+fn spark_names(tables: &Path) -> Vec<Vec<String>> {
+    spark_table(
+        &tables.join("names"),
+        &[
+            "service_area",
+            "name",
+            "how",
+            "flows",
+            "bytes",
+            "share_of_flows",
+            "share_of_bytes",
+        ],
+    )
+}
+
 /// Runs the PySpark job over a flow tree in local mode, its tables into `tables`.
 fn run_job(python: &Path, tree: &Path, tables: &Path) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -187,6 +203,10 @@ fn spark_tables_equal_the_report() {
     assert!(firewall.len() >= 5, "{firewall:?}");
     assert_eq!(firewall, report_table(&summary, "firewall"));
 
+    let names = spark_names(&tables);
+    assert!(names.len() >= 4, "{names:?}");
+    assert_eq!(names, report_table(&summary, "names"));
+
     let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
     let expected = report_findings(&summary);
     assert!(expected.len() >= 5, "{expected:?}");
@@ -238,4 +258,59 @@ fn spark_judges_proxied_flows_and_blocked_quic_like_the_report() {
     );
     let expected = report_findings(&summary);
     assert_eq!(findings, expected);
+}
+
+/// Issue 20's tables over samples/report (tenants, names) and two top-level captures (one
+/// site): Spark's tenants table (with the presumed own tenant), name-visibility table and
+/// findings equal the report's.
+#[test]
+fn spark_computes_tenants_and_names_like_the_report() {
+    let Some(python) = spark_python() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let central = dir.path().join("central");
+    let mut inputs = common::sample_captures("report");
+    inputs.retain(|p| !p.ends_with("nat-pressure.pcap"));
+    inputs.push(common::samples_dir().join("teams.pcap"));
+    inputs.push(common::samples_dir().join("local-sll2-o365-tls.pcap"));
+    common::analyze_out(
+        &inputs,
+        &central,
+        &["--partition", "site=lab", "--partition", "date"],
+    );
+    let tree = central.join("flows");
+    let report = dir.path().join("report");
+    common::report_out(std::slice::from_ref(&tree), &report);
+    let summary: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.join("summary.json")).unwrap()).unwrap();
+    let tables = dir.path().join("spark");
+    run_job(&python, &tree, &tables);
+    let tenants = spark_table(
+        &tables.join("tenants"),
+        &["tenant", "own", "names", "flows", "bytes", "clients"],
+    );
+    assert_eq!(
+        tenants.iter().map(|r| r[0].as_str()).collect::<Vec<_>>(),
+        ["contoso", "fabrikam", "northwind"]
+    );
+    assert_eq!(tenants[0][1], "presumed");
+    assert_eq!(tenants, report_table(&summary, "tenants"));
+    let names = spark_names(&tables);
+    for how in [
+        "ech",
+        "no-sni",
+        "cut-handshake",
+        "before-capture",
+        "no-handshake",
+    ] {
+        assert!(names.iter().any(|r| r[2] == how), "{how}: {names:?}");
+    }
+    assert_eq!(names, report_table(&summary, "names"));
+    let findings = spark_table(&tables.join("findings"), &["kind", "flows"]);
+    assert!(
+        findings.contains(&vec!["foreign-tenants".to_owned(), "3".to_owned()]),
+        "{findings:?}"
+    );
+    assert_eq!(findings, report_findings(&summary));
 }

@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(rules) = ClientRules::parse(text, "fuzz") {
         let alpn = ["h2".to_owned()];
-        let media = ["ms-attributes".to_owned()];
+        let media = ["ms-attributes"];
         let _ = rules.identify(&ClientFacts {
             transport: Transport::Tcp,
             server_port: 443,

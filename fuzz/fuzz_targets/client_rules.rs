@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use o365flow::classify::client::{ClientFacts, ClientRules};
+use o365flow::classify::client::{ClientFacts, ClientRules, IdentifyMemo};
 use o365flow::classify::{Direction, MicrosoftStatus};
 use o365flow::wire::Transport;
 
@@ -25,7 +25,8 @@ fuzz_target!(|data: &[u8]| {
     let (name, user_agent, ja4, path) = (next(), next(), next(), next());
     let names: Vec<&str> = name.into_iter().chain(["teams.microsoft.com"]).collect();
     let alpn = ["h2".to_owned()];
-    let media = ["ms-attributes".to_owned(), "stun".to_owned()];
+    let media = ["ms-attributes", "stun"];
+    let mut memo = IdentifyMemo::default();
     for (transport, port, protocol, direction, microsoft) in [
         (
             Transport::Tcp,
@@ -49,7 +50,7 @@ fuzz_target!(|data: &[u8]| {
             MicrosoftStatus::Unlisted,
         ),
     ] {
-        let identified = rules.identify(&ClientFacts {
+        let facts = ClientFacts {
             transport,
             server_port: port,
             app_protocol: protocol,
@@ -63,7 +64,12 @@ fuzz_target!(|data: &[u8]| {
             microsoft,
             client_microsoft: MicrosoftStatus::No,
             direction,
-        });
+        };
+        let identified = rules.identify(&facts);
+        // The memo gives what the rules give, on a miss and on a hit.
+        for _ in 0..2 {
+            assert_eq!(rules.identify_remembered(&facts, &mut memo), identified);
+        }
         if let Some(client) = identified.client {
             // The deciding rule comes first in the evidence.
             assert!(

@@ -12,7 +12,11 @@ Output (Parquet, one directory per table under --out):
   ports/     service_area, port, port_listed, flows, bytes, clients
   firewall/  endpoint_id, service_area, category, required, tcp_ports, udp_ports, names,
              ipv4_prefixes, ipv6_prefixes, observed_ports, flows, bytes
-  findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them)
+  tenants/   tenant, own (declared | presumed | no), names, flows, bytes, clients
+  names/     service_area, name (read | hidden | address-only), how, flows, bytes,
+             share_of_flows, share_of_bytes (of the service area's Office 365 flows and bytes)
+  findings/  kind, flows   (finding types with at least one flow, as o365flow report counts them;
+             not nat-pressure, whose concurrency sweep stays with o365flow report)
 
 The rules are o365flow's (src/report/audit/): Office 365 traffic is a flow matched to a set of
 Microsoft's catalog (not only to the admin's --catalog-extra entries); `port` is transport/port;
@@ -41,6 +45,15 @@ def parse_args(argv):
     p.add_argument("--issuers", default=DEFAULT_ISSUERS, help="Microsoft certificate issuers list")
     p.add_argument("--out", required=True, help="output directory (Parquet per table)")
     p.add_argument("--master", default=None, help="Spark master when not set by spark-submit")
+    p.add_argument(
+        "--tenant",
+        action="append",
+        default=[],
+        help="the company's own tenant (repeatable), the tenant itself (contoso, not "
+        "contoso.onmicrosoft.com); without it the tenant with the most clients is presumed the "
+        "company's own (the job does not read the tenants a run declared from the flow files' "
+        "metadata)",
+    )
     return p.parse_args(argv)
 
 
@@ -124,6 +137,9 @@ def flows_of(spark, trees):
         (F.col("path") == "proxy") & target_port.isNotNull(),
         F.concat(F.lit("tcp/"), target_port),
     ).otherwise(F.concat(F.col("transport"), F.lit("/"), F.col("server_port").cast("string")))
+    # Flow files before schema 5 have no `tenant`; o365flow report reads it from the names.
+    if "tenant" not in df.columns:
+        df = df.withColumn("tenant", F.lit(None).cast("string"))
     o365 = F.col("service_area").isNotNull() & (
         F.col("matched_by").isNull() | (F.col("matched_by") != F.lit("user"))
     )
@@ -132,6 +148,117 @@ def flows_of(spark, trees):
         .withColumn("port", port)
         .withColumn("o365", o365)
     )
+
+
+def without_port(column):
+    return F.regexp_replace(F.col(column), r":[0-9]+$", "")
+
+
+def tenants(o365, declared):
+    """Tenants reached (src/report/audit/tenants.rs): per tenant the names it came from (the
+    first present of SNI, HTTP host, proxy target host, DNS name; lower case), flows, bytes,
+    clients; the company's own declared, else presumed (most clients, then bytes, then name).
+    Returns the table and the number of flows to other tenants (the foreign-tenants finding)."""
+    name = F.lower(
+        F.coalesce(F.col("sni"), without_port("http_host"), without_port("proxy_target"), F.col("dns_name"))
+    )
+    per = (
+        o365.filter(F.col("tenant").isNotNull())
+        .withColumn("name", name)
+        .groupBy("tenant")
+        .agg(
+            F.concat_ws(" ", F.array_sort(F.collect_set("name"))).alias("names"),
+            F.count(F.lit(1)).cast("long").alias("flows"),
+            F.sum("bytes").cast("long").alias("bytes"),
+            F.countDistinct("client_ip").cast("long").alias("clients"),
+        )
+    )
+    if declared:
+        own, how = list(declared), "declared"
+    else:
+        first = per.orderBy(F.desc("clients"), F.desc("bytes"), F.asc("tenant")).first()
+        own, how = ([first["tenant"]] if first else []), "presumed"
+    table = per.withColumn(
+        "own", F.when(F.col("tenant").isin(own), F.lit(how)).otherwise(F.lit("no"))
+    ).select("tenant", "own", "names", "flows", "bytes", "clients")
+    foreign = table.filter(F.col("own") == "no").agg(F.sum("flows")).first()[0] or 0
+    return table, int(foreign)
+
+
+NAME_GROUPS = {
+    "tls-sni": "read",
+    "quic-sni": "read",
+    "proxy-target": "read",
+    "http-host": "read",
+    "ech": "hidden",
+    "cut-handshake": "hidden",
+    "no-sni": "hidden",
+    "before-capture": "hidden",
+    "no-handshake": "address-only",
+    "no-name-in-protocol": "address-only",
+}
+
+
+def name_visibility(o365):
+    """Per flow how its server name was known (src/report/audit/visibility.rs), in the same
+    order of checks; adds `how` and `name` (its group)."""
+    app = F.coalesce(F.col("app_protocol"), F.lit(""))
+    handshake = app.isin("tls", "quic")
+    syn = (F.col("transport") == "tcp") & F.coalesce(F.col("tcp_flags_c2s"), F.lit("")).contains("S")
+    how = (
+        F.when(F.coalesce(F.col("ech"), F.lit(False)), F.lit("ech"))
+        .when(F.col("sni").isNotNull(), F.when(app == "quic", F.lit("quic-sni")).otherwise(F.lit("tls-sni")))
+        .when((F.col("path") == "proxy") & F.col("proxy_target").isNotNull(), F.lit("proxy-target"))
+        .when(F.col("http_host").isNotNull(), F.lit("http-host"))
+        .when(F.coalesce(F.col("tls_incomplete"), F.lit(False)), F.lit("cut-handshake"))
+        .when(handshake & F.col("ja4").isNotNull(), F.lit("no-sni"))
+        .when(handshake & syn, F.lit("no-handshake"))
+        .when(handshake, F.lit("before-capture"))
+        .otherwise(F.lit("no-name-in-protocol"))
+    )
+    group = F.create_map(*[F.lit(x) for kv in NAME_GROUPS.items() for x in kv])
+    return o365.withColumn("how", how).withColumn("name", group[F.col("how")])
+
+
+def names_table(named):
+    per = named.groupBy("service_area", "name", "how").agg(
+        F.count(F.lit(1)).cast("long").alias("flows"),
+        F.sum("bytes").cast("long").alias("bytes"),
+    )
+    area = named.groupBy("service_area").agg(
+        F.count(F.lit(1)).cast("long").alias("area_flows"),
+        F.sum("bytes").cast("long").alias("area_bytes"),
+    )
+    share = lambda part, whole: F.when(F.col(whole) > 0, F.col(part) / F.col(whole)).otherwise(F.lit(0.0))
+    return per.join(area, "service_area").select(
+        "service_area",
+        "name",
+        "how",
+        "flows",
+        "bytes",
+        share("flows", "area_flows").alias("share_of_flows"),
+        share("bytes", "area_bytes").alias("share_of_bytes"),
+    )
+
+
+def address_only_flows(named):
+    """The coverage finding: address-only flows of Optimize and of Allow, counted for each
+    category whose address-only bytes exceed 10% of its bytes."""
+    total = 0
+    for category in ("Optimize", "Allow"):
+        row = (
+            named.filter(F.col("category") == category)
+            .agg(
+                F.sum("bytes").alias("all"),
+                F.sum(F.when(F.col("name") == "address-only", F.col("bytes")).otherwise(0)).alias("only"),
+                F.sum(F.when(F.col("name") == "address-only", 1).otherwise(0)).alias("flows"),
+            )
+            .first()
+        )
+        all_bytes, only, flows = (row["all"] or 0), (row["only"] or 0), (row["flows"] or 0)
+        if all_bytes > 0 and float(only) > 0.10 * float(all_bytes):
+            total += int(flows)
+    return total
 
 
 def tally(df, keys):
@@ -179,7 +306,7 @@ def quic_blocked(o365):
     return fell_back.select("quic_id").distinct().count()
 
 
-def findings(flows, o365, catalog, issuer_list):
+def findings(flows, o365, catalog, issuer_list, foreign_tenant_flows, address_only):
     """Flows per finding type, with o365flow's rules (src/report/audit/findings.rs)."""
     counts = {}
 
@@ -241,7 +368,8 @@ def findings(flows, o365, catalog, issuer_list):
     )
     counts["legacy-protocols"] = flows.filter(legacy).count()
 
-    counts["coverage"] = o365.filter(F.col("matched_by") == "ip").count()
+    counts["coverage"] = address_only
+    counts["foreign-tenants"] = foreign_tenant_flows
     return [(kind, int(n)) for kind, n in counts.items() if n > 0]
 
 
@@ -288,8 +416,11 @@ def main(argv):
         "bytes",
     )
 
+    tenant_table, foreign_flows = tenants(o365, [t.lower() for t in args.tenant])
+    named = name_visibility(o365).cache()
+    names = names_table(named)
     found = spark.createDataFrame(
-        findings(flows, o365, catalog, issuers(args.issuers)),
+        findings(flows, o365, catalog, issuers(args.issuers), foreign_flows, address_only_flows(named)),
         T.StructType([T.StructField("kind", T.StringType()), T.StructField("flows", T.LongType())]),
     )
 
@@ -297,6 +428,8 @@ def main(argv):
         ("verdict", verdict, ["service_area", F.desc("bytes")]),
         ("ports", ports, ["service_area", F.desc("bytes")]),
         ("firewall", firewall, ["endpoint_id"]),
+        ("tenants", tenant_table, [F.desc("bytes"), "tenant"]),
+        ("names", names, ["service_area", "name", F.desc("bytes")]),
         ("findings", found, ["kind"]),
     ]:
         table.orderBy(*order).coalesce(1).write.mode("overwrite").parquet(

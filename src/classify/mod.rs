@@ -14,6 +14,7 @@ use crate::wire::Transport;
 
 pub mod client;
 pub mod owners;
+pub mod tenant;
 pub mod verdict;
 
 pub use owners::{MicrosoftStatus, Ownership};

@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use super::client::{ClientFacts, ClientRules, Confidence};
+use super::client::{ClientFacts, ClientRules, Confidence, IdentifyMemo};
 use super::{
     classify_with_user, split_host_port, Classification, Direction, FlowPath, MatchedBy,
     MicrosoftStatus, Ownership, PortVerdict, Signals, Target,
@@ -103,12 +103,14 @@ pub struct Judge<'a> {
 
 impl Judge<'_> {
     /// The verdict on an ended flow; `dns_name` is the name an earlier DNS answer gave its
-    /// server address (looked up for flows without a server name of their own).
+    /// server address (looked up for flows without a server name of their own); `memo`
+    /// remembers client identifications across the run's flows.
     pub fn judge(
         &self,
         record: &FlowRecord,
         dissect: &FlowDissect,
         dns_name: Option<&str>,
+        memo: &mut IdentifyMemo,
     ) -> FlowVerdict {
         let hello = dissect.client_hello.as_deref();
         let sni = hello.and_then(|h| h.sni.as_deref());
@@ -189,14 +191,9 @@ impl Judge<'_> {
             MicrosoftStatus::No
         };
         let (app, _) = AppProtocol::detected(dissect.app, record.transport, record.server.port);
-        let media: Vec<String> = dissect
-            .media
-            .names()
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
+        let media = dissect.media.names();
         let alpn = hello.map(|h| h.alpn.as_slice()).unwrap_or_default();
-        let identified = self.client_rules.identify(&ClientFacts {
+        let facts = ClientFacts {
             transport: record.transport,
             server_port: record.server.port,
             app_protocol: app.as_str(),
@@ -210,7 +207,8 @@ impl Judge<'_> {
             microsoft,
             client_microsoft,
             direction,
-        });
+        };
+        let identified = self.client_rules.identify_remembered(&facts, memo);
         let client = identified.client.map(|c| Client {
             app: c.app,
             confidence: c.confidence,

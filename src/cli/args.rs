@@ -124,6 +124,13 @@ pub struct AnalysisOptions {
     #[arg(long)]
     pub pseudonymize: bool,
 
+    /// The company's own Office 365 tenant (repeat for several): `contoso`, or a name carrying
+    /// it such as contoso.onmicrosoft.com. Traffic to any other tenant becomes the finding
+    /// "Office 365 traffic to other organisations' tenants". Without it the tenant with the most
+    /// clients is presumed the company's own.
+    #[arg(long = "tenant", value_name = "NAME", value_parser = parse_tenant)]
+    pub tenants: Vec<String>,
+
     /// Print warnings only, no summary.
     #[arg(long, short)]
     pub quiet: bool,
@@ -240,6 +247,14 @@ pub struct ReportArgs {
     /// every output.
     #[arg(long)]
     pub pseudonymize: bool,
+
+    /// The company's own Office 365 tenant (repeat for several): `contoso`, or a name carrying
+    /// it such as contoso.onmicrosoft.com. Traffic to any other tenant becomes the finding
+    /// "Office 365 traffic to other organisations' tenants". Without it the tenant with the most
+    /// clients is presumed the company's own. Replaces the tenants the flow files
+    /// were analysed with.
+    #[arg(long = "tenant", value_name = "NAME", value_parser = parse_tenant)]
+    pub tenants: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -365,6 +380,10 @@ fn parse_count(text: &str) -> Result<usize, String> {
         Ok(n) if n > 0 => Ok(n),
         _ => Err(format!("{text:?}: a whole number of 1 or more")),
     }
+}
+
+fn parse_tenant(arg: &str) -> Result<String, String> {
+    o365flow::classify::tenant::parse_tenant(arg)
 }
 
 #[cfg(test)]

@@ -40,7 +40,9 @@ pub(super) fn finish(
     mut analysis: Analysis,
     earlier: anyhow::Result<()>,
 ) -> anyhow::Result<u8> {
-    let mut meta = RunMeta::from_run(&analysis.summary, &end.config.internal);
+    let mut meta = end
+        .options
+        .run_meta(&analysis.summary, &end.config.internal);
     if let Some(p) = end.pseudonyms {
         p.rows(&mut analysis.flows);
         meta.pseudonymized = true;
@@ -90,6 +92,26 @@ pub(super) fn finish(
 }
 
 impl AnalysisOptions {
+    /// The run's metadata with what these options add (sites, tenants).
+    pub(super) fn run_meta(
+        &self,
+        summary: &o365flow::report::RunSummary,
+        internal: &[ipnet::IpNet],
+    ) -> RunMeta {
+        let mut meta = RunMeta::from_run(summary, internal);
+        meta.sites = self
+            .partition
+            .iter()
+            .filter_map(|k| match k {
+                o365flow::report::partition::PartitionKey::Site(name) => Some(name.clone()),
+                o365flow::report::partition::PartitionKey::Date
+                | o365flow::report::partition::PartitionKey::Hour => None,
+            })
+            .collect();
+        meta.tenants = self.tenants.clone();
+        meta
+    }
+
     /// The catalog and analysis configuration these options ask for.
     pub(super) fn load(&self) -> anyhow::Result<(Catalog, AnalysisConfig)> {
         let catalog = match &self.catalog {

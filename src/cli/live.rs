@@ -140,14 +140,15 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             )
         });
         let internal = &config.internal;
+        let options = &args.options;
         let report_jobs = jobs.clone();
         let mut on_report = move |snapshot: o365flow::Analysis| {
-            let meta = RunMeta::from_run(&snapshot.summary, internal);
+            let meta = options.run_meta(&snapshot.summary, internal);
             let _ = report_jobs.try_send(Job::Report(snapshot.flows, meta));
         };
         let part_jobs = jobs;
         let mut write_part = move |rows: Vec<FlowRow>, summary: &o365flow::report::RunSummary| {
-            let meta = RunMeta::from_run(summary, internal);
+            let meta = options.run_meta(summary, internal);
             part_jobs
                 .send(Job::Part(rows, meta))
                 .map_err(|_| "the part writer has stopped".to_owned())

@@ -16,6 +16,9 @@ pub(super) fn run(args: ReportArgs) -> anyhow::Result<u8> {
     };
     let (mut flows, metas) = read_flow_files(&args.inputs)?;
     let mut meta = RunMeta::merge(&metas);
+    if !args.tenants.is_empty() {
+        meta.tenants = args.tenants.clone();
+    }
     if args.pseudonymize {
         let internal: Vec<ipnet::IpNet> = meta
             .internal_networks

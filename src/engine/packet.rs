@@ -52,7 +52,7 @@ impl<'a> Engine<'a> {
             defrag: Defragmenter::default(),
             fin: Finisher {
                 shared: DissectShared::new(config.max_handshake, config.max_handshake_total),
-                output: RowOutput::Here(RowMaker::new(catalog, config)),
+                output: RowOutput::Here(Box::new(RowMaker::new(catalog, config))),
             },
         }
     }

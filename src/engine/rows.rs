@@ -3,6 +3,7 @@
 //! thread of its own: classification, ownership, client rules, and the row kept or streamed.
 
 use crate::catalog::Catalog;
+use crate::classify::client::IdentifyMemo;
 use crate::classify::Judge;
 use crate::dissect::{DissectShared, FlowDissect};
 use crate::flow::{EndReason, FlowEntry};
@@ -71,7 +72,7 @@ impl Finisher<'_> {
 
 /// Rows made on the packet path's thread, or sent in batches to a thread of their own.
 pub(super) enum RowOutput<'a> {
-    Here(RowMaker<'a>),
+    Here(Box<RowMaker<'a>>),
     Piped(Pipe<'a>),
 }
 
@@ -141,7 +142,7 @@ impl<'a> RowOutput<'a> {
     /// Every row not streamed out, sorted, and the tally of all rows.
     pub(super) fn finish(self) -> (Vec<FlowRow>, FlowTally) {
         let mut maker = match self {
-            RowOutput::Here(maker) => maker,
+            RowOutput::Here(maker) => *maker,
             RowOutput::Piped(mut pipe) => {
                 pipe.send_pending();
                 pipe.to_maker = None;
@@ -184,6 +185,7 @@ impl<'a> Pipe<'a> {
 /// them. Needs nothing from the packet path, so it can run on a thread of its own.
 pub(super) struct RowMaker<'a> {
     pub(super) judge: Judge<'a>,
+    pub(super) identify_memo: IdentifyMemo,
     pub(super) captures: Vec<CaptureRef>,
     pub(super) rows: Vec<FlowRow>,
     pub(super) tally: FlowTally,
@@ -199,6 +201,7 @@ impl<'a> RowMaker<'a> {
                 internal: &config.internal,
                 client_rules: &config.client_rules,
             },
+            identify_memo: IdentifyMemo::default(),
             captures: Vec::new(),
             rows: Vec::new(),
             tally: FlowTally::default(),
@@ -229,7 +232,12 @@ impl<'a> RowMaker<'a> {
             reason,
         } = ended;
         let record = &entry.record;
-        let verdict = self.judge.judge(record, &entry.state, dns_name.as_deref());
+        let verdict = self.judge.judge(
+            record,
+            &entry.state,
+            dns_name.as_deref(),
+            &mut self.identify_memo,
+        );
         let (name, precision) = self
             .captures
             .get(record.capture as usize)

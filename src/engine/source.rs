@@ -30,6 +30,7 @@ impl PacketSource for FileSource {
         FileSource::link_type(self)
     }
 
+    #[inline]
     fn next_packet(&mut self) -> Next<'_> {
         match FileSource::next_packet(self) {
             Ok(Some(packet)) => Next::Packet(packet),
@@ -69,13 +70,15 @@ impl Engine<'_> {
     /// Feeds capture `index` from `source` until it ends, fails or `observer` stops it,
     /// counting each packet into `capture`; `malformed` collects the capture's malformed
     /// packets.
-    pub fn read_capture(
+    /// Generic rather than `dyn`: the per-packet calls into the source and the observer are then
+    /// direct and inlined (an indirect call each cost about 1% of a one-thread run).
+    pub fn read_capture<S: PacketSource + ?Sized, O: RunObserver + ?Sized>(
         &mut self,
         index: u32,
-        source: &mut dyn PacketSource,
+        source: &mut S,
         capture: &mut CaptureSummary,
         malformed: &mut Malformed,
-        observer: &mut dyn RunObserver,
+        observer: &mut O,
     ) -> ReadEnd {
         let link = source.link_type();
         let skip = matches!(link, LinkType::Unsupported(_));

@@ -79,7 +79,7 @@ macro_rules! column {
 }
 
 /// Number of columns of the current schema.
-pub const COLUMN_COUNT: usize = 54;
+pub const COLUMN_COUNT: usize = 55;
 
 /// The flow schema, in output order. Columns are added at the end, never renamed.
 pub const COLUMN_TABLE: [ColumnDef; COLUMN_COUNT] = [
@@ -251,6 +251,7 @@ pub const COLUMN_TABLE: [ColumnDef; COLUMN_COUNT] = [
     column!("end_reason", Text, "o365flow.end_reason", |r| text(
         r.end_reason.as_str()
     )),
+    column!("tenant", Text, "o365flow.tenant", |r| optional(&r.tenant)),
 ];
 
 /// The column names, in output order.

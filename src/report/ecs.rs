@@ -203,6 +203,8 @@ struct Custom<'a> {
     published_service: Option<&'a str>,
     path: &'static str,
     end_reason: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant: Option<&'a str>,
 }
 
 /// IANA protocol keyword (what ECS asks for in `network.transport`); None for numbers without a
@@ -338,6 +340,7 @@ impl<'a> From<&'a FlowRow> for EcsFlow<'a> {
                 published_service: r.published_service.as_deref(),
                 path: r.path.as_str(),
                 end_reason: r.end_reason.as_str(),
+                tenant: r.tenant.as_deref(),
             },
         }
     }

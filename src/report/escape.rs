@@ -29,12 +29,17 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
-/// Escapes text for a Markdown table cell: HTML (renderers pass it through) and Markdown's own
-/// table and emphasis characters.
+/// Escapes text for a Markdown table cell: the characters that open HTML (renderers pass it
+/// through) and Markdown's own table and emphasis characters. Quotes stay: without a `<` they
+/// open nothing, and `&#39;` would show in a plain-text reading of the file.
 pub fn escape_markdown(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in escape_html(text).chars() {
+    for c in text.chars() {
         match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c if c.is_control() => out.push(' '),
             '|' | '`' | '*' | '_' | '[' | ']' | '\\' => {
                 out.push('\\');
                 out.push(c);

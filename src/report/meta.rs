@@ -47,6 +47,13 @@ pub struct RunMeta {
     /// Flows ended early because the flow table was full.
     pub evicted_flows: u64,
     pub warnings: Vec<String>,
+    /// Sites the flows come from (`--partition site=NAME`); empty when none was named.
+    #[serde(default)]
+    pub sites: Vec<String>,
+    /// The company's own Office 365 tenants (`--tenant`); empty: the report presumes the
+    /// tenant with the most clients.
+    #[serde(default)]
+    pub tenants: Vec<String>,
 }
 
 impl RunMeta {
@@ -100,6 +107,8 @@ impl RunMeta {
             malformed_packets: summary.malformed,
             evicted_flows: summary.table.evicted,
             warnings: summary.warnings.iter().map(|w| w.to_string()).collect(),
+            sites: Vec::new(),
+            tenants: Vec::new(),
         }
     }
 
@@ -152,6 +161,16 @@ impl RunMeta {
             for w in &run.warnings {
                 if !out.warnings.contains(w) {
                     out.warnings.push(w.clone());
+                }
+            }
+            for (all, more) in [
+                (&mut out.sites, &run.sites),
+                (&mut out.tenants, &run.tenants),
+            ] {
+                for value in more {
+                    if !all.contains(value) {
+                        all.push(value.clone());
+                    }
                 }
             }
             if run.catalog != first.catalog {

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use crate::catalog::{Category, EndpointId, ServiceArea};
 use crate::classify::client::Confidence;
+use crate::classify::tenant;
 use crate::classify::{
     Direction, FlowPath, FlowVerdict, MatchedBy, MicrosoftStatus, Outcome, PortVerdict,
 };
@@ -15,7 +16,7 @@ use crate::wire::Transport;
 
 /// Version of the flow schema (`COLUMNS`, their types and meanings). Raised by hand whenever a
 /// column is added or changes; tests/schema.rs fails when the columns change without it.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// What the flow table and the dissectors hand over when a flow ends.
 #[derive(Clone, Copy, Debug)]
@@ -118,6 +119,9 @@ pub struct FlowRow {
     /// Why the flow ended: `idle`, `evicted` (the table was full), `port-reuse`,
     /// `end-of-capture`.
     pub end_reason: EndReason,
+    /// The Office 365 tenant the server name carries (`contoso` for contoso.sharepoint.com,
+    /// `contoso-com` for contoso-com.mail.protection.outlook.com); see `classify::tenant`.
+    pub tenant: Option<String>,
 }
 
 impl FlowRow {
@@ -165,6 +169,12 @@ impl FlowRow {
             None => (None, None, Vec::new()),
         };
         client_evidence.extend(published_evidence);
+        let tenant = tenant::of_flow(
+            hello.and_then(|h| h.sni.as_deref()),
+            dissect.http_host(),
+            dissect.proxy_target(),
+            dns_name,
+        );
         FlowRow {
             capture: capture.to_owned(),
             first_seen: record.first_seen,
@@ -232,6 +242,7 @@ impl FlowRow {
             published_service,
             path,
             end_reason,
+            tenant,
         }
     }
 

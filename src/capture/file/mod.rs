@@ -189,6 +189,7 @@ impl FileSource {
 
     /// The next frame, `Ok(None)` at the end, or an error naming the packet that could not be
     /// read; after an error the source is finished.
+    #[inline]
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         if self.finished {
             return Ok(None);

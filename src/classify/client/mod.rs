@@ -19,7 +19,9 @@ use crate::catalog::PortSet;
 use crate::wire::Transport;
 
 mod glob;
+mod memo;
 use glob::{globs, Glob};
+pub use memo::IdentifyMemo;
 
 const EMBEDDED: &str = include_str!("../data/clients.toml");
 
@@ -137,7 +139,7 @@ pub struct ClientFacts<'a> {
     pub alpn: &'a [String],
     pub user_agent: Option<&'a str>,
     pub http_path: Option<&'a str>,
-    pub media: &'a [String],
+    pub media: &'a [&'a str],
     /// The service area (or `--catalog-extra` label) the flow matched.
     pub service_area: Option<&'a str>,
     /// Who owns the server.

@@ -6,8 +6,13 @@
 
 pub mod findings;
 pub mod firewall;
+pub mod nat;
+pub mod overview;
 pub mod render;
 pub mod svg;
+mod tables;
+pub mod tenants;
+mod visibility;
 
 use polars::prelude::*;
 use serde::Serialize;
@@ -17,6 +22,7 @@ use crate::catalog::{Catalog, EndpointId};
 use crate::classify::{FlowPath, PortVerdict, Target};
 use crate::wire::Transport;
 use findings::Finding;
+use tables::{caveats, paths_table, timeline};
 
 /// A table as rendered: headers, text cells, which columns are numeric (right-aligned, sorted
 /// as numbers).
@@ -57,10 +63,18 @@ pub struct AuditReport {
     pub meta: RunMeta,
     pub caveats: Vec<String>,
     pub totals: Totals,
+    /// The summary on top of the report.
+    pub overview: overview::Overview,
     pub verdict: Table,
     pub verdict_bars: Vec<VerdictBar>,
     pub ports: Table,
     pub paths: Table,
+    /// Office 365 tenants reached, and which is the company's own.
+    pub tenants: Table,
+    /// Office 365 bytes and flows whose server name was read, hidden or not carried.
+    pub names: Table,
+    /// Peak concurrent Office 365 TCP connections per source address.
+    pub connections: Table,
     pub findings: Vec<Finding>,
     pub firewall: Table,
     pub firewall_sets: Vec<firewall::ObservedSet>,
@@ -76,7 +90,6 @@ pub(crate) const PORT: &str = "port";
 pub(crate) const O365: &str = "o365";
 pub(crate) const START_NS: &str = "start_ns";
 pub(crate) const END_NS: &str = "end_ns";
-const ROUTE: &str = "route";
 
 /// Which rows went through a proxy (`path = proxy`); flow files older than schema 3 have no
 /// `path` column, and their flows were all judged as direct.
@@ -224,6 +237,7 @@ pub fn prepare(flows: &DataFrame) -> PolarsResult<DataFrame> {
         .map(|(a, b)| a.is_some() && b.as_deref() != Some("user"))
         .collect();
     df.with_column(Column::new(O365.into(), o365))?;
+    tenants::with_tenant(&mut df)?;
     let start = df.column("first_seen")?.cast(&DataType::Int64)?;
     df.with_column(start.with_name(START_NS.into()))?;
     let end = df.column("last_seen")?.cast(&DataType::Int64)?;
@@ -438,15 +452,28 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         ],
     )?;
 
-    let findings = findings::all(&df, &o365, catalog)?;
+    let mut findings = findings::all(&df, &o365, catalog)?;
+    let (tenants, own_tenants, foreign) = tenants::tenants(&o365, meta)?;
+    findings.extend(foreign);
+    let (names, coverage) = visibility::names(&o365)?;
+    findings.extend(coverage);
+    let (connections, nat) = nat::pressure(&o365)?;
+    findings.extend(nat);
+    findings.sort_by_key(|f| f.severity);
+    let overview =
+        overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
     Ok(AuditReport {
         meta: meta.clone(),
         caveats: caveats(meta),
         totals,
+        overview,
         verdict,
         verdict_bars,
         ports,
         paths,
+        tenants,
+        names,
+        connections,
         findings,
         firewall,
         firewall_sets,
@@ -473,132 +500,6 @@ pub(crate) fn server_endpoints(df: &DataFrame) -> PolarsResult<Vec<String>> {
             }
         })
         .collect())
-}
-
-/// Office 365 flows and bytes per service area, category and path: `direct`, or
-/// `proxy ADDRESS:PORT` for each proxy the clients asked.
-fn paths_table(o365: &DataFrame) -> PolarsResult<Table> {
-    let route: Vec<String> = proxied(o365)?
-        .into_iter()
-        .zip(server_endpoints(o365)?)
-        .map(|(proxied, server)| {
-            if proxied {
-                format!("proxy {server}")
-            } else {
-                FlowPath::Direct.as_str().to_owned()
-            }
-        })
-        .collect();
-    let mut df = o365.clone();
-    df.with_column(Column::new(ROUTE.into(), route))?;
-    let paths_df = tally(&df, &["service_area", "category", ROUTE], "client_ip")?.sort(
-        ["service_area", "category", BYTES],
-        SortMultipleOptions::default()
-            .with_order_descending_multi([false, false, true])
-            .with_maintain_order(true),
-    )?;
-    table_of(
-        "paths",
-        "Paths: Office 365 traffic direct or through a proxy",
-        &paths_df,
-        &[
-            "service area",
-            "category",
-            "path",
-            "flows",
-            "bytes",
-            "clients",
-        ],
-    )
-}
-
-/// Warnings for the header: what the captures cannot show.
-fn caveats(meta: &RunMeta) -> Vec<String> {
-    let mut out = Vec::new();
-    let truncated = meta.truncated_packets();
-    if truncated > 0 {
-        out.push(format!(
-            "{truncated} packets were cut by the capture's snaplen: server names in cut handshakes are missing, byte counts are those kept"
-        ));
-    }
-    let hours = meta.covered_seconds() / 3600.0;
-    if hours < 24.0 {
-        out.push(format!(
-            "the captures cover {hours:.2} hours: \"never seen\" endpoints may simply not have been used in that time (a working day or more is needed to judge them)"
-        ));
-    }
-    if meta.evicted_flows > 0 {
-        out.push(format!(
-            "{} flows were ended early because the flow table was full (counts are split, not lost)",
-            meta.evicted_flows
-        ));
-    }
-    let skipped: u64 = meta.captures.iter().map(|c| c.skipped_packets).sum();
-    if skipped > 0 {
-        out.push(format!(
-            "{skipped} packets of unsupported link types were skipped"
-        ));
-    }
-    let dropped: u64 = meta.captures.iter().map(|c| c.dropped_packets).sum();
-    if dropped > 0 {
-        out.push(format!("{dropped} packets were dropped while capturing"));
-    }
-    if meta.captures.iter().any(|c| c.read_error) {
-        out.push("some captures could not be read to the end (see warnings)".to_owned());
-    }
-    out
-}
-
-/// Office 365 bytes over time per service area: each flow's bytes in the bucket where it
-/// started. About 48 buckets over the covered span, on a round size.
-fn timeline(o365: &DataFrame) -> PolarsResult<Timeline> {
-    let starts = ints(o365, START_NS)?;
-    let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
-        return Ok(Timeline::default());
-    };
-    let span = (last - first) / 1_000_000_000;
-    let bucket_seconds = [
-        1,
-        10,
-        60,
-        300,
-        900,
-        1800,
-        3600,
-        3 * 3600,
-        6 * 3600,
-        86_400,
-        7 * 86_400,
-    ]
-    .into_iter()
-    .find(|b| span / b <= 48)
-    .unwrap_or(30 * 86_400);
-    let bucket_ns = bucket_seconds * 1_000_000_000;
-    let buckets: Vec<i64> = starts
-        .iter()
-        .map(|s| s.div_euclid(bucket_ns) * bucket_ns)
-        .collect();
-    let mut df = o365.clone();
-    df.with_column(Column::new("bucket".into(), buckets))?;
-    let sums = df
-        .lazy()
-        .group_by_stable([col("bucket"), col("service_area")])
-        .agg([col(BYTES).sum().cast(DataType::Int64).alias(BYTES)])
-        .sort(
-            ["bucket", "service_area"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .collect()?;
-    let points = ints(&sums, "bucket")?
-        .into_iter()
-        .zip(texts(&sums, "service_area")?)
-        .zip(ints(&sums, BYTES)?)
-        .map(|((b, a), v)| (b, a.unwrap_or_default(), v))
-        .collect();
-    Ok(Timeline {
-        bucket_seconds,
-        points,
-    })
 }
 
 /// The catalog set for an id from the flow table (user entries are not in it).

@@ -6,7 +6,7 @@ use std::fmt::Write;
 pub use crate::report::escape::{escape_html, escape_markdown};
 
 use super::findings::Finding;
-use super::{svg, AuditReport, Table};
+use super::{overview, svg, AuditReport, Table};
 
 fn md_table(out: &mut String, table: &Table) {
     let _ = writeln!(out, "### {}\n", escape_markdown(&table.title));
@@ -76,27 +76,6 @@ fn header_lines(report: &AuditReport) -> Vec<(String, String)> {
             ),
         ),
     ];
-    for c in &m.captures {
-        lines.push((
-            format!("capture {}", c.name),
-            format!(
-                "{} bytes, sha256 {}, {}, {} packets, {} bytes of traffic, {} to {} ({:.1} s), snaplen {}, {} truncated, {} skipped, {} dropped{}",
-                c.size_bytes,
-                c.sha256,
-                c.link_type,
-                c.packets,
-                c.bytes,
-                c.first_packet,
-                c.last_packet,
-                c.duration_seconds,
-                c.snaplen.map_or("unknown".to_owned(), |s| s.to_string()),
-                c.truncated_packets,
-                c.skipped_packets,
-                c.dropped_packets,
-                if c.read_error { ", read error" } else { "" }
-            ),
-        ));
-    }
     lines.push((
         "malformed packets / evicted flows".to_owned(),
         format!("{} / {}", m.malformed_packets, m.evicted_flows),
@@ -107,7 +86,8 @@ fn header_lines(report: &AuditReport) -> Vec<(String, String)> {
 fn md_finding(out: &mut String, f: &Finding) {
     let _ = writeln!(
         out,
-        "#### [{}] {} ({} flows)\n\n{}\n\nAction: {}\n",
+        "<a id=\"finding-{}\"></a>\n\n#### [{}] {} ({} flows)\n\n{}\n\nAction: {}\n",
+        escape_html(f.kind),
         f.severity.as_str(),
         escape_markdown(&f.title),
         f.flows,
@@ -123,23 +103,95 @@ fn md_finding(out: &mut String, f: &Finding) {
     out.push('\n');
 }
 
-pub fn markdown(report: &AuditReport) -> String {
-    let mut out = String::from("# Office 365 traffic audit\n\n## Run\n\n");
-    for (k, v) in header_lines(report) {
-        let _ = writeln!(out, "- {}: {}", escape_markdown(&k), escape_markdown(&v));
+/// The summary's table: how Office 365 traffic crosses the firewall, per port verdict.
+fn shares_table(report: &AuditReport) -> Table {
+    let o = &report.overview;
+    Table {
+        id: "summary-shares",
+        title: "How Office 365 traffic crosses the firewall".to_owned(),
+        columns: [
+            "port verdict",
+            "flows",
+            "share of flows",
+            "bytes",
+            "share of bytes",
+        ]
+        .map(str::to_owned)
+        .to_vec(),
+        numeric: vec![false, true, true, true, true],
+        rows: o
+            .port_verdicts
+            .iter()
+            .map(|s| {
+                vec![
+                    format!("{} ({})", s.label, s.key),
+                    s.flows.to_string(),
+                    s.share_of_flows.clone(),
+                    s.bytes.to_string(),
+                    s.share_of_bytes.clone(),
+                ]
+            })
+            .collect(),
+    }
+}
+
+fn warnings_line(report: &AuditReport) -> Option<String> {
+    let n = report.meta.warnings.len();
+    (n > 0).then(|| format!("{n} warnings while reading (see the appendix)"))
+}
+
+fn md_summary(out: &mut String, report: &AuditReport) {
+    out.push_str("## Summary\n\n");
+    for (k, v) in report.overview.lines(&report.totals) {
+        let _ = writeln!(out, "- **{k}**: {}", escape_markdown(&v));
+    }
+    for f in &report.overview.findings {
+        let _ = writeln!(
+            out,
+            "  - [{}] [{}](#finding-{}) ({} flows)",
+            f.severity,
+            escape_markdown(&f.title),
+            escape_html(&f.kind),
+            f.flows
+        );
     }
     for c in &report.caveats {
         let _ = writeln!(out, "- Caveat: {}", escape_markdown(c));
     }
+    if let Some(w) = warnings_line(report) {
+        let _ = writeln!(out, "- {w}");
+    }
+    out.push('\n');
+    md_table(out, &shares_table(report));
+}
+
+fn md_appendix(out: &mut String, report: &AuditReport) {
+    out.push_str("## Appendix: run and provenance\n\n");
+    for (k, v) in header_lines(report) {
+        let _ = writeln!(out, "- {}: {}", escape_markdown(&k), escape_markdown(&v));
+    }
     for w in &report.meta.warnings {
         let _ = writeln!(out, "- Warning: {}", escape_markdown(w));
     }
-    out.push_str("\n## Verdict\n\n");
+    out.push('\n');
+    md_table(out, &overview::provenance(&report.meta));
+}
+
+pub fn markdown(report: &AuditReport) -> String {
+    let mut out = String::from("# Office 365 traffic audit\n\n");
+    md_summary(&mut out, report);
+    out.push_str("## Verdict\n\n");
     md_table(&mut out, &report.verdict);
     out.push_str("## Ports\n\n");
     md_table(&mut out, &report.ports);
     out.push_str("## Paths\n\n");
     md_table(&mut out, &report.paths);
+    out.push_str("## Names\n\n");
+    md_table(&mut out, &report.names);
+    out.push_str("## Tenants\n\n");
+    md_table(&mut out, &report.tenants);
+    out.push_str("## Connections\n\n");
+    md_table(&mut out, &report.connections);
     out.push_str("## Findings\n\n");
     if report.findings.is_empty() {
         out.push_str("(none)\n\n");
@@ -155,6 +207,7 @@ pub fn markdown(report: &AuditReport) -> String {
     md_table(&mut out, &report.talkers);
     out.push_str("## Required endpoints never seen\n\n");
     md_table(&mut out, &report.never_seen);
+    md_appendix(&mut out, report);
     out
 }
 
@@ -170,6 +223,9 @@ td{word-break:break-word;max-width:420px}
 .finding{padding:0.3em 0.8em;margin:1em 0;background:#f7fafc}
 .caveat{color:#9c4221}
 dl.meta dt{font-weight:600}dl.meta dd{margin:0 0 0.3em 1em;word-break:break-all}
+dl.summary{display:grid;grid-template-columns:max-content 1fr;gap:0.2em 1em;margin:0}
+dl.summary dt{font-weight:600}dl.summary dd{margin:0}dl.summary ul{margin:0.2em 0;padding-left:1.2em}
+li.f-high{color:#c53030}li.f-warning{color:#975a16}
 @media print{th{cursor:auto}body{margin:0.5cm}}
 "#;
 
@@ -238,16 +294,40 @@ fn html_table(out: &mut String, table: &Table) {
     out.push_str("</tbody></table>");
 }
 
-pub fn html(report: &AuditReport) -> String {
-    let mut out = String::from("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
-    out.push_str(
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
-    );
-    let _ = write!(
-        out,
-        "<title>Office 365 traffic audit</title><style>{STYLE}</style></head><body>"
-    );
-    out.push_str("<h1>Office 365 traffic audit</h1><h2>Run</h2><dl class=\"meta\">");
+fn html_summary(out: &mut String, report: &AuditReport) {
+    out.push_str("<section id=\"summary\"><h2>Summary</h2><dl class=\"summary\">");
+    for (k, v) in report.overview.lines(&report.totals) {
+        let _ = write!(out, "<dt>{k}</dt><dd>{}", escape_html(&v));
+        if k == "Findings" && !report.overview.findings.is_empty() {
+            out.push_str("<ul>");
+            for f in &report.overview.findings {
+                let _ = write!(
+                    out,
+                    "<li class=\"f-{}\">[{}] <a href=\"#finding-{}\">{}</a> ({} flows)</li>",
+                    escape_html(&f.severity),
+                    escape_html(&f.severity),
+                    escape_html(&f.kind),
+                    escape_html(&f.title),
+                    f.flows
+                );
+            }
+            out.push_str("</ul>");
+        }
+        out.push_str("</dd>");
+    }
+    out.push_str("</dl>");
+    for c in &report.caveats {
+        let _ = write!(out, "<p class=\"caveat\">Caveat: {}</p>", escape_html(c));
+    }
+    if let Some(w) = warnings_line(report) {
+        let _ = write!(out, "<p class=\"caveat\">{}</p>", escape_html(&w));
+    }
+    html_table(out, &shares_table(report));
+    out.push_str("</section>");
+}
+
+fn html_appendix(out: &mut String, report: &AuditReport) {
+    out.push_str("<h2 id=\"appendix\">Appendix: run and provenance</h2><dl class=\"meta\">");
     for (k, v) in header_lines(report) {
         let _ = write!(
             out,
@@ -257,12 +337,23 @@ pub fn html(report: &AuditReport) -> String {
         );
     }
     out.push_str("</dl>");
-    for c in &report.caveats {
-        let _ = write!(out, "<p class=\"caveat\">Caveat: {}</p>", escape_html(c));
-    }
     for w in &report.meta.warnings {
         let _ = write!(out, "<p class=\"caveat\">Warning: {}</p>", escape_html(w));
     }
+    html_table(out, &overview::provenance(&report.meta));
+}
+
+pub fn html(report: &AuditReport) -> String {
+    let mut out = String::from("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str(
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">",
+    );
+    let _ = write!(
+        out,
+        "<title>Office 365 traffic audit</title><style>{STYLE}</style></head><body>"
+    );
+    out.push_str("<h1>Office 365 traffic audit</h1>");
+    html_summary(&mut out, report);
     out.push_str("<h2>Verdict</h2>");
     out.push_str(&svg::verdict_chart(&report.verdict_bars));
     html_table(&mut out, &report.verdict);
@@ -270,6 +361,12 @@ pub fn html(report: &AuditReport) -> String {
     html_table(&mut out, &report.ports);
     out.push_str("<h2>Paths</h2>");
     html_table(&mut out, &report.paths);
+    out.push_str("<h2>Names</h2>");
+    html_table(&mut out, &report.names);
+    out.push_str("<h2>Tenants</h2>");
+    html_table(&mut out, &report.tenants);
+    out.push_str("<h2>Connections</h2>");
+    html_table(&mut out, &report.connections);
     out.push_str("<h2>Findings</h2>");
     if report.findings.is_empty() {
         out.push_str("<p>(none)</p>");
@@ -308,6 +405,7 @@ pub fn html(report: &AuditReport) -> String {
     out.push_str(&svg::timeline_chart(&report.timeline));
     out.push_str("<h2>Required endpoints never seen</h2>");
     html_table(&mut out, &report.never_seen);
+    html_appendix(&mut out, report);
     let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
     out
 }
@@ -329,5 +427,9 @@ mod tests {
         assert_eq!(escape_html("a\"b'c&"), "a&quot;b&#39;c&amp;");
         assert_eq!(escape_markdown("a|b*c"), "a\\|b\\*c");
         assert_eq!(escape_markdown("<b>"), "&lt;b&gt;");
+        assert_eq!(
+            escape_markdown("the company's \"own\" & <x>"),
+            "the company's \"own\" &amp; &lt;x&gt;"
+        );
     }
 }

@@ -46,7 +46,7 @@ const MAX_EVIDENCE: usize = 50;
 /// Issuers of the certificates Microsoft's own services present (data file, one per line).
 const MICROSOFT_ISSUERS: &str = include_str!("../data/microsoft-issuers.txt");
 
-fn finding(
+pub(super) fn finding(
     kind: &'static str,
     severity: Severity,
     title: &str,
@@ -70,7 +70,7 @@ fn finding(
 }
 
 /// `key1 key2: N flows, B bytes` lines from a tally.
-fn lines<const N: usize>(
+pub(super) fn lines<const N: usize>(
     df: &DataFrame,
     keys: [&str; N],
     describe: impl Fn(&[String; N]) -> String,
@@ -127,9 +127,7 @@ mod services;
 mod transport;
 
 pub use services::microsoft_issuer;
-use services::{
-    blocked_required, coverage, legacy, published_services, tls_inspection, unlisted_microsoft,
-};
+use services::{blocked_required, legacy, published_services, tls_inspection, unlisted_microsoft};
 use transport::{exotic_ports, media_fallback, non_tls_443, optimize_via_proxy, quic_blocked};
 
 pub fn all(df: &DataFrame, o365: &DataFrame, catalog: &Catalog) -> PolarsResult<Vec<Finding>> {
@@ -144,7 +142,6 @@ pub fn all(df: &DataFrame, o365: &DataFrame, catalog: &Catalog) -> PolarsResult<
     out.extend(unlisted_microsoft(df)?);
     out.extend(published_services(df)?);
     out.extend(legacy(df)?);
-    out.extend(coverage(o365)?);
     out.sort_by_key(|f| f.severity);
     Ok(out)
 }

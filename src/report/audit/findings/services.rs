@@ -1,11 +1,9 @@
 //! Findings about the services themselves: TLS inspection, required endpoints blocked,
-//! Microsoft names no set lists, published services, legacy protocols, address-only matches.
-
-use std::collections::BTreeMap;
+//! Microsoft names no set lists, published services, legacy protocols, (address-only matches: `visibility`).
 
 use polars::prelude::*;
 
-use super::super::{bools, catalog_set, filter, ints, tally, texts, BYTES, PORT};
+use super::super::{bools, catalog_set, filter, ints, tally, texts, PORT};
 use super::{count_flows, finding, lines, with_name, Finding, Severity, MICROSOFT_ISSUERS};
 use crate::catalog::Catalog;
 
@@ -213,63 +211,6 @@ pub(super) fn legacy(df: &DataFrame) -> PolarsResult<Option<Finding>> {
         "POP, IMAP and SMTP AUTH use basic authentication, which Exchange Online retires; Skype for Business Online is retired; Microsoft 365 refuses TLS 1.0 and 1.1.",
         "Move these clients to modern authentication (Outlook, Exchange ActiveSync with OAuth, Teams) and TLS 1.2 or later.",
         count_flows(&hit),
-        evidence,
-    )))
-}
-
-/// Office 365 flows whose service name is hidden: classified by address only.
-pub(super) fn coverage(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
-    let by = texts(o365, "matched_by")?;
-    let ech = bools(o365, "ech")?;
-    let app = texts(o365, "app_protocol")?;
-    let ja4 = texts(o365, "ja4")?;
-    let incomplete = bools(o365, "tls_incomplete")?;
-    let bytes = ints(o365, BYTES)?;
-    let mut why: BTreeMap<&'static str, (i64, i64)> = BTreeMap::new();
-    let mut hidden = 0;
-    for i in 0..o365.height() {
-        if by.get(i).cloned().flatten().as_deref() != Some("ip") {
-            continue;
-        }
-        hidden += 1;
-        let app_i = app.get(i).cloned().flatten().unwrap_or_default();
-        let reason = if ech.get(i).copied().unwrap_or(false) {
-            "Encrypted Client Hello"
-        } else if incomplete.get(i).copied().unwrap_or(false) {
-            "ClientHello cut or incomplete"
-        } else if (app_i == "tls" || app_i == "quic") && ja4.get(i).cloned().flatten().is_none() {
-            "capture started mid-flow (no ClientHello seen)"
-        } else if app_i == "tls" || app_i == "quic" {
-            "no SNI in the ClientHello (or session resumption)"
-        } else {
-            "no name in the protocol (media, VPN, plain traffic)"
-        };
-        let entry = why.entry(reason).or_default();
-        entry.0 += 1;
-        entry.1 += bytes.get(i).copied().unwrap_or(0);
-    }
-    if hidden == 0 {
-        return Ok(None);
-    }
-    let total_flows = o365.height() as i64;
-    let total_bytes: i64 = bytes.iter().sum();
-    let hidden_bytes: i64 = why.values().map(|v| v.1).sum();
-    let mut evidence = vec![format!(
-        "{hidden} of {total_flows} Office 365 flows ({}) and {hidden_bytes} of {total_bytes} bytes ({}) classified by address only",
-        super::super::human_share(hidden, total_flows),
-        super::super::human_share(hidden_bytes, total_bytes)
-    )];
-    evidence.extend(
-        why.iter()
-            .map(|(reason, (f, b))| format!("{reason}: {f} flows, {b} bytes")),
-    );
-    Ok(Some(finding(
-        "coverage",
-        Severity::Info,
-        "Office 365 traffic whose service name is hidden",
-        "These flows were matched by server address only: the name the client asked for was not visible, so the endpoint set is a best guess.",
-        "Capture whole connections from their start, with a snaplen that keeps handshakes (0 or 65535).",
-        hidden,
         evidence,
     )))
 }
