@@ -511,7 +511,7 @@ fn paced_run(ns: &Namespaces, out: &Path, flows: u32) -> (i32, u64) {
         .args(["--buffer-size", "2MiB", "--snaplen", "256"])
         .args([
             "--report-rows",
-            "4000",
+            "3000",
             "--part-rows",
             "1000",
             "--keep-days",
@@ -547,6 +547,15 @@ fn paced_run(ns: &Namespaces, out: &Path, flows: u32) -> (i32, u64) {
     (code, peak_kb)
 }
 
+/// Yesterday's UTC date (`YYYY-MM-DD`), from `date`.
+fn yesterday_utc() -> String {
+    let out = Command::new("date")
+        .args(["-u", "-d", "yesterday", "+%Y-%m-%d"])
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// Issue 19: ten times the flows, same pattern and limits: peak memory within 15%; the parts
 /// hold every flow, and `o365flow report` over them rebuilds the live report.
 #[test]
@@ -564,7 +573,15 @@ fn live_memory_does_not_grow_with_flows_and_parts_rebuild_the_report() {
     };
     let work = tempfile::tempdir().unwrap();
     let small = work.path().join("x1");
+    // A day long past (--keep-days 2 deletes it as parts are written) and yesterday (kept).
+    let old_day = small.join("flows/date=2020-01-01/hour=00");
+    std::fs::create_dir_all(&old_day).unwrap();
+    std::fs::write(old_day.join("part-old.parquet"), b"not read").unwrap();
+    let yesterday = small.join(format!("flows/date={}", (yesterday_utc())));
+    std::fs::create_dir_all(&yesterday).unwrap();
     let (code, small_kb) = paced_run(&ns, &small, 3_000);
+    assert!(!small.join("flows/date=2020-01-01").exists());
+    assert!(yesterday.is_dir());
     assert_eq!(code, 0);
     let live = summary(&small).unwrap();
     assert_eq!(live["totals"]["flows"], 3_000);
@@ -590,15 +607,15 @@ fn live_memory_does_not_grow_with_flows_and_parts_rebuild_the_report() {
 
     let large = work.path().join("x10");
     let (code, large_kb) = paced_run(&ns, &large, 30_000);
-    // The report keeps the most recent 4,000 flows and says so (a warning: exit 1).
+    // The report keeps the most recent 3,000 (all of the 1x run) flows and says so (a warning: exit 1).
     assert_eq!(code, 1);
     let live = summary(&large).unwrap();
-    assert_eq!(live["totals"]["flows"], 4_000);
+    assert_eq!(live["totals"]["flows"], 3_000);
     assert!(
         live["meta"]["warnings"][0]
             .as_str()
             .unwrap()
-            .contains("most recent 4000 flows"),
+            .contains("most recent 3000 flows"),
         "{}",
         live["meta"]["warnings"]
     );

@@ -337,7 +337,7 @@ pub fn run(
 ) -> Result<Analysis, CaptureError> {
     if config.threads > 1 {
         std::thread::scope(|scope| {
-            let engine = Engine::new_piped(catalog, config, scope);
+            let engine = Engine::new_piped_with(catalog, config, scope, 2);
             run_engine(engine, interface, capture, control)
         })
     } else {

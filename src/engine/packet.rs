@@ -65,8 +65,20 @@ impl<'a> Engine<'a> {
         config: &'a AnalysisConfig,
         scope: &'a std::thread::Scope<'a, 'env>,
     ) -> Self {
+        Engine::new_piped_with(catalog, config, scope, 64)
+    }
+
+    /// [`Engine::new_piped`] with at most `batches` batches of ended flows (256 each) waiting
+    /// for the row maker: a live run keeps few, so its memory does not follow the row maker's
+    /// moments of lag.
+    pub fn new_piped_with<'env>(
+        catalog: &'a Catalog,
+        config: &'a AnalysisConfig,
+        scope: &'a std::thread::Scope<'a, 'env>,
+        batches: usize,
+    ) -> Self {
         let mut engine = Engine::new(catalog, config);
-        let (to_maker, from_engine) = std::sync::mpsc::sync_channel(64);
+        let (to_maker, from_engine) = std::sync::mpsc::sync_channel(batches.max(1));
         let maker = RowMaker::new(catalog, config);
         let handle = scope.spawn(move || maker.run(from_engine));
         engine.fin.output = RowOutput::Piped(Pipe {
