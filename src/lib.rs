@@ -5,8 +5,9 @@
 //! `capture` (files) -> `wire` (typed views over bytes) -> `flow` (direction-free table, expiry)
 //! -> `dissect` (per-flow protocol state) -> `catalog` + `classify` (Office 365 service, verdicts)
 //! -> `report` (rows, CSV/Parquet/JSONL, terminal summary). `engine` drives one run through
-//! all stages, from capture files or a live interface; the binary only parses arguments and
-//! maps the outcome to an exit code.
+//! all stages, from capture files or a live interface; `monitor` serves a live run's counters
+//! as Prometheus metrics; the binary only parses arguments and maps the outcome to an exit
+//! code.
 
 pub mod capture;
 pub mod catalog;
@@ -16,6 +17,8 @@ pub mod engine;
 pub mod files;
 pub mod flow;
 pub mod hex;
+#[cfg(feature = "metrics")]
+pub mod monitor;
 pub mod report;
 pub mod time;
 pub mod wire;

@@ -50,6 +50,11 @@ impl Timestamp {
     pub fn utc_day(self) -> String {
         self.format_utc("%Y-%m-%d")
     }
+
+    /// The UTC hour of the day, `00` to `23`; empty outside chrono's range.
+    pub fn utc_hour(self) -> String {
+        self.format_utc("%H")
+    }
 }
 
 /// A non-negative span of capture time in nanoseconds.

@@ -1,7 +1,9 @@
 //! Live capture from an interface (a SPAN/mirror port) with libpcap. The capture runs on its own
-//! thread and hands packets to analysis through a bounded queue: when analysis falls behind,
-//! packets are dropped and counted (never hidden), so memory stays bounded. Optionally every
-//! packet is also written to rotating pcap files for a later `analyze`.
+//! thread and hands packets to analysis in batches through a bounded queue: a batch holds up to
+//! 64 packets back to back in one buffer, and analysis hands emptied batches back, so no packet
+//! costs an allocation. When analysis falls behind and no batch is free, packets are dropped
+//! and counted (never hidden), so memory stays bounded. Optionally every packet is also written
+//! to rotating pcap files for a later `analyze`.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -32,11 +34,61 @@ pub struct LiveOptions {
     pub keep_files: usize,
 }
 
-/// A packet copied off the capture ring for the analysis thread.
-pub struct LivePacket {
-    pub ts: Timestamp,
-    pub wire_len: u32,
-    pub data: Vec<u8>,
+/// Packets copied off the capture ring for the analysis thread, their bytes back to back in
+/// one buffer that is reused batch after batch.
+#[derive(Debug, Default)]
+pub struct PacketBatch {
+    bytes: Vec<u8>,
+    packets: Vec<BatchEntry>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct BatchEntry {
+    ts: Timestamp,
+    wire_len: u32,
+    start: usize,
+    end: usize,
+}
+
+/// Packets a batch holds at most.
+pub const BATCH_PACKETS: usize = 64;
+
+/// A recycled batch keeps at most this much buffer (a burst of large packets is not kept).
+const KEEP_BATCH_BYTES: usize = 1 << 20;
+
+impl PacketBatch {
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// Packet `i`: capture time, length on the wire, captured bytes.
+    pub fn get(&self, i: usize) -> Option<(Timestamp, u32, &[u8])> {
+        let e = self.packets.get(i)?;
+        Some((e.ts, e.wire_len, self.bytes.get(e.start..e.end)?))
+    }
+
+    fn push(&mut self, ts: Timestamp, wire_len: u32, data: &[u8]) {
+        let start = self.bytes.len();
+        self.bytes.extend_from_slice(data);
+        self.packets.push(BatchEntry {
+            ts,
+            wire_len,
+            start,
+            end: self.bytes.len(),
+        });
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.packets.clear();
+        if self.bytes.capacity() > KEEP_BATCH_BYTES {
+            self.bytes.shrink_to(KEEP_BATCH_BYTES / 4);
+        }
+    }
 }
 
 /// Counters shared by the capture thread and the analysis side.
@@ -49,7 +101,9 @@ pub struct LiveCounters {
 }
 
 pub struct LiveCapture {
-    pub packets: Receiver<LivePacket>,
+    pub batches: Receiver<PacketBatch>,
+    /// Emptied batches back to the capture thread.
+    recycle: SyncSender<PacketBatch>,
     pub counters: Arc<LiveCounters>,
     pub link: LinkType,
     thread: Option<JoinHandle<Result<(), CaptureError>>>,
@@ -71,10 +125,17 @@ pub fn start(options: &LiveOptions, stop: Arc<AtomicBool>) -> Result<LiveCapture
         .promisc(options.promiscuous)
         .snaplen(options.snaplen)
         .buffer_size(options.buffer_bytes)
-        .immediate_mode(true)
-        // Wake up now and then without packets, to see `stop`.
-        .timeout(100)
+        // Not immediate mode: in immediate mode libpcap on Linux uses a TPACKET_V2 ring of
+        // fixed frames of snaplen bytes each (about 500 packets in 32 MiB at the default
+        // snaplen), where TPACKET_V3 packs packets into blocks handed over when full or after
+        // this timeout: the same buffer holds about a hundred times more small packets.
+        .timeout(BLOCK_MILLIS)
         .open()
+        .map_err(|e| error(name, e))?
+        // A blocking read waits for a packet however long it takes (in immediate mode the read
+        // timeout never fires), so a quiet interface could never see `stop`: read without
+        // blocking and wait on the descriptor with a timeout of our own (`wait_readable`).
+        .setnonblock()
         .map_err(|e| error(name, e))?;
     if let Some(filter) = &options.filter {
         capture
@@ -82,16 +143,31 @@ pub fn start(options: &LiveOptions, stop: Arc<AtomicBool>) -> Result<LiveCapture
             .map_err(|e| error(name, format!("invalid capture filter {filter:?}: {e}")))?;
     }
     let link = LinkType::from_dlt(capture.get_datalink().0);
-    let (sender, packets) = sync_channel(options.queue_packets.max(1));
+    // `--queue` packets in batches: two at least, one filling while one is analysed.
+    let batch_packets = options.queue_packets.clamp(1, BATCH_PACKETS);
+    let pool = (options.queue_packets / batch_packets).max(2);
+    let (sender, batches) = sync_channel(pool);
+    let (recycle, free) = sync_channel(pool);
     let counters = Arc::new(LiveCounters::default());
     let thread_counters = Arc::clone(&counters);
     let options = options.clone();
     let thread = std::thread::Builder::new()
         .name("o365flow-capture".into())
-        .spawn(move || capture_loop(capture, &options, &sender, &thread_counters, &stop))
+        .spawn(move || {
+            let mut queue = Queue {
+                sender,
+                free,
+                allocated: 0,
+                pool,
+                batch_packets,
+                filling: None,
+            };
+            capture_loop(capture, &options, &mut queue, &thread_counters, &stop)
+        })
         .map_err(|e| error(name, e))?;
     Ok(LiveCapture {
-        packets,
+        batches,
+        recycle,
         counters,
         link,
         thread: Some(thread),
@@ -99,6 +175,13 @@ pub fn start(options: &LiveOptions, stop: Arc<AtomicBool>) -> Result<LiveCapture
 }
 
 impl LiveCapture {
+    /// Hands an analysed batch back for reuse.
+    pub fn recycle(&self, mut batch: PacketBatch) {
+        batch.clear();
+        // The capture thread has ended, or holds enough: the batch is freed.
+        let _ = self.recycle.try_send(batch);
+    }
+
     /// Waits for the capture thread once `stop` is set; packets it queued stay readable.
     pub fn join(&mut self) -> Result<(), CaptureError> {
         match self.thread.take() {
@@ -160,10 +243,65 @@ impl Rotation {
     }
 }
 
+/// The capture thread's side of the queue: the batch being filled, emptied batches coming back,
+/// at most `pool` batches in all.
+struct Queue {
+    sender: SyncSender<PacketBatch>,
+    free: Receiver<PacketBatch>,
+    allocated: usize,
+    pool: usize,
+    batch_packets: usize,
+    filling: Option<PacketBatch>,
+}
+
+impl Queue {
+    /// Adds a packet; false when no batch is free (analysis is behind: the packet is dropped).
+    fn push(&mut self, ts: Timestamp, wire_len: u32, data: &[u8]) -> Result<bool, Gone> {
+        if self.filling.is_none() {
+            self.filling = match self.free.try_recv() {
+                Ok(batch) => Some(batch),
+                Err(_) if self.allocated < self.pool => {
+                    self.allocated += 1;
+                    Some(PacketBatch::default())
+                }
+                Err(_) => return Ok(false),
+            };
+        }
+        let Some(batch) = self.filling.as_mut() else {
+            return Ok(false);
+        };
+        batch.push(ts, wire_len, data);
+        if batch.len() >= self.batch_packets {
+            self.send()?;
+        }
+        Ok(true)
+    }
+
+    /// Sends the batch being filled, if it holds anything.
+    fn send(&mut self) -> Result<(), Gone> {
+        match self.filling.take() {
+            Some(batch) if !batch.is_empty() => match self.sender.try_send(batch) {
+                Ok(()) => Ok(()),
+                // The channel holds every batch there is; this cannot happen, and if it did
+                // the batch would be lost, not the run.
+                Err(TrySendError::Full(_)) => Ok(()),
+                Err(TrySendError::Disconnected(_)) => Err(Gone),
+            },
+            other => {
+                self.filling = other;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The analysis side is gone: nothing left to capture for.
+struct Gone;
+
 fn capture_loop(
     mut capture: pcap::Capture<pcap::Active>,
     options: &LiveOptions,
-    sender: &SyncSender<LivePacket>,
+    queue: &mut Queue,
     counters: &LiveCounters,
     stop: &AtomicBool,
 ) -> Result<(), CaptureError> {
@@ -198,7 +336,14 @@ fn capture_loop(
         }
         let packet = match capture.next_packet() {
             Ok(p) => p,
-            Err(pcap::Error::TimeoutExpired) => continue,
+            Err(pcap::Error::TimeoutExpired) => {
+                // Nothing more for now: what was read goes to analysis before waiting.
+                if queue.send().is_err() {
+                    break Ok(());
+                }
+                wait_readable(&capture);
+                continue;
+            }
             Err(pcap::Error::NoMorePackets) => break Ok(()),
             Err(e) => break Err(error(name, e)),
         };
@@ -208,31 +353,42 @@ fn capture_loop(
         let ts = Timestamp(
             i64::from(header.ts.tv_sec) * 1_000_000_000 + i64::from(header.ts.tv_usec) * 1_000,
         );
-        let live = LivePacket {
-            ts,
-            wire_len: header.len,
-            data: packet.data.to_vec(),
-        };
         if let Some(rotation) = rotation.as_mut() {
             match rotation.write(&packet) {
                 Ok(()) => {}
                 Err(reason) => break Err(error(name, format!("--write-pcap: {reason}"))),
             }
         }
-        match sender.try_send(live) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
+        match queue.push(ts, header.len, packet.data) {
+            Ok(true) => {}
+            Ok(false) => {
                 counters.queue_dropped.fetch_add(1, Ordering::Relaxed);
             }
-            // The analysis side is gone: nothing left to do.
-            Err(TrySendError::Disconnected(_)) => break Ok(()),
+            Err(Gone) => break Ok(()),
         }
     };
+    // What was read before the stop is still analysed.
+    let _ = queue.send();
     update_stats(&mut capture, counters);
     if let Some(rotation) = rotation.as_mut() {
         rotation.finish();
     }
     result
+}
+
+/// The longest a packet waits in a part-filled kernel block before analysis sees it.
+const BLOCK_MILLIS: i32 = 50;
+
+/// How long the capture thread waits for a packet before it looks at `stop` again.
+const POLL_MILLIS: u16 = 100;
+
+/// Waits until the capture has packets or `POLL_MILLIS` pass (a signal may end it sooner).
+fn wait_readable(capture: &pcap::Capture<pcap::Active>) {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(capture.as_fd(), PollFlags::POLLIN)];
+    // An error (EINTR from a signal) is one more turn of the loop, which checks `stop`.
+    let _ = poll(&mut fds, PollTimeout::from(POLL_MILLIS));
 }
 
 fn update_stats(capture: &mut pcap::Capture<pcap::Active>, counters: &LiveCounters) {
@@ -257,4 +413,51 @@ pub fn interfaces() -> Result<Vec<(String, String, Vec<String>)>, CaptureError> 
             )
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fill_send_drop_when_none_is_free_and_come_back() {
+        let (sender, batches) = sync_channel(2);
+        let (recycle, free) = sync_channel(2);
+        let mut queue = Queue {
+            sender,
+            free,
+            allocated: 0,
+            pool: 2,
+            batch_packets: 3,
+            filling: None,
+        };
+        let mut kept = Vec::new();
+        for i in 0..8u8 {
+            kept.push(
+                queue
+                    .push(Timestamp(i64::from(i)), 100 + u32::from(i), &[i; 5])
+                    .is_ok_and(|k| k),
+            );
+        }
+        // Two batches of three sent, then none free: the last two packets dropped.
+        assert_eq!(kept, [true, true, true, true, true, true, false, false]);
+        let first = batches.try_recv().expect("a batch");
+        assert_eq!(first.len(), 3);
+        assert_eq!(first.get(1), Some((Timestamp(1), 101, &[1u8; 5][..])));
+        assert_eq!(first.get(3), None);
+        // Analysis hands the batch back: it is reused, empty.
+        let mut done = first;
+        done.clear();
+        recycle.try_send(done).expect("recycle");
+        assert!(queue.push(Timestamp(9), 60, &[9; 2]).is_ok_and(|k| k));
+        assert!(queue.send().is_ok());
+        let second = batches.try_recv().expect("second");
+        assert_eq!(second.get(2), Some((Timestamp(5), 105, &[5u8; 5][..])));
+        let third = batches.try_recv().expect("the partial batch");
+        assert_eq!(third.len(), 1);
+        assert_eq!(third.get(0), Some((Timestamp(9), 60, &[9u8; 2][..])));
+        assert_eq!(queue.allocated, 2);
+        drop(batches);
+        assert!(queue.push(Timestamp(10), 1, &[1]).is_ok_and(|k| !k));
+    }
 }

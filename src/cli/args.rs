@@ -174,7 +174,7 @@ pub struct LiveArgs {
     pub snaplen: i32,
 
     /// Kernel capture buffer (e.g. 64MiB; at most 2GiB - 1, libpcap's limit).
-    #[arg(long, value_name = "SIZE", default_value = "32MiB", value_parser = parse_buffer_size)]
+    #[arg(long, value_name = "SIZE", default_value = "64MiB", value_parser = parse_buffer_size)]
     pub buffer_size: i32,
 
     /// Packets queued between capture and analysis; more are dropped and counted.
@@ -197,6 +197,29 @@ pub struct LiveArgs {
     /// pcap files kept; the oldest are deleted.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count)]
     pub keep: usize,
+
+    /// With --out: ended flows kept in memory for the periodic and final report; the report
+    /// covers the most recent N, older flows are only in the parts under DIR/flows/ (rebuild
+    /// any period with `o365flow report DIR/flows/...`).
+    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = parse_count)]
+    pub report_rows: usize,
+
+    /// With --out: start a new Parquet part under DIR/flows/date=.../hour=.../ after this many
+    /// ended flows (and at least every hour).
+    #[arg(long, value_name = "N", default_value_t = 50_000, value_parser = parse_count)]
+    pub part_rows: usize,
+
+    /// With --out: delete the flow parts of days more than N days ago (UTC), checked as each
+    /// part is written.
+    #[arg(long, value_name = "N", requires = "out",
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub keep_days: Option<u32>,
+
+    /// Serve Prometheus metrics (packets, bytes, drops by cause, open, finished and evicted
+    /// flows, Office 365 bytes by service area and port verdict, last report time) over HTTP at
+    /// ADDR:PORT, e.g. 127.0.0.1:9419; GET /metrics. Updated every second.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub metrics: Option<std::net::SocketAddr>,
 
     /// Drop root privileges to this user once the interface is open.
     #[arg(long, value_name = "NAME")]

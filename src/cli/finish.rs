@@ -8,7 +8,7 @@ use o365flow::catalog::Catalog;
 use o365flow::classify::client::ClientRules;
 use o365flow::flow::TableLimits;
 use o365flow::report::meta::RunMeta;
-use o365flow::report::out::write_analysis;
+use o365flow::report::out::{write_analysis, write_live_report};
 use o365flow::report::pseudonym::Pseudonymizer;
 use o365flow::report::{terminal, write_flows};
 use o365flow::time::Duration;
@@ -27,6 +27,9 @@ pub(super) struct RunEnd<'a> {
     pub flows_file: Option<&'a Path>,
     /// Files: a run that read nothing has failed. Live: whatever was seen is reported.
     pub require_input: bool,
+    /// Live: the Parquet table went to the flow parts during the run; `--out` gets the report
+    /// over the kept rows with their CSV and JSON lines.
+    pub live: bool,
 }
 
 /// Pseudonymizes the kept rows, writes the flow file and the report set (`--out`), prints the
@@ -37,17 +40,9 @@ pub(super) fn finish(
     mut analysis: Analysis,
     earlier: anyhow::Result<()>,
 ) -> anyhow::Result<u8> {
-    let mut meta = RunMeta::from_run(&analysis.summary, &end.config.internal);
-    meta.sites = end
+    let mut meta = end
         .options
-        .partition
-        .iter()
-        .filter_map(|k| match k {
-            o365flow::report::partition::PartitionKey::Site(name) => Some(name.clone()),
-            o365flow::report::partition::PartitionKey::Date => None,
-        })
-        .collect();
-    meta.tenants = o365flow::classify::tenant::distinct(&end.options.tenants);
+        .run_meta(&analysis.summary, &end.config.internal);
     if let Some(p) = end.pseudonyms {
         p.rows(&mut analysis.flows);
         meta.pseudonymized = true;
@@ -59,13 +54,18 @@ pub(super) fn finish(
     }
     let mut report = None;
     if let (Some(dir), true) = (&end.options.out, read) {
-        match write_analysis(
-            &analysis.flows,
-            &meta,
-            end.catalog,
-            dir,
-            &end.options.partition,
-        ) {
+        let written = if end.live {
+            write_live_report(&analysis.flows, &meta, end.catalog, dir)
+        } else {
+            write_analysis(
+                &analysis.flows,
+                &meta,
+                end.catalog,
+                dir,
+                &end.options.partition,
+            )
+        };
+        match written {
             Ok(r) => report = Some(r),
             Err(e) => result = result.and(Err(e.into())),
         }
@@ -92,6 +92,26 @@ pub(super) fn finish(
 }
 
 impl AnalysisOptions {
+    /// The run's metadata with what these options add (sites, tenants).
+    pub(super) fn run_meta(
+        &self,
+        summary: &o365flow::report::RunSummary,
+        internal: &[ipnet::IpNet],
+    ) -> RunMeta {
+        let mut meta = RunMeta::from_run(summary, internal);
+        meta.sites = self
+            .partition
+            .iter()
+            .filter_map(|k| match k {
+                o365flow::report::partition::PartitionKey::Site(name) => Some(name.clone()),
+                o365flow::report::partition::PartitionKey::Date
+                | o365flow::report::partition::PartitionKey::Hour => None,
+            })
+            .collect();
+        meta.tenants = o365flow::classify::tenant::distinct(&self.tenants);
+        meta
+    }
+
     /// The catalog and analysis configuration these options ask for.
     pub(super) fn load(&self) -> anyhow::Result<(Catalog, AnalysisConfig)> {
         let catalog = match &self.catalog {

@@ -4,8 +4,9 @@
 use anyhow::Context;
 
 use o365flow::report::meta::RunMeta;
-use o365flow::report::out::write_analysis;
+use o365flow::report::out::{write_live_report, LiveParts};
 use o365flow::report::pseudonym::Pseudonymizer;
+use o365flow::report::FlowRow;
 
 use super::args::{LiveArgs, EXIT_CLEAN, EXIT_FAILED};
 use super::finish::{finish, RunEnd};
@@ -26,6 +27,50 @@ fn drop_privileges(name: &str) -> anyhow::Result<()> {
     setgid(user.gid).with_context(|| format!("--user {name}: setgid"))?;
     setuid(user.uid).with_context(|| format!("--user {name}: setuid"))?;
     Ok(())
+}
+
+/// Work for the writer thread.
+enum Job {
+    /// A batch of ended flows for the parts, with the run's metadata then.
+    Part(Vec<FlowRow>, RunMeta),
+    /// The periodic report over the kept flows.
+    Report(Vec<FlowRow>, RunMeta),
+}
+
+/// The writer thread: parts and periodic reports until the live run ends; returns how many
+/// parts failed and why the first did.
+fn write_jobs(
+    jobs: std::sync::mpsc::Receiver<Job>,
+    mut parts: Option<LiveParts>,
+    out: Option<&std::path::Path>,
+    catalog: &o365flow::catalog::Catalog,
+    pseudonyms: Option<&Pseudonymizer>,
+) -> Option<(u64, String)> {
+    let mut failed: Option<(u64, String)> = None;
+    for job in jobs {
+        let (mut rows, mut meta, is_part) = match job {
+            Job::Part(rows, meta) => (rows, meta, true),
+            Job::Report(rows, meta) => (rows, meta, false),
+        };
+        if let Some(p) = pseudonyms {
+            p.rows(&mut rows);
+            meta.pseudonymized = true;
+        }
+        if is_part {
+            let Some(parts) = parts.as_mut() else {
+                continue;
+            };
+            if let Err(e) = parts.write(&rows, &meta) {
+                let entry = failed.get_or_insert_with(|| (0, e.to_string()));
+                entry.0 += 1;
+            }
+        } else if let Some(dir) = out {
+            if let Err(e) = write_live_report(&rows, &meta, catalog, dir) {
+                eprintln!("o365flow: warning: report: {e}");
+            }
+        }
+    }
+    failed
 }
 
 pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
@@ -55,6 +100,15 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             return Ok(EXIT_FAILED);
         }
     };
+    // Listening before dropping privileges: a port below 1024 is the admin's choice.
+    let metrics = args
+        .metrics
+        .map(|addr| -> anyhow::Result<_> {
+            let metrics = std::sync::Arc::new(o365flow::monitor::Metrics::new());
+            let server = o365flow::monitor::serve(addr, Arc::clone(&metrics))?;
+            Ok((metrics, server))
+        })
+        .transpose()?;
     if let Some(user) = &args.user {
         drop_privileges(user)?;
     }
@@ -66,40 +120,89 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         .then(|| Pseudonymizer::for_run(&config.internal));
     let out = args.options.out.clone();
     let partitions = args.options.partition.clone();
-    let mut report_errors = 0u32;
-    let mut on_report = |snapshot: &o365flow::Analysis| {
-        let Some(dir) = &out else { return };
-        let mut flows = snapshot.flows.clone();
-        let mut meta = RunMeta::from_run(&snapshot.summary, &config.internal);
-        if let Some(p) = &pseudonyms {
-            p.rows(&mut flows);
-            meta.pseudonymized = true;
-        }
-        if let Err(e) = write_analysis(&flows, &meta, &catalog, dir, &partitions) {
-            report_errors += 1;
-            eprintln!("o365flow: warning: report: {e}");
-        }
-    };
-    let mut on_status = |status: &o365flow::engine::live::LiveStatus| {
-        if on_terminal {
-            eprint!("\r{status}\x1b[K");
-            let _ = std::io::stderr().flush();
-        }
-    };
-    let analysis = o365flow::engine::live::run(
-        &args.interface,
-        capture,
-        &catalog,
-        &config,
-        o365flow::engine::live::LiveControl {
-            stop,
-            duration: args.duration,
-            count: args.count,
-            report_every: args.report_every,
-            on_report: &mut on_report,
-            on_status: &mut on_status,
-        },
-    )?;
+    let parts = out
+        .as_deref()
+        .map(|dir| LiveParts::new(dir, &partitions, args.keep_days));
+    let (analysis, part_failures) = std::thread::scope(|scope| -> anyhow::Result<_> {
+        // Parts and periodic reports are written on a thread of their own, off the packet
+        // path: a part of 50,000 flows or a report takes long enough for the capture queue
+        // to overflow under load. At most two jobs wait; a part waits for room (its flows
+        // must not be lost), a periodic report due while two wait is skipped (the next one
+        // covers it).
+        let (jobs, job_queue) = std::sync::mpsc::sync_channel::<Job>(2);
+        let writer = scope.spawn(|| {
+            write_jobs(
+                job_queue,
+                parts,
+                out.as_deref(),
+                &catalog,
+                pseudonyms.as_ref(),
+            )
+        });
+        let internal = &config.internal;
+        let options = &args.options;
+        let report_jobs = jobs.clone();
+        let mut on_report = move |snapshot: o365flow::Analysis| {
+            let meta = options.run_meta(&snapshot.summary, internal);
+            let _ = report_jobs.try_send(Job::Report(snapshot.flows, meta));
+        };
+        let part_jobs = jobs;
+        let mut write_part = move |rows: Vec<FlowRow>, summary: &o365flow::report::RunSummary| {
+            let meta = options.run_meta(summary, internal);
+            part_jobs
+                .send(Job::Part(rows, meta))
+                .map_err(|_| "the part writer has stopped".to_owned())
+        };
+        let mut on_status = |status: &o365flow::engine::live::LiveStatus| {
+            if let Some((metrics, _)) = &metrics {
+                metrics.update(status);
+            }
+            if on_terminal {
+                eprint!("\r{status}\x1b[K");
+                let _ = std::io::stderr().flush();
+            }
+        };
+        let analysis = o365flow::engine::live::run(
+            &args.interface,
+            capture,
+            &catalog,
+            &config,
+            o365flow::engine::live::LiveControl {
+                stop,
+                duration: args.duration,
+                count: args.count,
+                report_every: args.report_every,
+                on_report: &mut on_report,
+                on_status: &mut on_status,
+                report_rows: if out.is_some() { args.report_rows } else { 0 },
+                parts: out
+                    .is_some()
+                    .then_some(o365flow::engine::live::PartControl {
+                        rows: args.part_rows,
+                        every: std::time::Duration::from_secs(3600),
+                        write: &mut write_part,
+                    }),
+            },
+        );
+        // The senders go with the closures: the writer ends once every part is written,
+        // before the final report.
+        drop(write_part);
+        drop(on_report);
+        let failures = writer
+            .join()
+            .map_err(|_| anyhow::anyhow!("the part writer panicked"))?;
+        Ok((analysis?, failures))
+    })?;
+    let mut analysis = analysis;
+    if let Some((failed, first_reason)) = part_failures {
+        analysis
+            .summary
+            .warnings
+            .push(o365flow::report::Warning::Parts {
+                failed,
+                first_reason,
+            });
+    }
     if on_terminal {
         eprintln!();
     }
@@ -111,6 +214,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             pseudonyms: pseudonyms.as_ref(),
             flows_file: None,
             require_input: false,
+            live: true,
         },
         analysis,
         Ok(()),

@@ -1,19 +1,24 @@
 //! Live analysis: packets from a capture thread (`capture::live`) through the same engine and
 //! the same loop (`source`) as `analyze`, with idle flows finished while capture continues, a status callback every second,
 //! a report callback every `report_every`, and a clean stop (signal, duration or count).
+//!
+//! Memory does not grow with the hours run: ended flows are handed out in batches for the flow
+//! parts (`PartControl`, at a row count and at least every `every`) and the report keeps only
+//! the most recent `report_rows` of them, the rest counted (`Warning::ReportRows`).
 
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::source::{Next, PacketSource, ReadEnd, RunObserver, Unobserved};
 use super::{sort_rows, Analysis, AnalysisConfig, Engine};
-use crate::capture::live::{LiveCapture, LiveCounters, LivePacket};
+use crate::capture::live::{LiveCapture, LiveCounters, PacketBatch};
 use crate::capture::{CaptureError, LinkType, RawPacket};
 use crate::catalog::Catalog;
 use crate::report::terminal::FlowTally;
-use crate::report::{CaptureSummary, Warning};
+use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::{Precision, Timestamp};
 
 /// What the status line shows.
@@ -29,7 +34,17 @@ pub struct LiveStatus {
     pub o365_share: f64,
     pub kernel_dropped: u64,
     pub queue_dropped: u64,
+    /// Flows ended early because the flow table was full.
+    pub evicted_flows: u64,
+    /// Bytes of finished Office 365 flows per (service area, port verdict); at most
+    /// `MAX_GROUPS` groups, the rest under (`other`, `other`).
+    pub o365_bytes: BTreeMap<(String, &'static str), u64>,
+    /// When the last periodic report was written (Unix seconds).
+    pub last_report_unix: Option<f64>,
 }
+
+/// Distinct (service area, port verdict) groups counted one by one in `LiveStatus::o365_bytes`.
+pub const MAX_GROUPS: usize = 1024;
 
 impl std::fmt::Display for LiveStatus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -52,10 +67,105 @@ pub struct LiveControl<'c> {
     pub duration: Option<Duration>,
     pub count: Option<u64>,
     pub report_every: Option<Duration>,
-    /// Called every `report_every` with the flows finished so far and the run's summary.
-    pub on_report: &'c mut dyn FnMut(&Analysis),
+    /// Called every `report_every` with the flows kept for the report (the most recent
+    /// `report_rows`) and the run's summary.
+    pub on_report: &'c mut dyn FnMut(Analysis),
     /// Called about once a second.
     pub on_status: &'c mut dyn FnMut(&LiveStatus),
+    /// Ended flows kept for the periodic and final report (0: none); older ones are dropped
+    /// from memory and counted.
+    pub report_rows: usize,
+    /// Where ended flows go as they end (`--out`: Parquet parts); None: nowhere.
+    pub parts: Option<PartControl<'c>>,
+}
+
+/// Batches of ended flows for the flow parts.
+pub struct PartControl<'c> {
+    /// A batch is handed out at this many rows...
+    pub rows: usize,
+    /// ...or this long after the previous one, whichever comes first, and at the end.
+    pub every: Duration,
+    /// Takes one batch (sorted like the report's rows) and the run so far (for the part's
+    /// metadata).
+    pub write: &'c mut WritePart<'c>,
+}
+
+/// Writes one batch of rows to the parts; the error says why it could not.
+pub type WritePart<'c> = dyn FnMut(Vec<FlowRow>, &RunSummary) -> Result<(), String> + 'c;
+
+/// Ended flows as the row maker hands them over (one by one): the batch for the next part, the
+/// most recent rows for the report, and running counts over all of them.
+#[derive(Default)]
+struct LiveRows {
+    pending: Vec<FlowRow>,
+    /// Collect `pending` at all (there are parts to write).
+    parts: bool,
+    kept: VecDeque<FlowRow>,
+    cap: usize,
+    /// Rows dropped from `kept` to stay within `cap`.
+    dropped: u64,
+    finished: u64,
+    o365: u64,
+    o365_bytes: BTreeMap<(String, &'static str), u64>,
+    parts_failed: u64,
+    first_part_error: Option<String>,
+}
+
+impl LiveRows {
+    fn add(&mut self, rows: &mut [FlowRow]) {
+        for row in rows.iter() {
+            self.finished += 1;
+            if let Some(area) = &row.service_area {
+                self.o365 += 1;
+                let mut group = (area.as_str().to_owned(), row.port_verdict.as_str());
+                if self.o365_bytes.len() >= MAX_GROUPS && !self.o365_bytes.contains_key(&group) {
+                    group = ("other".to_owned(), "other");
+                }
+                *self.o365_bytes.entry(group).or_default() += row.bytes_c2s + row.bytes_s2c;
+            }
+            if self.cap > 0 {
+                if self.kept.len() >= self.cap {
+                    self.kept.pop_front();
+                    self.dropped += 1;
+                }
+                self.kept.push_back(row.clone());
+            }
+            if self.parts {
+                self.pending.push(row.clone());
+            }
+        }
+    }
+}
+
+/// The shared rows, poisoned or not (a panic elsewhere leaves the data as valid as it was).
+fn lock(rows: &Mutex<LiveRows>) -> std::sync::MutexGuard<'_, LiveRows> {
+    rows.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Hands the pending rows to the part writer, at most `parts.rows` a part; failures are
+/// counted, the run goes on.
+fn write_part(rows: &Mutex<LiveRows>, parts: &mut PartControl<'_>, summary: &RunSummary) {
+    let mut batch = std::mem::take(&mut lock(rows).pending);
+    sort_rows(&mut batch);
+    while !batch.is_empty() {
+        let rest = batch.split_off(parts.rows.clamp(1, batch.len()));
+        let part = std::mem::replace(&mut batch, rest);
+        if let Err(reason) = (parts.write)(part, summary) {
+            let mut rows = lock(rows);
+            rows.parts_failed += 1;
+            rows.first_part_error.get_or_insert(reason);
+        }
+    }
+}
+
+/// The run so far, as the report and the parts' metadata see it.
+fn snapshot(engine: &Engine<'_>, cap: &CaptureSummary, counters: &LiveCounters) -> RunSummary {
+    let mut summary = engine.summary().clone();
+    summary.packets = cap.packets;
+    summary.bytes = cap.bytes;
+    summary.captures.push(with_drops(cap, counters));
+    summary
 }
 
 fn now() -> Timestamp {
@@ -73,11 +183,14 @@ fn with_drops(cap: &CaptureSummary, counters: &LiveCounters) -> CaptureSummary {
     cap
 }
 
-/// The capture thread's queue as a packet source: waits up to 200 ms for a packet (then the
-/// clock ends idle flows); once draining, takes only what is already queued.
+/// The capture thread's batches as a packet source: waits up to 200 ms for a batch (then the
+/// clock ends idle flows); once draining, takes only what is already queued. Each batch goes
+/// back to the capture thread once read.
 struct LiveSource<'c> {
     capture: &'c LiveCapture,
-    current: Option<LivePacket>,
+    current: Option<PacketBatch>,
+    /// The next packet of `current`.
+    index: usize,
     number: u64,
     draining: bool,
 }
@@ -88,30 +201,45 @@ impl PacketSource for LiveSource<'_> {
     }
 
     fn next_packet(&mut self) -> Next<'_> {
-        let next = if self.draining {
-            match self.capture.packets.try_recv() {
-                Ok(packet) => packet,
-                Err(_) => return Next::End,
+        while self
+            .current
+            .as_ref()
+            .is_none_or(|batch| self.index >= batch.len())
+        {
+            if let Some(done) = self.current.take() {
+                self.capture.recycle(done);
             }
-        } else {
-            match self
-                .capture
-                .packets
-                .recv_timeout(Duration::from_millis(200))
-            {
-                Ok(packet) => packet,
-                Err(RecvTimeoutError::Timeout) => return Next::Quiet(now()),
-                Err(RecvTimeoutError::Disconnected) => return Next::End,
-            }
-        };
+            let next = if self.draining {
+                match self.capture.batches.try_recv() {
+                    Ok(batch) => batch,
+                    Err(_) => return Next::End,
+                }
+            } else {
+                match self
+                    .capture
+                    .batches
+                    .recv_timeout(Duration::from_millis(200))
+                {
+                    Ok(batch) => batch,
+                    Err(RecvTimeoutError::Timeout) => return Next::Quiet(now()),
+                    Err(RecvTimeoutError::Disconnected) => return Next::End,
+                }
+            };
+            self.current = Some(next);
+            self.index = 0;
+        }
+        let index = self.index;
+        self.index += 1;
         self.number += 1;
-        let packet = self.current.insert(next);
-        Next::Packet(RawPacket {
-            number: self.number,
-            ts: packet.ts,
-            wire_len: packet.wire_len,
-            data: &packet.data,
-        })
+        match self.current.as_ref().and_then(|batch| batch.get(index)) {
+            Some((ts, wire_len, data)) => Next::Packet(RawPacket {
+                number: self.number,
+                ts,
+                wire_len,
+                data,
+            }),
+            None => Next::End,
+        }
     }
 }
 
@@ -120,6 +248,9 @@ impl PacketSource for LiveSource<'_> {
 struct LiveObserver<'c, 'o> {
     control: &'o mut LiveControl<'c>,
     counters: Arc<LiveCounters>,
+    rows: Arc<Mutex<LiveRows>>,
+    last_part: Instant,
+    last_report_unix: Option<f64>,
     started: Instant,
     last_status: Instant,
     bytes_at_status: u64,
@@ -138,42 +269,54 @@ impl RunObserver for LiveObserver<'_, '_> {
             control.stop.store(true, Ordering::Relaxed);
             return false;
         }
+        if let Some(parts) = control.parts.as_mut() {
+            let pending = lock(&self.rows).pending.len();
+            if pending >= parts.rows.max(1)
+                || (pending > 0 && self.last_part.elapsed() >= parts.every)
+            {
+                write_part(&self.rows, parts, &snapshot(engine, cap, &self.counters));
+                self.last_part = Instant::now();
+            }
+        }
         if self.last_status.elapsed() >= Duration::from_secs(1) {
-            let finished = engine.finished();
-            let o365 = finished.iter().filter(|r| r.service_area.is_some()).count();
+            let (finished, o365, o365_bytes) = {
+                let rows = lock(&self.rows);
+                (rows.finished, rows.o365, rows.o365_bytes.clone())
+            };
             let seconds = self.last_status.elapsed().as_secs_f64();
             (control.on_status)(&LiveStatus {
                 packets: cap.packets,
                 bytes: cap.bytes,
                 mbit_per_second: (cap.bytes - self.bytes_at_status) as f64 * 8.0 / 1e6 / seconds,
                 open_flows: engine.open_flows(),
-                finished_flows: finished.len(),
-                o365_share: if finished.is_empty() {
+                finished_flows: usize::try_from(finished).unwrap_or(usize::MAX),
+                o365_share: if finished == 0 {
                     0.0
                 } else {
-                    o365 as f64 / finished.len() as f64
+                    o365 as f64 / finished as f64
                 },
                 kernel_dropped: self.counters.kernel_dropped.load(Ordering::Relaxed),
                 queue_dropped: self.counters.queue_dropped.load(Ordering::Relaxed),
+                evicted_flows: engine.evicted_flows(),
+                o365_bytes,
+                last_report_unix: self.last_report_unix,
             });
             self.bytes_at_status = cap.bytes;
             self.last_status = Instant::now();
         }
         if let Some(every) = control.report_every {
             if self.last_report.elapsed() >= every {
-                let mut summary = engine.summary().clone();
-                summary.packets = cap.packets;
-                summary.bytes = cap.bytes;
-                summary.captures.push(with_drops(cap, &self.counters));
-                let mut flows = engine.finished().to_vec();
+                let summary = snapshot(engine, cap, &self.counters);
+                let mut flows: Vec<FlowRow> = lock(&self.rows).kept.iter().cloned().collect();
                 sort_rows(&mut flows);
                 let tally = FlowTally::of(&flows);
-                (control.on_report)(&Analysis {
+                (control.on_report)(Analysis {
                     flows,
                     tally,
                     summary,
                 });
                 self.last_report = Instant::now();
+                self.last_report_unix = Some(now().nanos() as f64 / 1e9);
             }
         }
         true
@@ -182,14 +325,41 @@ impl RunObserver for LiveObserver<'_, '_> {
 
 /// Runs until `control.stop` is set (or the duration or count is reached), then finishes every
 /// flow and returns the whole run.
+///
+/// With `config.threads` above 1, rows are made (classification, client rules) on a thread of
+/// their own beside the packet path ([`Engine::new_piped`]); the results are the same.
 pub fn run(
     interface: &str,
-    mut capture: LiveCapture,
+    capture: LiveCapture,
     catalog: &Catalog,
     config: &AnalysisConfig,
+    control: LiveControl<'_>,
+) -> Result<Analysis, CaptureError> {
+    if config.threads > 1 {
+        std::thread::scope(|scope| {
+            let engine = Engine::new_piped_with(catalog, config, scope, 2);
+            run_engine(engine, interface, capture, control)
+        })
+    } else {
+        run_engine(Engine::new(catalog, config), interface, capture, control)
+    }
+}
+
+fn run_engine(
+    mut engine: Engine<'_>,
+    interface: &str,
+    mut capture: LiveCapture,
     mut control: LiveControl<'_>,
 ) -> Result<Analysis, CaptureError> {
-    let mut engine = Engine::new(catalog, config);
+    let rows = Arc::new(Mutex::new(LiveRows {
+        parts: control.parts.is_some(),
+        cap: control.report_rows,
+        ..LiveRows::default()
+    }));
+    let sink = Arc::clone(&rows);
+    // One row at a time: the periodic report and the parts see every flow ended so far (a
+    // piped engine hands ended flows to its row maker at least every second).
+    engine.stream_rows(1, move |batch| lock(&sink).add(batch));
     let name = format!("live:{interface}");
     let index = engine.begin_capture(&name, Precision::Micro);
     let mut cap = CaptureSummary::new(
@@ -204,6 +374,9 @@ pub fn run(
     let mut observer = LiveObserver {
         control: &mut control,
         counters: Arc::clone(&counters),
+        rows: Arc::clone(&rows),
+        last_part: Instant::now(),
+        last_report_unix: None,
         started: Instant::now(),
         last_status: Instant::now(),
         bytes_at_status: 0,
@@ -212,17 +385,19 @@ pub fn run(
     let mut source = LiveSource {
         capture: &capture,
         current: None,
+        index: 0,
         number: 0,
         draining: false,
     };
     let end = engine.read_capture(index, &mut source, &mut cap, &mut malformed, &mut observer);
-    let number = source.number;
+    let (number, current, at) = (source.number, source.current.take(), source.index);
     // The capture thread stops on the flag; what it queued before is still analysed.
     observer.control.stop.store(true, Ordering::Relaxed);
     let ended = capture.join();
     let mut source = LiveSource {
         capture: &capture,
-        current: None,
+        current,
+        index: at,
         number,
         draining: true,
     };
@@ -245,7 +420,27 @@ pub fn run(
     for e in [ended.err(), failed(end)].into_iter().flatten() {
         engine.summary_mut().warnings.push(Warning::Capture(e));
     }
-    Ok(engine.finish())
+    let mut analysis = engine.finish();
+    let dropped = lock(&rows).dropped;
+    if dropped > 0 {
+        analysis.summary.warnings.push(Warning::ReportRows {
+            dropped,
+            cap: control.report_rows,
+        });
+    }
+    if let Some(parts) = control.parts.as_mut() {
+        write_part(&rows, parts, &analysis.summary);
+    }
+    let mut rows = lock(&rows);
+    if rows.parts_failed > 0 {
+        analysis.summary.warnings.push(Warning::Parts {
+            failed: rows.parts_failed,
+            first_reason: rows.first_part_error.take().unwrap_or_default(),
+        });
+    }
+    analysis.flows = std::mem::take(&mut rows.kept).into();
+    sort_rows(&mut analysis.flows);
+    Ok(analysis)
 }
 
 fn failed(end: ReadEnd) -> Option<CaptureError> {

@@ -65,12 +65,25 @@ impl<'a> Engine<'a> {
         config: &'a AnalysisConfig,
         scope: &'a std::thread::Scope<'a, 'env>,
     ) -> Self {
+        Engine::new_piped_with(catalog, config, scope, 64)
+    }
+
+    /// [`Engine::new_piped`] with at most `batches` batches of ended flows (256 each) waiting
+    /// for the row maker: a live run keeps few, so its memory does not follow the row maker's
+    /// moments of lag.
+    pub fn new_piped_with<'env>(
+        catalog: &'a Catalog,
+        config: &'a AnalysisConfig,
+        scope: &'a std::thread::Scope<'a, 'env>,
+        batches: usize,
+    ) -> Self {
         let mut engine = Engine::new(catalog, config);
-        let (to_maker, from_engine) = std::sync::mpsc::sync_channel(64);
+        let (to_maker, from_engine) = std::sync::mpsc::sync_channel(batches.max(1));
         let maker = RowMaker::new(catalog, config);
         let handle = scope.spawn(move || maker.run(from_engine));
         engine.fin.output = RowOutput::Piped(Pipe {
             pending: Vec::with_capacity(PIPE_BATCH),
+            since: None,
             to_maker: Some(to_maker),
             maker: Some(handle),
         });
@@ -116,6 +129,11 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Flows ended early so far because the flow table was full.
+    pub fn evicted_flows(&self) -> u64 {
+        self.table.stats().evicted
+    }
+
     /// Flows being tracked now.
     pub fn open_flows(&self) -> usize {
         self.table.len()
@@ -125,6 +143,7 @@ impl<'a> Engine<'a> {
     pub fn expire_idle(&mut self, now: crate::time::Timestamp) {
         let fin = &mut self.fin;
         self.table.sweep(now, &mut |e, r| fin.end(e, r));
+        fin.output.hand_over();
     }
 
     /// One packet of capture `capture` (link type `link`). `malformed` collects the capture's

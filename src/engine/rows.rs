@@ -79,6 +79,8 @@ pub(super) enum RowOutput<'a> {
 /// Ended flows sent to the row maker's thread, in batches.
 pub(super) struct Pipe<'a> {
     pub(super) pending: Vec<Ended>,
+    /// When the first of `pending` ended: a batch waits at most `PIPE_WAIT` for more.
+    pub(super) since: Option<std::time::Instant>,
     pub(super) to_maker: Option<std::sync::mpsc::SyncSender<PipeMessage<'a>>>,
     pub(super) maker: Option<std::thread::ScopedJoinHandle<'a, RowMaker<'a>>>,
 }
@@ -92,16 +94,28 @@ pub(super) enum PipeMessage<'a> {
 /// Ended flows per message to the row maker's thread.
 pub(super) const PIPE_BATCH: usize = 256;
 
+/// The longest an ended flow waits in a part-filled batch (when flows end slowly, a live
+/// run's reports still see them within about a second).
+const PIPE_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl<'a> RowOutput<'a> {
     pub(super) fn push(&mut self, ended: Ended) {
         match self {
             RowOutput::Here(maker) => maker.make(ended),
             RowOutput::Piped(pipe) => {
                 pipe.pending.push(ended);
-                if pipe.pending.len() >= PIPE_BATCH {
+                let since = *pipe.since.get_or_insert_with(std::time::Instant::now);
+                if pipe.pending.len() >= PIPE_BATCH || since.elapsed() >= PIPE_WAIT {
                     pipe.send_pending();
                 }
             }
+        }
+    }
+
+    /// Sends the ended flows waiting for a batch to fill (a quiet moment of a live run).
+    pub(super) fn hand_over(&mut self) {
+        if let RowOutput::Piped(pipe) = self {
+            pipe.send_pending();
         }
     }
 
@@ -158,6 +172,7 @@ impl<'a> Pipe<'a> {
     }
 
     pub(super) fn send_pending(&mut self) {
+        self.since = None;
         if !self.pending.is_empty() {
             // Full size at once: a batch grown push by push copies its flows several times.
             let batch = std::mem::replace(&mut self.pending, Vec::with_capacity(PIPE_BATCH));

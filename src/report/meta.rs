@@ -112,10 +112,40 @@ impl RunMeta {
         }
     }
 
+    /// A live run's identity: its captures' names and first packet times (live captures have
+    /// no digest); None for a run of capture files.
+    fn live_identity(&self) -> Option<Vec<(&str, &str)>> {
+        let live = !self.captures.is_empty() && self.captures.iter().all(|c| c.sha256.is_empty());
+        live.then(|| {
+            self.captures
+                .iter()
+                .map(|c| (c.name.as_str(), c.first_packet.as_str()))
+                .collect()
+        })
+    }
+
     /// Several runs (flow files) as one report: captures in order, counts added. The first
-    /// run's catalog, networks and versions stand; differences become warnings.
+    /// run's catalog, networks and versions stand; differences become warnings. The parts of
+    /// one live run carry snapshots of the same run taken as they were written: the latest
+    /// (most packets) stands for the run.
     pub fn merge(runs: &[RunMeta]) -> RunMeta {
-        let Some(first) = runs.first() else {
+        let superseded = |i: usize, run: &RunMeta| {
+            let Some(id) = run.live_identity() else {
+                return false;
+            };
+            runs.iter().enumerate().any(|(j, other)| {
+                j != i
+                    && other.live_identity().as_ref() == Some(&id)
+                    && (other.packets(), j) > (run.packets(), i)
+            })
+        };
+        let runs: Vec<&RunMeta> = runs
+            .iter()
+            .enumerate()
+            .filter(|(i, run)| !superseded(*i, run))
+            .map(|(_, run)| run)
+            .collect();
+        let Some(first) = runs.first().copied() else {
             return RunMeta {
                 schema_version: SCHEMA_VERSION,
                 o365flow_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -123,7 +153,7 @@ impl RunMeta {
             };
         };
         let mut out = first.clone();
-        for run in runs.iter().skip(1) {
+        for run in runs.iter().copied().skip(1) {
             out.captures.extend(run.captures.iter().cloned());
             out.malformed_packets += run.malformed_packets;
             out.evicted_flows += run.evicted_flows;
@@ -174,5 +204,37 @@ impl RunMeta {
     /// Seconds of traffic the captures cover together.
     pub fn covered_seconds(&self) -> f64 {
         self.captures.iter().map(|c| c.duration_seconds).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn live(packets: u64, first: &str) -> RunMeta {
+        RunMeta {
+            captures: vec![CaptureMeta {
+                name: "live:eth1".into(),
+                packets,
+                first_packet: first.into(),
+                ..CaptureMeta::default()
+            }],
+            ..RunMeta::default()
+        }
+    }
+
+    #[test]
+    fn a_live_runs_part_snapshots_merge_into_its_latest() {
+        let a = "2026-01-05T10:00:00.000000Z";
+        let merged = RunMeta::merge(&[live(10, a), live(30, a), live(20, a)]);
+        assert_eq!(merged.captures, live(30, a).captures);
+        // Another run (another start) stays a run of its own.
+        let b = "2026-01-06T10:00:00.000000Z";
+        let merged = RunMeta::merge(&[live(10, a), live(5, b), live(30, a)]);
+        assert_eq!(merged.packets(), 35);
+        // Capture files are never merged away.
+        let mut file = live(10, a);
+        file.captures[0].sha256 = "ab".repeat(32);
+        assert_eq!(RunMeta::merge(&[file.clone(), file]).packets(), 20);
     }
 }

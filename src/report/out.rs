@@ -12,7 +12,9 @@ use polars::prelude::*;
 use super::audit::{self, firewall, render, AuditReport};
 use super::frame::{flows_frame, Layout};
 use super::meta::{RunMeta, PARQUET_META_KEY, PARQUET_SCHEMA_KEY};
-use super::partition::{part_file_name, partition_dir, PartitionKey};
+use super::partition::{
+    live_keys, live_part_name, part_file_name, partition_dir, prune_days, PartitionKey,
+};
 use super::row::FlowRow;
 use super::write::{csv_safe, temp_path_for, write_flows, WriteError};
 use crate::catalog::Catalog;
@@ -278,15 +280,105 @@ fn write_partitioned(
     keys: &[PartitionKey],
     dir: &Path,
 ) -> Result<(), WriteError> {
-    let name = part_file_name(meta);
+    split_parts(
+        rows,
+        df,
+        meta,
+        keys,
+        &dir.join("flows"),
+        &part_file_name(meta),
+    )
+    .map(|_| ())
+}
+
+/// Writes `rows` (whose frame is `df`) as the part file `name` in each of their partitions
+/// below `flows`; returns the files written.
+fn split_parts(
+    rows: &[FlowRow],
+    df: &DataFrame,
+    meta: &RunMeta,
+    keys: &[PartitionKey],
+    flows: &Path,
+    name: &str,
+) -> Result<Vec<PathBuf>, WriteError> {
     let dirs: Vec<String> = rows.iter().map(|row| partition_dir(keys, row)).collect();
     let distinct: std::collections::BTreeSet<&String> = dirs.iter().collect();
+    let mut written = Vec::new();
     for partition in distinct {
         let mask: BooleanChunked = dirs.iter().map(|d| d == partition).collect();
-        let part = df.filter(&mask).map_err(|e| io_error(dir, &e))?;
-        write_parquet(&part, meta, &dir.join("flows").join(partition).join(&name))?;
+        let part = df.filter(&mask).map_err(|e| io_error(flows, &e))?;
+        let path = flows.join(partition).join(name);
+        write_parquet(&part, meta, &path)?;
+        written.push(path);
     }
-    Ok(())
+    Ok(written)
+}
+
+/// Live capture: one batch of ended flows as part files `name` below `flows` (e.g.
+/// `DIR/flows/date=2026-01-05/hour=13/part-....parquet`), each with the run's metadata as it is
+/// now; returns the files written.
+pub fn write_parts(
+    rows: &[FlowRow],
+    meta: &RunMeta,
+    keys: &[PartitionKey],
+    flows: &Path,
+    name: &str,
+) -> Result<Vec<PathBuf>, WriteError> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    let df = flows_frame(rows, Layout::Typed).map_err(|e| io_error(flows, &e))?;
+    split_parts(rows, &df, meta, keys, flows, name)
+}
+
+/// Live capture's flow parts below `DIR/flows/` (`--partition` keys, then `date` and `hour`):
+/// one numbered part per batch of ended flows; with `keep_days`, older days are deleted.
+pub struct LiveParts {
+    flows: PathBuf,
+    keys: Vec<PartitionKey>,
+    keep_days: Option<u32>,
+    sequence: u64,
+}
+
+impl LiveParts {
+    pub fn new(dir: &Path, given: &[PartitionKey], keep_days: Option<u32>) -> LiveParts {
+        LiveParts {
+            flows: dir.join("flows"),
+            keys: live_keys(given),
+            keep_days,
+            sequence: 0,
+        }
+    }
+
+    /// Writes one batch (with the run's metadata as it is now), then prunes old days.
+    pub fn write(&mut self, rows: &[FlowRow], meta: &RunMeta) -> Result<(), WriteError> {
+        self.sequence += 1;
+        let name = live_part_name(meta, self.sequence);
+        write_parts(rows, meta, &self.keys, &self.flows, &name)?;
+        if let Some(days) = self.keep_days {
+            let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+            prune_days(&self.flows, days, &today).map_err(|e| io_error(&self.flows, &e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Live capture's report set: the report over `rows` (the flows it keeps) with flows.csv and
+/// flows.jsonl of the same rows; the Parquet table is in the parts ([`write_parts`]).
+pub fn write_live_report(
+    rows: &[FlowRow],
+    meta: &RunMeta,
+    catalog: &Catalog,
+    dir: &Path,
+) -> Result<AuditReport, WriteError> {
+    let df = flows_frame(rows, Layout::Typed).map_err(|e| io_error(dir, &e))?;
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    for name in ["flows.csv", "flows.jsonl"] {
+        replace_file(&dir.join(name), |tmp| write_flows(rows, tmp))?;
+    }
+    let report = audit::build(&df, meta, catalog).map_err(|e| io_error(dir, &e))?;
+    write_report(&report, dir)?;
+    Ok(report)
 }
 
 /// `analyze --out DIR`: flow files and the report for one run; with partition keys the Parquet

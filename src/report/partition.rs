@@ -1,7 +1,9 @@
 //! Hive-style partitions of the flow table (`flows/site=NAME/date=YYYY-MM-DD/part-ID.parquet`),
 //! the layout Spark, DuckDB, polars and pandas read as one table with `site` and `date` columns.
 //! Part files are named after the run's captures (their SHA-256), so analysing the same
-//! captures again replaces their parts instead of adding copies.
+//! captures again replaces their parts instead of adding copies. Live capture adds `hour=HH`
+//! below the day and writes a numbered part for each batch of ended flows; `prune_days` deletes
+//! the days a sensor no longer keeps.
 
 use std::str::FromStr;
 
@@ -15,11 +17,13 @@ pub enum PartitionKey {
     Site(String),
     /// The UTC day of each flow's first packet.
     Date,
+    /// The UTC hour (`00`..`23`) of each flow's first packet (below `date`).
+    Hour,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum PartitionError {
-    #[error("unknown partition {0:?}: use site=NAME or date")]
+    #[error("unknown partition {0:?}: use site=NAME, date or hour")]
     Unknown(String),
     #[error(
         "site name {0:?}: use letters, digits, '.', '_' and '-' (it becomes a directory name)"
@@ -33,6 +37,7 @@ impl FromStr for PartitionKey {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.split_once('=') {
             None if s == "date" => Ok(PartitionKey::Date),
+            None if s == "hour" => Ok(PartitionKey::Hour),
             Some(("site", name)) => {
                 let fine = !name.is_empty()
                     && name.len() <= 64
@@ -60,6 +65,10 @@ pub fn partition_dir(keys: &[PartitionKey], row: &FlowRow) -> String {
                 let day = row.first_seen.utc_day();
                 format!("date={}", if day.is_empty() { "unknown" } else { &day })
             }
+            PartitionKey::Hour => {
+                let hour = row.first_seen.utc_hour();
+                format!("hour={}", if hour.is_empty() { "unknown" } else { &hour })
+            }
         })
         .collect::<Vec<_>>()
         .join("/")
@@ -84,6 +93,81 @@ pub fn part_file_name(meta: &RunMeta) -> String {
     format!("part-{}.parquet", crate::catalog::sha256_prefix(&identity))
 }
 
+/// A live run's keys: those given (`--partition`), then `date` and `hour` unless given.
+pub fn live_keys(given: &[PartitionKey]) -> Vec<PartitionKey> {
+    let mut keys = given.to_vec();
+    for key in [PartitionKey::Date, PartitionKey::Hour] {
+        if !keys.contains(&key) {
+            keys.push(key);
+        }
+    }
+    keys
+}
+
+/// The name of a live run's `sequence`-th part: the run's identity (as [`part_file_name`]) and
+/// the sequence number, so parts of one run sort in the order they were written.
+pub fn live_part_name(meta: &RunMeta, sequence: u64) -> String {
+    let run = part_file_name(meta);
+    let id = run
+        .strip_prefix("part-")
+        .and_then(|r| r.strip_suffix(".parquet"))
+        .unwrap_or("live");
+    format!("part-{id}-{sequence:06}.parquet")
+}
+
+/// `--keep-days N`: deletes every `date=YYYY-MM-DD` directory below `flows` (at any depth, e.g.
+/// below `site=NAME`) whose day is more than `keep_days` days before `today` (`YYYY-MM-DD`, UTC):
+/// with 1, yesterday stays and the day before goes. Returns the directories deleted.
+pub fn prune_days(
+    flows: &std::path::Path,
+    keep_days: u32,
+    today: &str,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let Ok(today) = chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d") else {
+        return Ok(Vec::new());
+    };
+    let Some(cutoff) = today.checked_sub_days(chrono::Days::new(u64::from(keep_days))) else {
+        return Ok(Vec::new());
+    };
+    let mut deleted = Vec::new();
+    prune_below(flows, cutoff, 0, &mut deleted)?;
+    Ok(deleted)
+}
+
+fn prune_below(
+    dir: &std::path::Path,
+    cutoff: chrono::NaiveDate,
+    depth: usize,
+    deleted: &mut Vec<std::path::PathBuf>,
+) -> std::io::Result<()> {
+    // Partition trees are shallow (site, date); deeper directories are not ours to walk.
+    if depth > 4 || !dir.is_dir() {
+        return Ok(());
+    }
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match name.strip_prefix("date=") {
+            Some(day) => {
+                let old = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
+                    .is_ok_and(|day| day < cutoff);
+                if old {
+                    std::fs::remove_dir_all(&path)?;
+                    deleted.push(path);
+                }
+            }
+            None => prune_below(&path, cutoff, depth + 1, deleted)?,
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,10 +187,62 @@ mod tests {
             "site=".parse::<PartitionKey>(),
             Err(PartitionError::BadSite(_))
         ));
+        assert_eq!("hour".parse::<PartitionKey>(), Ok(PartitionKey::Hour));
         assert!(matches!(
-            "hour".parse::<PartitionKey>(),
+            "minute".parse::<PartitionKey>(),
             Err(PartitionError::Unknown(_))
         ));
+        assert_eq!(
+            live_keys(&[PartitionKey::Site("s".into())]),
+            [
+                PartitionKey::Site("s".into()),
+                PartitionKey::Date,
+                PartitionKey::Hour
+            ]
+        );
+        assert_eq!(
+            live_keys(&[PartitionKey::Hour, PartitionKey::Date]),
+            [PartitionKey::Hour, PartitionKey::Date]
+        );
+    }
+
+    #[test]
+    fn old_days_are_pruned_and_recent_ones_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flows = dir.path().join("flows");
+        for day in [
+            "site=a/date=2026-01-01/hour=10",
+            "site=a/date=2026-01-08/hour=00",
+            "site=a/date=2026-01-09/hour=23",
+            "site=a/date=2026-01-10/hour=00",
+            "date=2025-12-31/hour=01",
+            "date=unknown/hour=unknown",
+        ] {
+            std::fs::create_dir_all(flows.join(day)).expect("mkdir");
+        }
+        let mut deleted = prune_days(&flows, 1, "2026-01-10").expect("prune");
+        deleted.sort();
+        assert_eq!(
+            deleted,
+            [
+                flows.join("date=2025-12-31"),
+                flows.join("site=a/date=2026-01-01"),
+                flows.join("site=a/date=2026-01-08"),
+            ]
+        );
+        for kept in [
+            "site=a/date=2026-01-09",
+            "site=a/date=2026-01-10",
+            "date=unknown",
+        ] {
+            assert!(flows.join(kept).is_dir(), "{kept}");
+        }
+        assert!(prune_days(&flows, 1, "not a day")
+            .expect("prune")
+            .is_empty());
+        assert!(prune_days(&dir.path().join("missing"), 1, "2026-01-10")
+            .expect("prune")
+            .is_empty());
     }
 
     #[test]

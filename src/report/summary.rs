@@ -95,6 +95,11 @@ pub enum Warning {
     HandshakeBuffers { refused: u64, overflowed: u64 },
     /// Live capture lost packets: the kernel's buffer or the analysis queue was full.
     Dropped { kernel: u64, queue: u64 },
+    /// Live capture kept at most `cap` rows for its report: the report covers the most recent
+    /// flows, `dropped` older ones are only in the flow parts.
+    ReportRows { dropped: u64, cap: usize },
+    /// Live capture could not write `failed` batches of flows to the parts.
+    Parts { failed: u64, first_reason: String },
 }
 
 impl fmt::Display for Warning {
@@ -127,6 +132,14 @@ impl fmt::Display for Warning {
             Warning::HandshakeBuffers { refused, overflowed } => write!(
                 f,
                 "handshake buffers: {refused} flows refused (memory budget), {overflowed} too large or gapped"
+            ),
+            Warning::ReportRows { dropped, cap } => write!(
+                f,
+                "the report covers the most recent {cap} flows (--report-rows): {dropped} older flows are only in the flow parts (o365flow report DIR/flows covers them all)"
+            ),
+            Warning::Parts { failed, first_reason } => write!(
+                f,
+                "{failed} batches of flows could not be written to the flow parts, first: {first_reason}"
             ),
         }
     }
