@@ -814,3 +814,31 @@ fn an_ip_literal_is_not_a_name_read() {
         .map(|r| r.map(str::to_owned))
     );
 }
+
+/// `o365flow report` over each generated capture's flow file writes the same report files
+/// (summary.json, report.md, report.html...) as `analyze` over the capture: the summary, the
+/// tenants, name-visibility and connections tables and their findings come out equal, with and
+/// without declared tenants.
+#[test]
+fn report_over_flow_files_equals_analyze_for_the_new_tables() {
+    let cases: [(&str, &[&str], &str); 4] = [
+        ("report/tenants.pcap", &[], "tenants"),
+        (
+            "report/tenants.pcap",
+            &["--tenant", "contoso", "--tenant", "fabrikam.com"],
+            "tenants",
+        ),
+        ("report/names.pcap", &[], "names"),
+        ("report/nat-pressure.pcap", &[], "connections"),
+    ];
+    for (capture, extra, table) in cases {
+        let analyzed = analyze_out(&[sample(capture)], extra);
+        let rebuilt = report_out(&[analyzed.path().join("flows.parquet")], extra);
+        common::assert_same_report(rebuilt.path(), analyzed.path());
+        // The table the capture was made for is there, with rows, in both.
+        let rows = summary(rebuilt.path())[table]["rows"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert!(rows > 0, "{capture}: the {table} table is empty");
+    }
+}
