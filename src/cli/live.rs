@@ -73,6 +73,18 @@ fn write_jobs(
     failed
 }
 
+/// The writer thread's result; a panicked writer must not cost the run its final report, so it
+/// becomes a warning and the run goes on to finish.
+fn writer_outcome<T>(
+    joined: std::thread::Result<Option<T>>,
+    warnings: &mut Vec<o365flow::report::Warning>,
+) -> Option<T> {
+    joined.unwrap_or_else(|_| {
+        warnings.push(o365flow::report::Warning::WriterPanicked);
+        None
+    })
+}
+
 pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
     use std::io::{IsTerminal, Write};
     use std::sync::atomic::AtomicBool;
@@ -188,12 +200,10 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         // before the final report.
         drop(write_part);
         drop(on_report);
-        let failures = writer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the part writer panicked"))?;
-        Ok((analysis?, failures))
+        Ok((analysis?, writer.join()))
     })?;
     let mut analysis = analysis;
+    let part_failures = writer_outcome(part_failures, &mut analysis.summary.warnings);
     if let Some((failed, first_reason)) = part_failures {
         analysis
             .summary
@@ -219,4 +229,24 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         analysis,
         Ok(()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicked_writer_becomes_a_warning() {
+        let mut warnings = Vec::new();
+        let joined = std::thread::spawn(|| -> Option<(u64, String)> { panic!("test") }).join();
+        assert_eq!(writer_outcome(joined, &mut warnings), None);
+        assert_eq!(warnings, vec![o365flow::report::Warning::WriterPanicked]);
+        let mut warnings = Vec::new();
+        let joined = std::thread::spawn(|| Some((2u64, "disk".to_owned()))).join();
+        assert_eq!(
+            writer_outcome(joined, &mut warnings),
+            Some((2, "disk".to_owned()))
+        );
+        assert!(warnings.is_empty());
+    }
 }

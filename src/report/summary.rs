@@ -100,6 +100,9 @@ pub enum Warning {
     ReportRows { dropped: u64, cap: usize },
     /// Live capture could not write `failed` batches of flows to the parts.
     Parts { failed: u64, first_reason: String },
+    /// Live capture's writer thread (parts and periodic reports) panicked: what it had not
+    /// written is missing from the parts; the final report is written all the same.
+    WriterPanicked,
 }
 
 impl fmt::Display for Warning {
@@ -140,6 +143,10 @@ impl fmt::Display for Warning {
             Warning::Parts { failed, first_reason } => write!(
                 f,
                 "{failed} batches of flows could not be written to the flow parts, first: {first_reason}"
+            ),
+            Warning::WriterPanicked => write!(
+                f,
+                "the parts writer panicked: flows not yet written may be missing from the flow parts"
             ),
         }
     }
