@@ -37,15 +37,22 @@ enum Job {
     Report(Vec<FlowRow>, RunMeta),
 }
 
-/// The writer thread: parts and periodic reports until the live run ends; returns how many
-/// parts failed and why the first did.
+/// What the writer thread could not do: failed parts and `--keep-days` failures, each counted
+/// with the first reason.
+#[derive(Default)]
+struct WriterOutcome {
+    parts: Option<(u64, String)>,
+    prune: Option<(u64, String)>,
+}
+
+/// The writer thread: parts and periodic reports until the live run ends.
 fn write_jobs(
     jobs: std::sync::mpsc::Receiver<Job>,
     mut parts: Option<LiveParts>,
     out: Option<&std::path::Path>,
     catalog: &o365flow::catalog::Catalog,
     pseudonyms: Option<&Pseudonymizer>,
-) -> Option<(u64, String)> {
+) -> WriterOutcome {
     let mut failed: Option<(u64, String)> = None;
     for job in jobs {
         let (mut rows, mut meta, is_part) = match job {
@@ -70,18 +77,21 @@ fn write_jobs(
             }
         }
     }
-    failed
+    WriterOutcome {
+        parts: failed,
+        prune: parts.as_ref().and_then(LiveParts::prune_failures),
+    }
 }
 
 /// The writer thread's result; a panicked writer must not cost the run its final report, so it
 /// becomes a warning and the run goes on to finish.
-fn writer_outcome<T>(
-    joined: std::thread::Result<Option<T>>,
+fn writer_outcome<T: Default>(
+    joined: std::thread::Result<T>,
     warnings: &mut Vec<o365flow::report::Warning>,
-) -> Option<T> {
+) -> T {
     joined.unwrap_or_else(|_| {
         warnings.push(o365flow::report::Warning::WriterPanicked);
-        None
+        T::default()
     })
 }
 
@@ -135,7 +145,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
     let parts = out
         .as_deref()
         .map(|dir| LiveParts::new(dir, &partitions, args.keep_days));
-    let (analysis, part_failures) = std::thread::scope(|scope| -> anyhow::Result<_> {
+    let (analysis, writer_joined) = std::thread::scope(|scope| -> anyhow::Result<_> {
         // Parts and periodic reports are written on a thread of their own, off the packet
         // path: a part of 50,000 flows or a report takes long enough for the capture queue
         // to overflow under load. At most two jobs wait; a part waits for room (its flows
@@ -203,12 +213,21 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         Ok((analysis?, writer.join()))
     })?;
     let mut analysis = analysis;
-    let part_failures = writer_outcome(part_failures, &mut analysis.summary.warnings);
-    if let Some((failed, first_reason)) = part_failures {
+    let outcome = writer_outcome(writer_joined, &mut analysis.summary.warnings);
+    if let Some((failed, first_reason)) = outcome.parts {
         analysis
             .summary
             .warnings
             .push(o365flow::report::Warning::Parts {
+                failed,
+                first_reason,
+            });
+    }
+    if let Some((failed, first_reason)) = outcome.prune {
+        analysis
+            .summary
+            .warnings
+            .push(o365flow::report::Warning::Prune {
                 failed,
                 first_reason,
             });
@@ -240,6 +259,10 @@ mod tests {
         let mut warnings = Vec::new();
         let joined = std::thread::spawn(|| -> Option<(u64, String)> { panic!("test") }).join();
         assert_eq!(writer_outcome(joined, &mut warnings), None);
+        assert_eq!(
+            writer_outcome(std::thread::spawn(|| 7u8).join(), &mut Vec::new()),
+            7
+        );
         assert_eq!(warnings, vec![o365flow::report::Warning::WriterPanicked]);
         let mut warnings = Vec::new();
         let joined = std::thread::spawn(|| Some((2u64, "disk".to_owned()))).join();

@@ -103,6 +103,8 @@ pub enum Warning {
     /// Live capture's writer thread (parts and periodic reports) panicked: what it had not
     /// written is missing from the parts; the final report is written all the same.
     WriterPanicked,
+    /// `--keep-days` could not delete (or look at) `failed` old entries of the flow parts.
+    Prune { failed: u64, first_reason: String },
 }
 
 impl fmt::Display for Warning {
@@ -143,6 +145,13 @@ impl fmt::Display for Warning {
             Warning::Parts { failed, first_reason } => write!(
                 f,
                 "{failed} batches of flows could not be written to the flow parts, first: {first_reason}"
+            ),
+            Warning::Prune {
+                failed,
+                first_reason,
+            } => write!(
+                f,
+                "--keep-days: {failed} old entries of the flow parts could not be deleted, first: {first_reason}"
             ),
             Warning::WriterPanicked => write!(
                 f,
