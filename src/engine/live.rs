@@ -159,6 +159,25 @@ fn write_part(rows: &Mutex<LiveRows>, parts: &mut PartControl<'_>, summary: &Run
     }
 }
 
+/// A periodic report: the kept rows with the run so far; over a capped window it says so (with
+/// the rows dropped until now), as the final report does.
+fn report_snapshot(rows: &LiveRows, mut summary: RunSummary) -> Analysis {
+    if rows.dropped > 0 {
+        summary.warnings.push(Warning::ReportRows {
+            dropped: rows.dropped,
+            cap: rows.cap,
+        });
+    }
+    let mut flows: Vec<FlowRow> = rows.kept.iter().cloned().collect();
+    sort_rows(&mut flows);
+    let tally = FlowTally::of(&flows);
+    Analysis {
+        flows,
+        tally,
+        summary,
+    }
+}
+
 /// The run so far, as the report and the parts' metadata see it.
 fn snapshot(engine: &Engine<'_>, cap: &CaptureSummary, counters: &LiveCounters) -> RunSummary {
     let mut summary = engine.summary().clone();
@@ -307,14 +326,8 @@ impl RunObserver for LiveObserver<'_, '_> {
         if let Some(every) = control.report_every {
             if self.last_report.elapsed() >= every {
                 let summary = snapshot(engine, cap, &self.counters);
-                let mut flows: Vec<FlowRow> = lock(&self.rows).kept.iter().cloned().collect();
-                sort_rows(&mut flows);
-                let tally = FlowTally::of(&flows);
-                (control.on_report)(Analysis {
-                    flows,
-                    tally,
-                    summary,
-                });
+                let report = report_snapshot(&lock(&self.rows), summary);
+                (control.on_report)(report);
                 self.last_report = Instant::now();
                 self.last_report_unix = Some(now().nanos() as f64 / 1e9);
             }
@@ -421,15 +434,17 @@ fn run_engine(
         engine.summary_mut().warnings.push(Warning::Capture(e));
     }
     let mut analysis = engine.finish();
+    // The last part first: its metadata is the run's, and the parts hold every flow, so the
+    // report's cap is no warning of theirs (a report rebuilt from them is complete).
+    if let Some(parts) = control.parts.as_mut() {
+        write_part(&rows, parts, &analysis.summary);
+    }
     let dropped = lock(&rows).dropped;
     if dropped > 0 {
         analysis.summary.warnings.push(Warning::ReportRows {
             dropped,
             cap: control.report_rows,
         });
-    }
-    if let Some(parts) = control.parts.as_mut() {
-        write_part(&rows, parts, &analysis.summary);
     }
     let mut rows = lock(&rows);
     if rows.parts_failed > 0 {
@@ -447,5 +462,26 @@ fn failed(end: ReadEnd) -> Option<CaptureError> {
     match end {
         ReadEnd::Failed(e) => Some(e),
         ReadEnd::Exhausted | ReadEnd::Stopped => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_periodic_report_over_a_capped_window_says_so() {
+        let mut rows = LiveRows {
+            cap: 3,
+            ..LiveRows::default()
+        };
+        let report = report_snapshot(&rows, RunSummary::default());
+        assert!(report.summary.warnings.is_empty());
+        rows.dropped = 5;
+        let report = report_snapshot(&rows, RunSummary::default());
+        assert_eq!(
+            report.summary.warnings,
+            [Warning::ReportRows { dropped: 5, cap: 3 }]
+        );
     }
 }
