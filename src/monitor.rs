@@ -39,6 +39,8 @@ pub struct Metrics {
     evicted_flows: Counter,
     o365_bytes: Family<Labels, Counter>,
     last_report: Gauge<f64, AtomicU64>,
+    reports_skipped: Counter,
+    reports_failed: Counter,
 }
 
 /// Raises a counter to `to` (the status carries totals; a counter only goes up).
@@ -68,6 +70,8 @@ impl Metrics {
             evicted_flows: Counter::default(),
             o365_bytes: Family::default(),
             last_report: Gauge::default(),
+            reports_skipped: Counter::default(),
+            reports_failed: Counter::default(),
         };
         registry.register(
             "packets",
@@ -104,6 +108,16 @@ impl Metrics {
             "last_report_timestamp_seconds",
             "When the last periodic report was written (Unix time; 0: none yet)",
             metrics.last_report.clone(),
+        );
+        registry.register(
+            "reports_skipped",
+            "Periodic reports skipped because the writer was still busy",
+            metrics.reports_skipped.clone(),
+        );
+        registry.register(
+            "reports_failed",
+            "Periodic reports that could not be written",
+            metrics.reports_failed.clone(),
         );
         // Seed the drop causes, so both appear (at 0) before the first drop.
         for cause in ["kernel", "queue"] {
@@ -148,6 +162,8 @@ impl Metrics {
         if let Some(t) = status.last_report_unix {
             self.last_report.set(t);
         }
+        raise(&self.reports_skipped, status.reports_skipped);
+        raise(&self.reports_failed, status.reports_failed);
     }
 
     /// The metrics in the OpenMetrics text format.
@@ -335,6 +351,8 @@ mod tests {
         metrics.update(&status);
         status.packets = 7; // never lower
         status.last_report_unix = Some(1_700_000_000.5);
+        status.reports_skipped = 2;
+        status.reports_failed = 1;
         metrics.update(&status);
         let text = metrics.render();
         for line in [
@@ -348,6 +366,8 @@ mod tests {
             "o365flow_evicted_flows_total 0",
             "o365flow_o365_bytes_total{service_area=\"Exchange\",port_verdict=\"tunneled-443\"} 900",
             "o365flow_last_report_timestamp_seconds 1700000000.5",
+            "o365flow_reports_skipped_total 2",
+            "o365flow_reports_failed_total 1",
             "# EOF",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in\n{text}");

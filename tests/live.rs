@@ -758,6 +758,11 @@ fn live_metrics_count_the_packets_sent() {
         samples["o365flow_last_report_timestamp_seconds"] > 1.7e9,
         "{text}"
     );
+    assert_eq!(samples["o365flow_reports_failed_total"], 0.0, "{text}");
+    assert!(
+        samples.contains_key("o365flow_reports_skipped_total"),
+        "{text}"
+    );
     assert_eq!(code, 0);
 }
 

@@ -7,7 +7,7 @@
 //! the most recent `report_rows` of them, the rest counted (`Warning::ReportRows`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,8 +39,53 @@ pub struct LiveStatus {
     /// Bytes of finished Office 365 flows per (service area, port verdict); at most
     /// `MAX_GROUPS` groups, the rest under (`other`, `other`).
     pub o365_bytes: BTreeMap<(String, &'static str), u64>,
-    /// When the last periodic report was written (Unix seconds).
+    /// When the last periodic report was written (Unix seconds), as [`ReportStats`] has it.
     pub last_report_unix: Option<f64>,
+    /// Periodic reports skipped (the writer was busy) and failed, as [`ReportStats`] has them.
+    pub reports_skipped: u64,
+    pub reports_failed: u64,
+}
+
+/// What became of the periodic reports, kept by whoever writes them (the live command's writer
+/// thread) and read into each [`LiveStatus`]: a report handed out is not yet written.
+#[derive(Debug, Default)]
+pub struct ReportStats {
+    /// Unix time of the last report written, in milliseconds; 0: none yet.
+    last_written_ms: AtomicU64,
+    skipped: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ReportStats {
+    /// A report was written, now.
+    pub fn written(&self) {
+        let ms = u64::try_from(now().nanos() / 1_000_000).unwrap_or(0);
+        self.last_written_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// A report due was skipped (the writer was still busy with earlier work).
+    pub fn skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A report could not be written.
+    pub fn failed(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the last report was written (Unix seconds).
+    pub fn last_written_unix(&self) -> Option<f64> {
+        let ms = self.last_written_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| ms as f64 / 1e3)
+    }
+
+    pub fn skipped_count(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    pub fn failed_count(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
 }
 
 /// Distinct (service area, port verdict) groups counted one by one in `LiveStatus::o365_bytes`.
@@ -70,6 +115,8 @@ pub struct LiveControl<'c> {
     /// Called every `report_every` with the flows kept for the report (the most recent
     /// `report_rows`) and the run's summary.
     pub on_report: &'c mut dyn FnMut(Analysis),
+    /// What became of the reports handed to `on_report` (kept by their writer).
+    pub reports: Arc<ReportStats>,
     /// Called about once a second.
     pub on_status: &'c mut dyn FnMut(&LiveStatus),
     /// Ended flows kept for the periodic and final report (0: none); older ones are dropped
@@ -269,7 +316,6 @@ struct LiveObserver<'c, 'o> {
     counters: Arc<LiveCounters>,
     rows: Arc<Mutex<LiveRows>>,
     last_part: Instant,
-    last_report_unix: Option<f64>,
     started: Instant,
     last_status: Instant,
     bytes_at_status: u64,
@@ -318,7 +364,9 @@ impl RunObserver for LiveObserver<'_, '_> {
                 queue_dropped: self.counters.queue_dropped.load(Ordering::Relaxed),
                 evicted_flows: engine.evicted_flows(),
                 o365_bytes,
-                last_report_unix: self.last_report_unix,
+                last_report_unix: control.reports.last_written_unix(),
+                reports_skipped: control.reports.skipped_count(),
+                reports_failed: control.reports.failed_count(),
             });
             self.bytes_at_status = cap.bytes;
             self.last_status = Instant::now();
@@ -329,7 +377,6 @@ impl RunObserver for LiveObserver<'_, '_> {
                 let report = report_snapshot(&lock(&self.rows), summary);
                 (control.on_report)(report);
                 self.last_report = Instant::now();
-                self.last_report_unix = Some(now().nanos() as f64 / 1e9);
             }
         }
         true
@@ -389,7 +436,6 @@ fn run_engine(
         counters: Arc::clone(&counters),
         rows: Arc::clone(&rows),
         last_part: Instant::now(),
-        last_report_unix: None,
         started: Instant::now(),
         last_status: Instant::now(),
         bytes_at_status: 0,

@@ -103,6 +103,13 @@ pub enum Warning {
     /// Live capture's writer thread (parts and periodic reports) panicked: what it had not
     /// written is missing from the parts; the final report is written all the same.
     WriterPanicked,
+    /// Live capture's periodic reports: `skipped` were due while the writer was busy, `failed`
+    /// could not be written (the first reason, if any failed).
+    Reports {
+        skipped: u64,
+        failed: u64,
+        first_reason: Option<String>,
+    },
     /// `--keep-days` could not delete (or look at) `failed` old entries of the flow parts.
     Prune { failed: u64, first_reason: String },
 }
@@ -153,6 +160,20 @@ impl fmt::Display for Warning {
                 f,
                 "--keep-days: {failed} old entries of the flow parts could not be deleted, first: {first_reason}"
             ),
+            Warning::Reports {
+                skipped,
+                failed,
+                first_reason,
+            } => {
+                write!(
+                    f,
+                    "periodic reports: {skipped} skipped (the writer was busy), {failed} failed"
+                )?;
+                match first_reason {
+                    Some(reason) => write!(f, ", first: {reason}"),
+                    None => Ok(()),
+                }
+            }
             Warning::WriterPanicked => write!(
                 f,
                 "the parts writer panicked: flows not yet written may be missing from the flow parts"
