@@ -166,6 +166,16 @@ impl Metrics {
         raise(&self.reports_failed, status.reports_failed);
     }
 
+    /// The periodic reports' outcome as it is now (after the writer has finished, the final
+    /// word on them).
+    pub fn update_reports(&self, reports: &crate::engine::live::ReportStats) {
+        if let Some(t) = reports.last_written_unix() {
+            self.last_report.set(t);
+        }
+        raise(&self.reports_skipped, reports.skipped_count());
+        raise(&self.reports_failed, reports.failed_count());
+    }
+
     /// The metrics in the OpenMetrics text format.
     pub fn render(&self) -> String {
         let mut text = String::new();
@@ -415,6 +425,36 @@ mod tests {
         let mut answer = Vec::new();
         let _ = c.read_to_end(&mut answer);
         String::from_utf8_lossy(&answer).into_owned()
+    }
+
+    #[test]
+    fn report_outcomes_reach_the_metrics() {
+        let metrics = Metrics::new();
+        let reports = crate::engine::live::ReportStats::default();
+        metrics.update_reports(&reports);
+        let text = metrics.render();
+        assert!(
+            text.contains("\no365flow_last_report_timestamp_seconds 0.0\n"),
+            "{text}"
+        );
+        reports.written();
+        reports.skipped();
+        reports.failed();
+        reports.failed();
+        metrics.update_reports(&reports);
+        let text = metrics.render();
+        assert!(
+            text.contains("\no365flow_reports_skipped_total 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\no365flow_reports_failed_total 2\n"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("\no365flow_last_report_timestamp_seconds 0.0\n"),
+            "{text}"
+        );
     }
 
     #[test]

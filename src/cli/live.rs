@@ -232,6 +232,10 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         Ok((analysis?, writer.join()))
     })?;
     let mut analysis = analysis;
+    // The writer may have written (or failed) reports after the engine's last status.
+    if let Some((metrics, _)) = &metrics {
+        metrics.update_reports(&report_stats);
+    }
     let outcome = writer_outcome(writer_joined, &mut analysis.summary.warnings);
     if let Some((failed, first_reason)) = outcome.parts {
         analysis

@@ -479,7 +479,33 @@ fn run_engine(
     for e in [ended.err(), failed(end)].into_iter().flatten() {
         engine.summary_mut().warnings.push(Warning::Capture(e));
     }
+    let evicted_flows = engine.evicted_flows();
     let mut analysis = engine.finish();
+    // One last status with every flow ended (the metrics then show the run's end, not the
+    // last second before it).
+    let (finished, o365, o365_bytes) = {
+        let rows = lock(&rows);
+        (rows.finished, rows.o365, rows.o365_bytes.clone())
+    };
+    (control.on_status)(&LiveStatus {
+        packets: cap.packets,
+        bytes: cap.bytes,
+        mbit_per_second: 0.0,
+        open_flows: 0,
+        finished_flows: usize::try_from(finished).unwrap_or(usize::MAX),
+        o365_share: if finished == 0 {
+            0.0
+        } else {
+            o365 as f64 / finished as f64
+        },
+        kernel_dropped: kernel,
+        queue_dropped: queue,
+        evicted_flows,
+        o365_bytes,
+        last_report_unix: control.reports.last_written_unix(),
+        reports_skipped: control.reports.skipped_count(),
+        reports_failed: control.reports.failed_count(),
+    });
     // The last part first: its metadata is the run's, and the parts hold every flow, so the
     // report's cap is no warning of theirs (a report rebuilt from them is complete).
     if let Some(parts) = control.parts.as_mut() {
