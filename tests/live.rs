@@ -98,14 +98,42 @@ impl Namespaces {
         c
     }
 
+    /// The processes in namespace `n`.
+    fn pids(n: &str) -> Vec<String> {
+        Command::new("ip")
+            .args(["netns", "pids", n])
+            .stderr(Stdio::null())
+            .output()
+            .map(|p| {
+                String::from_utf8_lossy(&p.stdout)
+                    .split_whitespace()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Ends every process in the namespaces (TERM, then KILL after up to 3 s), then deletes
+    /// them: deleting a namespace alone would leave its processes running.
     fn delete(&self) {
-        for n in [&self.client, &self.server] {
-            let pids = Command::new("ip").args(["netns", "pids", n]).output();
-            if let Ok(p) = pids {
-                for pid in String::from_utf8_lossy(&p.stdout).split_whitespace() {
-                    let _ = Command::new("kill").arg(pid).status();
+        let names = [&self.client, &self.server];
+        let kill = |signal: &str| {
+            for n in names {
+                for pid in Self::pids(n) {
+                    let _ = Command::new("kill")
+                        .args([signal, &pid])
+                        .stderr(Stdio::null())
+                        .status();
                 }
             }
+        };
+        kill("-TERM");
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while names.iter().any(|n| !Self::pids(n).is_empty()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        kill("-KILL");
+        for n in names {
             let _ = Command::new("ip")
                 .args(["netns", "del", n])
                 .stderr(Stdio::null())
@@ -534,7 +562,8 @@ fn paced_run(ns: &Namespaces, out: &Path, flows: u32) -> (i32, u64) {
         .status()
         .unwrap();
     assert!(sent.success());
-    let code = wait(&mut o365, Duration::from_secs(60));
+    // Longer than --duration (90 s), the run's own end should --count not be reached.
+    let code = wait(&mut o365, Duration::from_secs(120));
     let mut err = String::new();
     std::io::Read::read_to_string(o365.stderr.as_mut().unwrap(), &mut err).unwrap();
     let peak_kb = std::fs::read_to_string(&rss)
@@ -545,6 +574,41 @@ fn paced_run(ns: &Namespaces, out: &Path, flows: u32) -> (i32, u64) {
         .unwrap_or_else(|| panic!("no peak RSS from /usr/bin/time; stderr: {err}"));
     eprintln!("{flows} flows: exit {code}, peak RSS {peak_kb} kB; stderr: {err}");
     (code, peak_kb)
+}
+
+/// The warnings of a summary.json.
+fn warnings(summary: &serde_json::Value) -> Vec<String> {
+    summary["meta"]["warnings"]
+        .as_array()
+        .map(|ws| {
+            ws.iter()
+                .filter_map(|w| w.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A run's exit code against its summary: 0 without warnings, 1 with; every warning is one of
+/// `expected` or, when the capture dropped packets (`dropped_packets`, a kernel under load may),
+/// the drop warning. Returns the packets dropped, so exact counts can be checked only without.
+fn check_exit(code: i32, summary: &serde_json::Value, expected: &[&str]) -> u64 {
+    let dropped = summary["meta"]["captures"][0]["dropped_packets"]
+        .as_u64()
+        .unwrap();
+    let warnings = warnings(summary);
+    let unexpected: Vec<&String> = warnings
+        .iter()
+        .filter(|w| {
+            let a_drop = dropped > 0 && w.starts_with("packets dropped:");
+            !a_drop && !expected.iter().any(|e| w.contains(e))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "unexpected warnings: {unexpected:?}");
+    assert_eq!(code, i32::from(!warnings.is_empty()), "{warnings:?}");
+    if dropped > 0 {
+        eprintln!("{dropped} packets dropped: exact counts not checked");
+    }
+    dropped
 }
 
 /// Yesterday's UTC date (`YYYY-MM-DD`), from `date`.
@@ -582,9 +646,11 @@ fn live_memory_does_not_grow_with_flows_and_parts_rebuild_the_report() {
     let (code, small_kb) = paced_run(&ns, &small, 3_000);
     assert!(!small.join("flows/date=2020-01-01").exists());
     assert!(yesterday.is_dir());
-    assert_eq!(code, 0);
     let live = summary(&small).unwrap();
-    assert_eq!(live["totals"]["flows"], 3_000);
+    let dropped = check_exit(code, &live, &[]);
+    if dropped == 0 {
+        assert_eq!(live["totals"]["flows"], 3_000);
+    }
     // 3,000 flows at 1,000 a part: at least 3 parts, below date=.../hour=...
     let written = parts(&small.join("flows"));
     assert!(written.len() >= 3, "{written:?}");
@@ -608,21 +674,34 @@ fn live_memory_does_not_grow_with_flows_and_parts_rebuild_the_report() {
     let large = work.path().join("x10");
     let (code, large_kb) = paced_run(&ns, &large, 30_000);
     // The report keeps the most recent 3,000 (all of the 1x run) flows and says so (a warning: exit 1).
-    assert_eq!(code, 1);
     let live = summary(&large).unwrap();
+    let dropped = check_exit(code, &live, &["most recent 3000 flows"]);
+    assert_eq!(code, 1);
     assert_eq!(live["totals"]["flows"], 3_000);
     assert!(
-        live["meta"]["warnings"][0]
-            .as_str()
-            .unwrap()
-            .contains("most recent 3000 flows"),
+        warnings(&live)
+            .iter()
+            .any(|w| w.contains("most recent 3000 flows")),
         "{}",
         live["meta"]["warnings"]
     );
     let rebuilt = report_over(&large.join("flows"), &work.path().join("r10"));
-    assert_eq!(rebuilt["totals"]["flows"], 30_000);
+    if dropped == 0 {
+        assert_eq!(rebuilt["totals"]["flows"], 30_000);
+        assert_eq!(rebuilt["meta"]["captures"][0]["packets"], 60_000);
+    }
+    // The parts hold every flow: a report over them is not capped (the last part was written
+    // before the live report's cap became a warning).
+    assert!(
+        !rebuilt["meta"]["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains("most recent")),
+        "{}",
+        rebuilt["meta"]["warnings"]
+    );
     assert_eq!(rebuilt["meta"]["captures"].as_array().unwrap().len(), 1);
-    assert_eq!(rebuilt["meta"]["captures"][0]["packets"], 60_000);
     eprintln!("peak RSS: 1x {small_kb} kB, 10x {large_kb} kB");
     assert!(
         large_kb * 100 <= small_kb * 115,
@@ -747,6 +826,11 @@ fn live_metrics_count_the_packets_sent() {
         samples["o365flow_last_report_timestamp_seconds"] > 1.7e9,
         "{text}"
     );
+    assert_eq!(samples["o365flow_reports_failed_total"], 0.0, "{text}");
+    assert!(
+        samples.contains_key("o365flow_reports_skipped_total"),
+        "{text}"
+    );
     assert_eq!(code, 0);
 }
 
@@ -780,6 +864,8 @@ fn live_results_are_the_same_on_one_thread_and_two() {
                     "udp and dst host 10.77.1.2",
                     "--count",
                     "1200",
+                    "--duration",
+                    "30s",
                     "--internal",
                     "10.77.1.1/32",
                     "--catalog-extra",
@@ -800,14 +886,17 @@ fn live_results_are_the_same_on_one_thread_and_two() {
         .success());
     let mut reports = Vec::new();
     let mut tables = Vec::new();
+    let mut dropped = 0;
     for (out, mut child) in runs {
-        assert_eq!(wait(&mut child, Duration::from_secs(20)), 0);
+        // Longer than --duration (30 s), the run's own end should --count not be reached.
+        let code = wait(&mut child, Duration::from_secs(40));
+        dropped += check_exit(code, &summary(&out).unwrap(), &[]);
         let rows = common::read_csv(&out.join("flows.csv"));
         let relay = rows
             .iter()
             .filter(|r| r["service_area"] == "Test relay" && r["server_port"] == "3478")
             .count();
-        assert_eq!(relay, 300);
+        assert!(relay <= 300);
         let fields = [
             "client_ip",
             "client_port",
@@ -842,6 +931,10 @@ fn live_results_are_the_same_on_one_thread_and_two() {
             }
         }
         reports.push(s);
+    }
+    if dropped > 0 {
+        eprintln!("{dropped} packets dropped: the two runs saw different packets, not compared");
+        return;
     }
     assert_eq!(reports[0]["totals"]["flows"], 600);
     assert_eq!(tables[0].len(), 600);

@@ -53,8 +53,10 @@ struct BatchEntry {
 /// Packets a batch holds at most.
 pub const BATCH_PACKETS: usize = 64;
 
-/// A recycled batch keeps at most this much buffer (a burst of large packets is not kept).
-const KEEP_BATCH_BYTES: usize = 1 << 20;
+/// A recycled batch keeps at most this much buffer (a burst of large packets is not kept): 64
+/// full-size Ethernet frames fit, and the pool (`--queue` / 64 batches) retains at most this
+/// much per batch between bursts.
+const KEEP_BATCH_BYTES: usize = 128 << 10;
 
 impl PacketBatch {
     pub fn len(&self) -> usize {
@@ -86,7 +88,7 @@ impl PacketBatch {
         self.bytes.clear();
         self.packets.clear();
         if self.bytes.capacity() > KEEP_BATCH_BYTES {
-            self.bytes.shrink_to(KEEP_BATCH_BYTES / 4);
+            self.bytes.shrink_to(KEEP_BATCH_BYTES);
         }
     }
 }
@@ -161,6 +163,7 @@ pub fn start(options: &LiveOptions, stop: Arc<AtomicBool>) -> Result<LiveCapture
                 pool,
                 batch_packets,
                 filling: None,
+                counters: Arc::clone(&thread_counters),
             };
             capture_loop(capture, &options, &mut queue, &thread_counters, &stop)
         })
@@ -252,6 +255,8 @@ struct Queue {
     pool: usize,
     batch_packets: usize,
     filling: Option<PacketBatch>,
+    /// Where packets of a batch that could not be queued are counted (as queue drops).
+    counters: Arc<LiveCounters>,
 }
 
 impl Queue {
@@ -282,9 +287,18 @@ impl Queue {
         match self.filling.take() {
             Some(batch) if !batch.is_empty() => match self.sender.try_send(batch) {
                 Ok(()) => Ok(()),
-                // The channel holds every batch there is; this cannot happen, and if it did
-                // the batch would be lost, not the run.
-                Err(TrySendError::Full(_)) => Ok(()),
+                // The channel holds every batch there is, so this should not happen; if it
+                // does, the batch's packets are lost to the queue and counted as such, and the
+                // batch is reused.
+                Err(TrySendError::Full(mut batch)) => {
+                    let lost = u64::try_from(batch.len()).unwrap_or(u64::MAX);
+                    self.counters
+                        .queue_dropped
+                        .fetch_add(lost, Ordering::Relaxed);
+                    batch.clear();
+                    self.filling = Some(batch);
+                    Ok(())
+                }
                 Err(TrySendError::Disconnected(_)) => Err(Gone),
             },
             other => {
@@ -430,6 +444,7 @@ mod tests {
             pool: 2,
             batch_packets: 3,
             filling: None,
+            counters: Arc::new(LiveCounters::default()),
         };
         let mut kept = Vec::new();
         for i in 0..8u8 {
@@ -459,5 +474,44 @@ mod tests {
         assert_eq!(queue.allocated, 2);
         drop(batches);
         assert!(queue.push(Timestamp(10), 1, &[1]).is_ok_and(|k| !k));
+    }
+
+    #[test]
+    fn a_batch_the_channel_cannot_take_is_counted_as_queue_drops() {
+        let (sender, batches) = sync_channel(1);
+        let (_recycle, free) = sync_channel(1);
+        let mut queue = Queue {
+            sender,
+            free,
+            allocated: 0,
+            // More batches than the channel holds (cannot happen in `start`).
+            pool: 3,
+            batch_packets: 2,
+            filling: None,
+            counters: Arc::new(LiveCounters::default()),
+        };
+        for i in 0..5u8 {
+            assert!(queue
+                .push(Timestamp(i64::from(i)), 10, &[i])
+                .is_ok_and(|k| k));
+        }
+        // The first batch went, the second found the channel full: two packets lost.
+        assert_eq!(queue.counters.queue_dropped.load(Ordering::Relaxed), 2);
+        assert_eq!(batches.try_recv().map(|b| b.len()).ok(), Some(2));
+        assert!(queue.send().is_ok());
+        assert_eq!(batches.try_recv().map(|b| b.len()).ok(), Some(1));
+    }
+
+    #[test]
+    fn a_recycled_batch_keeps_a_bounded_buffer() {
+        let mut batch = PacketBatch::default();
+        let jumbo = vec![0u8; 65_535];
+        for i in 0..BATCH_PACKETS {
+            batch.push(Timestamp(i64::try_from(i).unwrap_or(0)), 65_535, &jumbo);
+        }
+        assert!(batch.bytes.capacity() > KEEP_BATCH_BYTES);
+        batch.clear();
+        assert!(batch.bytes.capacity() <= KEEP_BATCH_BYTES);
+        assert!(batch.is_empty());
     }
 }

@@ -37,16 +37,27 @@ enum Job {
     Report(Vec<FlowRow>, RunMeta),
 }
 
-/// The writer thread: parts and periodic reports until the live run ends; returns how many
-/// parts failed and why the first did.
+/// What the writer thread could not do: failed parts and `--keep-days` failures, each counted
+/// with the first reason.
+#[derive(Default)]
+struct WriterOutcome {
+    parts: Option<(u64, String)>,
+    prune: Option<(u64, String)>,
+    /// Why the first periodic report failed (the count is in the report stats).
+    report_error: Option<String>,
+}
+
+/// The writer thread: parts and periodic reports until the live run ends.
 fn write_jobs(
     jobs: std::sync::mpsc::Receiver<Job>,
     mut parts: Option<LiveParts>,
     out: Option<&std::path::Path>,
     catalog: &o365flow::catalog::Catalog,
     pseudonyms: Option<&Pseudonymizer>,
-) -> Option<(u64, String)> {
+    reports: &o365flow::engine::live::ReportStats,
+) -> WriterOutcome {
     let mut failed: Option<(u64, String)> = None;
+    let mut report_error = None;
     for job in jobs {
         let (mut rows, mut meta, is_part) = match job {
             Job::Part(rows, meta) => (rows, meta, true),
@@ -65,12 +76,33 @@ fn write_jobs(
                 entry.0 += 1;
             }
         } else if let Some(dir) = out {
-            if let Err(e) = write_live_report(&rows, &meta, catalog, dir) {
-                eprintln!("o365flow: warning: report: {e}");
+            match write_live_report(&rows, &meta, catalog, dir) {
+                Ok(_) => reports.written(),
+                Err(e) => {
+                    eprintln!("o365flow: warning: report: {e}");
+                    reports.failed();
+                    report_error.get_or_insert_with(|| e.to_string());
+                }
             }
         }
     }
-    failed
+    WriterOutcome {
+        parts: failed,
+        prune: parts.as_ref().and_then(LiveParts::prune_failures),
+        report_error,
+    }
+}
+
+/// The writer thread's result; a panicked writer must not cost the run its final report, so it
+/// becomes a warning and the run goes on to finish.
+fn writer_outcome<T: Default>(
+    joined: std::thread::Result<T>,
+    warnings: &mut Vec<o365flow::report::Warning>,
+) -> T {
+    joined.unwrap_or_else(|_| {
+        warnings.push(o365flow::report::Warning::WriterPanicked);
+        T::default()
+    })
 }
 
 pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
@@ -123,7 +155,8 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
     let parts = out
         .as_deref()
         .map(|dir| LiveParts::new(dir, &partitions, args.keep_days));
-    let (analysis, part_failures) = std::thread::scope(|scope| -> anyhow::Result<_> {
+    let report_stats = Arc::new(o365flow::engine::live::ReportStats::default());
+    let (analysis, writer_joined) = std::thread::scope(|scope| -> anyhow::Result<_> {
         // Parts and periodic reports are written on a thread of their own, off the packet
         // path: a part of 50,000 flows or a report takes long enough for the capture queue
         // to overflow under load. At most two jobs wait; a part waits for room (its flows
@@ -137,14 +170,21 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
                 out.as_deref(),
                 &catalog,
                 pseudonyms.as_ref(),
+                &report_stats,
             )
         });
         let internal = &config.internal;
         let options = &args.options;
         let report_jobs = jobs.clone();
+        let skipped_stats = Arc::clone(&report_stats);
         let mut on_report = move |snapshot: o365flow::Analysis| {
             let meta = options.run_meta(&snapshot.summary, internal);
-            let _ = report_jobs.try_send(Job::Report(snapshot.flows, meta));
+            if report_jobs
+                .try_send(Job::Report(snapshot.flows, meta))
+                .is_err()
+            {
+                skipped_stats.skipped();
+            }
         };
         let part_jobs = jobs;
         let mut write_part = move |rows: Vec<FlowRow>, summary: &o365flow::report::RunSummary| {
@@ -173,6 +213,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
                 count: args.count,
                 report_every: args.report_every,
                 on_report: &mut on_report,
+                reports: Arc::clone(&report_stats),
                 on_status: &mut on_status,
                 report_rows: if out.is_some() { args.report_rows } else { 0 },
                 parts: out
@@ -188,17 +229,39 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         // before the final report.
         drop(write_part);
         drop(on_report);
-        let failures = writer
-            .join()
-            .map_err(|_| anyhow::anyhow!("the part writer panicked"))?;
-        Ok((analysis?, failures))
+        Ok((analysis?, writer.join()))
     })?;
     let mut analysis = analysis;
-    if let Some((failed, first_reason)) = part_failures {
+    // The writer may have written (or failed) reports after the engine's last status.
+    if let Some((metrics, _)) = &metrics {
+        metrics.update_reports(&report_stats);
+    }
+    let outcome = writer_outcome(writer_joined, &mut analysis.summary.warnings);
+    if let Some((failed, first_reason)) = outcome.parts {
         analysis
             .summary
             .warnings
             .push(o365flow::report::Warning::Parts {
+                failed,
+                first_reason,
+            });
+    }
+    let (skipped, failed) = (report_stats.skipped_count(), report_stats.failed_count());
+    if skipped + failed > 0 {
+        analysis
+            .summary
+            .warnings
+            .push(o365flow::report::Warning::Reports {
+                skipped,
+                failed,
+                first_reason: outcome.report_error,
+            });
+    }
+    if let Some((failed, first_reason)) = outcome.prune {
+        analysis
+            .summary
+            .warnings
+            .push(o365flow::report::Warning::Prune {
                 failed,
                 first_reason,
             });
@@ -219,4 +282,51 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         analysis,
         Ok(()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicked_writer_becomes_a_warning() {
+        let mut warnings = Vec::new();
+        let joined = std::thread::spawn(|| -> Option<(u64, String)> { panic!("test") }).join();
+        assert_eq!(writer_outcome(joined, &mut warnings), None);
+        assert_eq!(
+            writer_outcome(std::thread::spawn(|| 7u8).join(), &mut Vec::new()),
+            7
+        );
+        assert_eq!(warnings, vec![o365flow::report::Warning::WriterPanicked]);
+        let mut warnings = Vec::new();
+        let joined = std::thread::spawn(|| Some((2u64, "disk".to_owned()))).join();
+        assert_eq!(
+            writer_outcome(joined, &mut warnings),
+            Some((2, "disk".to_owned()))
+        );
+        assert!(warnings.is_empty());
+    }
+
+    #[test]
+    fn report_times_come_from_reports_written() {
+        let catalog = o365flow::catalog::Catalog::embedded().expect("catalog");
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Below a file: no directory can be made there, not even by root.
+        let blocked = dir.path().join("file");
+        std::fs::write(&blocked, b"").expect("write");
+        for (out, written) in [
+            (blocked.join("report"), false),
+            (dir.path().join("ok"), true),
+        ] {
+            let stats = o365flow::engine::live::ReportStats::default();
+            let (jobs, queue) = std::sync::mpsc::sync_channel(1);
+            jobs.send(Job::Report(Vec::new(), RunMeta::default()))
+                .expect("send");
+            drop(jobs);
+            let outcome = write_jobs(queue, None, Some(&out), &catalog, None, &stats);
+            assert_eq!(stats.last_written_unix().is_some(), written, "{out:?}");
+            assert_eq!(stats.failed_count(), u64::from(!written));
+            assert_eq!(outcome.report_error.is_some(), !written);
+        }
+    }
 }

@@ -7,7 +7,7 @@
 //! the most recent `report_rows` of them, the rest counted (`Warning::ReportRows`).
 
 use std::collections::{BTreeMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -39,8 +39,53 @@ pub struct LiveStatus {
     /// Bytes of finished Office 365 flows per (service area, port verdict); at most
     /// `MAX_GROUPS` groups, the rest under (`other`, `other`).
     pub o365_bytes: BTreeMap<(String, &'static str), u64>,
-    /// When the last periodic report was written (Unix seconds).
+    /// When the last periodic report was written (Unix seconds), as [`ReportStats`] has it.
     pub last_report_unix: Option<f64>,
+    /// Periodic reports skipped (the writer was busy) and failed, as [`ReportStats`] has them.
+    pub reports_skipped: u64,
+    pub reports_failed: u64,
+}
+
+/// What became of the periodic reports, kept by whoever writes them (the live command's writer
+/// thread) and read into each [`LiveStatus`]: a report handed out is not yet written.
+#[derive(Debug, Default)]
+pub struct ReportStats {
+    /// Unix time of the last report written, in milliseconds; 0: none yet.
+    last_written_ms: AtomicU64,
+    skipped: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl ReportStats {
+    /// A report was written, now.
+    pub fn written(&self) {
+        let ms = u64::try_from(now().nanos() / 1_000_000).unwrap_or(0);
+        self.last_written_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// A report due was skipped (the writer was still busy with earlier work).
+    pub fn skipped(&self) {
+        self.skipped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A report could not be written.
+    pub fn failed(&self) {
+        self.failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// When the last report was written (Unix seconds).
+    pub fn last_written_unix(&self) -> Option<f64> {
+        let ms = self.last_written_ms.load(Ordering::Relaxed);
+        (ms > 0).then(|| ms as f64 / 1e3)
+    }
+
+    pub fn skipped_count(&self) -> u64 {
+        self.skipped.load(Ordering::Relaxed)
+    }
+
+    pub fn failed_count(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
 }
 
 /// Distinct (service area, port verdict) groups counted one by one in `LiveStatus::o365_bytes`.
@@ -70,6 +115,8 @@ pub struct LiveControl<'c> {
     /// Called every `report_every` with the flows kept for the report (the most recent
     /// `report_rows`) and the run's summary.
     pub on_report: &'c mut dyn FnMut(Analysis),
+    /// What became of the reports handed to `on_report` (kept by their writer).
+    pub reports: Arc<ReportStats>,
     /// Called about once a second.
     pub on_status: &'c mut dyn FnMut(&LiveStatus),
     /// Ended flows kept for the periodic and final report (0: none); older ones are dropped
@@ -156,6 +203,25 @@ fn write_part(rows: &Mutex<LiveRows>, parts: &mut PartControl<'_>, summary: &Run
             rows.parts_failed += 1;
             rows.first_part_error.get_or_insert(reason);
         }
+    }
+}
+
+/// A periodic report: the kept rows with the run so far; over a capped window it says so (with
+/// the rows dropped until now), as the final report does.
+fn report_snapshot(rows: &LiveRows, mut summary: RunSummary) -> Analysis {
+    if rows.dropped > 0 {
+        summary.warnings.push(Warning::ReportRows {
+            dropped: rows.dropped,
+            cap: rows.cap,
+        });
+    }
+    let mut flows: Vec<FlowRow> = rows.kept.iter().cloned().collect();
+    sort_rows(&mut flows);
+    let tally = FlowTally::of(&flows);
+    Analysis {
+        flows,
+        tally,
+        summary,
     }
 }
 
@@ -250,7 +316,6 @@ struct LiveObserver<'c, 'o> {
     counters: Arc<LiveCounters>,
     rows: Arc<Mutex<LiveRows>>,
     last_part: Instant,
-    last_report_unix: Option<f64>,
     started: Instant,
     last_status: Instant,
     bytes_at_status: u64,
@@ -299,7 +364,9 @@ impl RunObserver for LiveObserver<'_, '_> {
                 queue_dropped: self.counters.queue_dropped.load(Ordering::Relaxed),
                 evicted_flows: engine.evicted_flows(),
                 o365_bytes,
-                last_report_unix: self.last_report_unix,
+                last_report_unix: control.reports.last_written_unix(),
+                reports_skipped: control.reports.skipped_count(),
+                reports_failed: control.reports.failed_count(),
             });
             self.bytes_at_status = cap.bytes;
             self.last_status = Instant::now();
@@ -307,16 +374,9 @@ impl RunObserver for LiveObserver<'_, '_> {
         if let Some(every) = control.report_every {
             if self.last_report.elapsed() >= every {
                 let summary = snapshot(engine, cap, &self.counters);
-                let mut flows: Vec<FlowRow> = lock(&self.rows).kept.iter().cloned().collect();
-                sort_rows(&mut flows);
-                let tally = FlowTally::of(&flows);
-                (control.on_report)(Analysis {
-                    flows,
-                    tally,
-                    summary,
-                });
+                let report = report_snapshot(&lock(&self.rows), summary);
+                (control.on_report)(report);
                 self.last_report = Instant::now();
-                self.last_report_unix = Some(now().nanos() as f64 / 1e9);
             }
         }
         true
@@ -376,7 +436,6 @@ fn run_engine(
         counters: Arc::clone(&counters),
         rows: Arc::clone(&rows),
         last_part: Instant::now(),
-        last_report_unix: None,
         started: Instant::now(),
         last_status: Instant::now(),
         bytes_at_status: 0,
@@ -420,16 +479,44 @@ fn run_engine(
     for e in [ended.err(), failed(end)].into_iter().flatten() {
         engine.summary_mut().warnings.push(Warning::Capture(e));
     }
+    let evicted_flows = engine.evicted_flows();
     let mut analysis = engine.finish();
+    // One last status with every flow ended (the metrics then show the run's end, not the
+    // last second before it).
+    let (finished, o365, o365_bytes) = {
+        let rows = lock(&rows);
+        (rows.finished, rows.o365, rows.o365_bytes.clone())
+    };
+    (control.on_status)(&LiveStatus {
+        packets: cap.packets,
+        bytes: cap.bytes,
+        mbit_per_second: 0.0,
+        open_flows: 0,
+        finished_flows: usize::try_from(finished).unwrap_or(usize::MAX),
+        o365_share: if finished == 0 {
+            0.0
+        } else {
+            o365 as f64 / finished as f64
+        },
+        kernel_dropped: kernel,
+        queue_dropped: queue,
+        evicted_flows,
+        o365_bytes,
+        last_report_unix: control.reports.last_written_unix(),
+        reports_skipped: control.reports.skipped_count(),
+        reports_failed: control.reports.failed_count(),
+    });
+    // The last part first: its metadata is the run's, and the parts hold every flow, so the
+    // report's cap is no warning of theirs (a report rebuilt from them is complete).
+    if let Some(parts) = control.parts.as_mut() {
+        write_part(&rows, parts, &analysis.summary);
+    }
     let dropped = lock(&rows).dropped;
     if dropped > 0 {
         analysis.summary.warnings.push(Warning::ReportRows {
             dropped,
             cap: control.report_rows,
         });
-    }
-    if let Some(parts) = control.parts.as_mut() {
-        write_part(&rows, parts, &analysis.summary);
     }
     let mut rows = lock(&rows);
     if rows.parts_failed > 0 {
@@ -447,5 +534,26 @@ fn failed(end: ReadEnd) -> Option<CaptureError> {
     match end {
         ReadEnd::Failed(e) => Some(e),
         ReadEnd::Exhausted | ReadEnd::Stopped => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_periodic_report_over_a_capped_window_says_so() {
+        let mut rows = LiveRows {
+            cap: 3,
+            ..LiveRows::default()
+        };
+        let report = report_snapshot(&rows, RunSummary::default());
+        assert!(report.summary.warnings.is_empty());
+        rows.dropped = 5;
+        let report = report_snapshot(&rows, RunSummary::default());
+        assert_eq!(
+            report.summary.warnings,
+            [Warning::ReportRows { dropped: 5, cap: 3 }]
+        );
     }
 }

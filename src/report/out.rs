@@ -13,7 +13,7 @@ use super::audit::{self, firewall, render, AuditReport};
 use super::frame::{flows_frame, Layout};
 use super::meta::{RunMeta, PARQUET_META_KEY, PARQUET_SCHEMA_KEY};
 use super::partition::{
-    live_keys, live_part_name, part_file_name, partition_dir, prune_days, PartitionKey,
+    live_keys, live_part_name, part_file_name, partition_dir, prune_days_with, PartitionKey,
 };
 use super::row::FlowRow;
 use super::write::{csv_safe, temp_path_for, write_flows, WriteError};
@@ -332,12 +332,16 @@ pub fn write_parts(
 }
 
 /// Live capture's flow parts below `DIR/flows/` (`--partition` keys, then `date` and `hour`):
-/// one numbered part per batch of ended flows; with `keep_days`, older days are deleted.
+/// one numbered part per batch of ended flows; with `keep_days`, older days are deleted. A day
+/// that cannot be deleted is counted apart ([`LiveParts::prune_failures`]): the part was written.
 pub struct LiveParts {
     flows: PathBuf,
     keys: Vec<PartitionKey>,
     keep_days: Option<u32>,
     sequence: u64,
+    remove: fn(&Path) -> std::io::Result<()>,
+    prune_failed: u64,
+    prune_first_error: Option<String>,
 }
 
 impl LiveParts {
@@ -347,19 +351,37 @@ impl LiveParts {
             keys: live_keys(given),
             keep_days,
             sequence: 0,
+            remove: |p| std::fs::remove_dir_all(p),
+            prune_failed: 0,
+            prune_first_error: None,
         }
     }
 
-    /// Writes one batch (with the run's metadata as it is now), then prunes old days.
+    /// Writes one batch (with the run's metadata as it is now), then prunes old days (also when
+    /// the batch failed: old days go all the same).
     pub fn write(&mut self, rows: &[FlowRow], meta: &RunMeta) -> Result<(), WriteError> {
         self.sequence += 1;
         let name = live_part_name(meta, self.sequence);
-        write_parts(rows, meta, &self.keys, &self.flows, &name)?;
+        let written = write_parts(rows, meta, &self.keys, &self.flows, &name).map(|_| ());
         if let Some(days) = self.keep_days {
             let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
-            prune_days(&self.flows, days, &today).map_err(|e| io_error(&self.flows, &e))?;
+            let pruned = prune_days_with(&self.flows, days, &today, &self.remove);
+            self.prune_failed += pruned.failed;
+            if self.prune_first_error.is_none() {
+                self.prune_first_error = pruned.first_error;
+            }
         }
-        Ok(())
+        written
+    }
+
+    /// How many entries `--keep-days` could not delete (or look at), with the first reason.
+    pub fn prune_failures(&self) -> Option<(u64, String)> {
+        (self.prune_failed > 0).then(|| {
+            (
+                self.prune_failed,
+                self.prune_first_error.clone().unwrap_or_default(),
+            )
+        })
     }
 }
 
@@ -402,4 +424,29 @@ pub fn write_analysis(
     let report = audit::build(&df, meta, catalog).map_err(|e| io_error(dir, &e))?;
     write_report(&report, dir)?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_day_that_cannot_be_pruned_is_not_a_failed_part() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let old = dir.path().join("flows/date=2000-01-01");
+        std::fs::create_dir_all(&old).expect("mkdir");
+        let mut parts = LiveParts::new(dir.path(), &[], Some(1));
+        parts.remove = |_| Err(std::io::Error::other("busy"));
+        assert!(parts.write(&[], &RunMeta::default()).is_ok());
+        let (failed, reason) = parts.prune_failures().expect("a prune failure");
+        assert_eq!(failed, 1);
+        assert!(
+            reason.contains("date=2000-01-01") && reason.ends_with("busy"),
+            "{reason}"
+        );
+        assert!(old.is_dir());
+        parts.remove = |p| std::fs::remove_dir_all(p);
+        assert!(parts.write(&[], &RunMeta::default()).is_ok());
+        assert!(!old.exists());
+    }
 }

@@ -115,57 +115,103 @@ pub fn live_part_name(meta: &RunMeta, sequence: u64) -> String {
     format!("part-{id}-{sequence:06}.parquet")
 }
 
+/// What one pruning did: the directories deleted, and how many entries could not be looked at or
+/// deleted (with the first reason); one failure does not stop the others.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub deleted: Vec<std::path::PathBuf>,
+    pub failed: u64,
+    pub first_error: Option<String>,
+}
+
+impl Pruned {
+    fn fail(&mut self, path: &std::path::Path, e: &std::io::Error) {
+        self.failed += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("{}: {e}", path.display()));
+        }
+    }
+}
+
 /// `--keep-days N`: deletes every `date=YYYY-MM-DD` directory below `flows` (at any depth, e.g.
 /// below `site=NAME`) whose day is more than `keep_days` days before `today` (`YYYY-MM-DD`, UTC):
-/// with 1, yesterday stays and the day before goes. Returns the directories deleted.
-pub fn prune_days(
+/// with 1, yesterday stays and the day before goes. Symbolic links are never followed nor
+/// deleted (a link in the tree could lead to another tree's days), and only directories whose
+/// names parse as days are deleted.
+pub fn prune_days(flows: &std::path::Path, keep_days: u32, today: &str) -> Pruned {
+    prune_days_with(flows, keep_days, today, &|p| std::fs::remove_dir_all(p))
+}
+
+/// [`prune_days`] with the deletion given (tests make it fail).
+pub(crate) fn prune_days_with(
     flows: &std::path::Path,
     keep_days: u32,
     today: &str,
-) -> std::io::Result<Vec<std::path::PathBuf>> {
+    remove: &dyn Fn(&std::path::Path) -> std::io::Result<()>,
+) -> Pruned {
+    let mut pruned = Pruned::default();
     let Ok(today) = chrono::NaiveDate::parse_from_str(today, "%Y-%m-%d") else {
-        return Ok(Vec::new());
+        return pruned;
     };
     let Some(cutoff) = today.checked_sub_days(chrono::Days::new(u64::from(keep_days))) else {
-        return Ok(Vec::new());
+        return pruned;
     };
-    let mut deleted = Vec::new();
-    prune_below(flows, cutoff, 0, &mut deleted)?;
-    Ok(deleted)
+    // The flows directory itself is the operator's choice (it may be a link); below it none is
+    // followed.
+    if flows.is_dir() {
+        prune_below(flows, cutoff, 0, remove, &mut pruned);
+    }
+    pruned
 }
 
 fn prune_below(
     dir: &std::path::Path,
     cutoff: chrono::NaiveDate,
     depth: usize,
-    deleted: &mut Vec<std::path::PathBuf>,
-) -> std::io::Result<()> {
+    remove: &dyn Fn(&std::path::Path) -> std::io::Result<()>,
+    pruned: &mut Pruned,
+) {
     // Partition trees are shallow (site, date); deeper directories are not ours to walk.
-    if depth > 4 || !dir.is_dir() {
-        return Ok(());
+    if depth > 4 {
+        return;
     }
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if !path.is_dir() {
-            continue;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) => return pruned.fail(dir, &e),
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                pruned.fail(dir, &e);
+                continue;
+            }
+        };
+        let path = entry.path();
+        // file_type() does not follow links: a link is neither walked nor deleted.
+        match entry.file_type() {
+            Ok(kind) if kind.is_dir() => {}
+            Ok(_) => continue,
+            Err(e) => {
+                pruned.fail(&path, &e);
+                continue;
+            }
         }
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = entry.file_name().to_string_lossy().into_owned();
         match name.strip_prefix("date=") {
             Some(day) => {
                 let old = chrono::NaiveDate::parse_from_str(day, "%Y-%m-%d")
                     .is_ok_and(|day| day < cutoff);
                 if old {
-                    std::fs::remove_dir_all(&path)?;
-                    deleted.push(path);
+                    match remove(&path) {
+                        Ok(()) => pruned.deleted.push(path),
+                        Err(e) => pruned.fail(&path, &e),
+                    }
                 }
             }
-            None => prune_below(&path, cutoff, depth + 1, deleted)?,
+            None => prune_below(&path, cutoff, depth + 1, remove, pruned),
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -220,7 +266,18 @@ mod tests {
         ] {
             std::fs::create_dir_all(flows.join(day)).expect("mkdir");
         }
-        let mut deleted = prune_days(&flows, 1, "2026-01-10").expect("prune");
+        // A link to another tree with an old day: neither walked nor deleted.
+        let elsewhere = dir.path().join("elsewhere");
+        std::fs::create_dir_all(elsewhere.join("date=2020-01-01")).expect("mkdir");
+        std::os::unix::fs::symlink(&elsewhere, flows.join("site=link")).expect("symlink");
+        std::os::unix::fs::symlink(
+            elsewhere.join("date=2020-01-01"),
+            flows.join("site=a/date=2020-01-02"),
+        )
+        .expect("symlink");
+        let pruned = prune_days(&flows, 1, "2026-01-10");
+        assert_eq!(pruned.failed, 0, "{:?}", pruned.first_error);
+        let mut deleted = pruned.deleted;
         deleted.sort();
         assert_eq!(
             deleted,
@@ -237,12 +294,40 @@ mod tests {
         ] {
             assert!(flows.join(kept).is_dir(), "{kept}");
         }
-        assert!(prune_days(&flows, 1, "not a day")
-            .expect("prune")
-            .is_empty());
+        assert!(elsewhere.join("date=2020-01-01").is_dir());
+        assert!(flows.join("site=a/date=2020-01-02").is_symlink());
+        assert!(prune_days(&flows, 1, "not a day").deleted.is_empty());
         assert!(prune_days(&dir.path().join("missing"), 1, "2026-01-10")
-            .expect("prune")
+            .deleted
             .is_empty());
+    }
+
+    #[test]
+    fn a_failed_deletion_does_not_stop_the_others() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let flows = dir.path().join("flows");
+        for day in [
+            "site=a/date=2026-01-01",
+            "site=b/date=2026-01-01",
+            "date=2026-01-02",
+        ] {
+            std::fs::create_dir_all(flows.join(day)).expect("mkdir");
+        }
+        let stuck = flows.join("site=a/date=2026-01-01");
+        let pruned = prune_days_with(&flows, 1, "2026-01-10", &|p| {
+            if p == stuck {
+                Err(std::io::Error::other("busy"))
+            } else {
+                std::fs::remove_dir_all(p)
+            }
+        });
+        assert_eq!(pruned.failed, 1);
+        assert!(pruned
+            .first_error
+            .as_deref()
+            .is_some_and(|e| e.ends_with("busy")));
+        assert_eq!(pruned.deleted.len(), 2, "{:?}", pruned.deleted);
+        assert!(stuck.is_dir());
     }
 
     #[test]

@@ -100,6 +100,18 @@ pub enum Warning {
     ReportRows { dropped: u64, cap: usize },
     /// Live capture could not write `failed` batches of flows to the parts.
     Parts { failed: u64, first_reason: String },
+    /// Live capture's writer thread (parts and periodic reports) panicked: what it had not
+    /// written is missing from the parts; the final report is written all the same.
+    WriterPanicked,
+    /// Live capture's periodic reports: `skipped` were due while the writer was busy, `failed`
+    /// could not be written (the first reason, if any failed).
+    Reports {
+        skipped: u64,
+        failed: u64,
+        first_reason: Option<String>,
+    },
+    /// `--keep-days` could not delete (or look at) `failed` old entries of the flow parts.
+    Prune { failed: u64, first_reason: String },
 }
 
 impl fmt::Display for Warning {
@@ -140,6 +152,31 @@ impl fmt::Display for Warning {
             Warning::Parts { failed, first_reason } => write!(
                 f,
                 "{failed} batches of flows could not be written to the flow parts, first: {first_reason}"
+            ),
+            Warning::Prune {
+                failed,
+                first_reason,
+            } => write!(
+                f,
+                "--keep-days: {failed} old entries of the flow parts could not be deleted, first: {first_reason}"
+            ),
+            Warning::Reports {
+                skipped,
+                failed,
+                first_reason,
+            } => {
+                write!(
+                    f,
+                    "periodic reports: {skipped} skipped (the writer was busy), {failed} failed"
+                )?;
+                match first_reason {
+                    Some(reason) => write!(f, ", first: {reason}"),
+                    None => Ok(()),
+                }
+            }
+            Warning::WriterPanicked => write!(
+                f,
+                "the parts writer panicked: flows not yet written may be missing from the flow parts"
             ),
         }
     }
