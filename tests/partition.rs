@@ -209,3 +209,39 @@ fn parquet_metadata_names_the_schema_version() {
         Some(o365flow::report::row::SCHEMA_VERSION.to_string().as_str())
     );
 }
+
+/// `--partition hour` without `date`: every part sits below its day (`date=.../hour=HH/`), so
+/// one hour of different days never shares a directory.
+#[test]
+fn an_hour_partition_sits_below_its_date() {
+    let out = tempfile::tempdir().unwrap();
+    let status = common::o365flow_command()
+        .arg("analyze")
+        .arg("-q")
+        .arg(common::samples_dir().join("teams.pcap"))
+        .args(["--partition", "hour", "--out"])
+        .arg(out.path())
+        .status()
+        .unwrap();
+    assert!(status.code().unwrap() <= 1, "{status}");
+    let tree = out.path().join("flows");
+    let files = parquet_files(&tree);
+    assert!(!files.is_empty());
+    for f in &files {
+        let rel = f
+            .strip_prefix(&tree)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        let parts: Vec<&str> = rel.split('/').collect();
+        assert_eq!(parts.len(), 3, "{rel}");
+        assert!(
+            parts[0].starts_with("date=") && parts[0].len() == "date=2026-01-05".len(),
+            "{rel}"
+        );
+        assert!(
+            parts[1].starts_with("hour=") && parts[1].len() == "hour=08".len(),
+            "{rel}"
+        );
+    }
+}

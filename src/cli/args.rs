@@ -115,8 +115,9 @@ pub struct AnalysisOptions {
     /// With --out: write the Parquet flow table as Hive-style partitions,
     /// DIR/flows/site=NAME/date=YYYY-MM-DD/part-ID.parquet, instead of DIR/flows.parquet
     /// (repeat it; outermost first). `site=NAME` names the sensor, `date` is each flow's UTC
-    /// start day. Part files are named after the captures' contents, so a re-run replaces them.
-    #[arg(long, value_name = "site=NAME|date", requires = "out")]
+    /// start day, `hour` its UTC start hour (below the date; `hour` alone adds the date).
+    /// Part files are named after the captures' contents, so a re-run replaces them.
+    #[arg(long, value_name = "site=NAME|date|hour", requires = "out")]
     pub partition: Vec<o365flow::report::partition::PartitionKey>,
 
     /// Replace internal addresses with stable pseudonyms (IPv6 documentation addresses,

@@ -56,18 +56,26 @@ impl FromStr for PartitionKey {
     }
 }
 
-/// The directory of a row below `flows/`, e.g. `site=paris/date=2026-01-05`.
+/// The directory of a row below `flows/`, e.g. `site=paris/date=2026-01-05`. `hour` without
+/// `date` gets the date in front of it: `hour=HH` alone would put every day's hour HH together.
 pub fn partition_dir(keys: &[PartitionKey], row: &FlowRow) -> String {
+    let day = || {
+        let day = row.first_seen.utc_day();
+        format!("date={}", if day.is_empty() { "unknown" } else { &day })
+    };
+    let has_date = keys.contains(&PartitionKey::Date);
     keys.iter()
         .map(|k| match k {
             PartitionKey::Site(name) => format!("site={name}"),
-            PartitionKey::Date => {
-                let day = row.first_seen.utc_day();
-                format!("date={}", if day.is_empty() { "unknown" } else { &day })
-            }
+            PartitionKey::Date => day(),
             PartitionKey::Hour => {
                 let hour = row.first_seen.utc_hour();
-                format!("hour={}", if hour.is_empty() { "unknown" } else { &hour })
+                let hour = format!("hour={}", if hour.is_empty() { "unknown" } else { &hour });
+                if has_date {
+                    hour
+                } else {
+                    format!("{}/{hour}", day())
+                }
             }
         })
         .collect::<Vec<_>>()
