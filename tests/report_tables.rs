@@ -10,50 +10,9 @@
 
 mod common;
 
-use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-fn sample(name: &str) -> PathBuf {
-    common::samples_dir().join(name)
-}
-
-/// Runs `analyze --out` over the inputs and returns the output directory.
-fn analyze_out(inputs: &[PathBuf], extra: &[&str]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let status = common::o365flow_command()
-        .args(["analyze", "-q"])
-        .args(inputs)
-        .args(extra)
-        .arg("--out")
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    assert!(status.code().unwrap() <= 1, "analyze: {status}");
-    dir
-}
-
-fn summary(dir: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-fn finding_kinds(dir: &Path) -> BTreeSet<String> {
-    summary(dir)["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
-
-fn finding(dir: &Path, kind: &str) -> serde_json::Value {
-    summary(dir)["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|f| f["kind"] == kind)
-        .cloned()
-        .unwrap_or_else(|| panic!("no {kind} finding"))
-}
+use common::audit::{analyze_out, finding, finding_kinds, sample, summary};
 
 /// The summary on top (issue 20): what was read, shares per port verdict and path, firewall
 /// rules beyond TCP 80/443, findings by severity linking to their sections; the per-capture

@@ -9,6 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod audit;
+
 use o365flow::catalog::Catalog;
 use o365flow::report::FlowRow;
 use o365flow::{analyze, Analysis, AnalysisConfig};
