@@ -566,6 +566,12 @@ fn rewrite(
     to.to_owned()
 }
 
+/// The flows as if no SNI had been read.
+fn clear_sni(df: &mut polars::prelude::DataFrame) {
+    let sni = nulls(df, "sni");
+    df.with_column(sni).unwrap();
+}
+
 fn nulls(df: &polars::prelude::DataFrame, name: &str) -> polars::prelude::Column {
     polars::prelude::Column::full_null(name.into(), df.height(), &polars::prelude::DataType::String)
 }
@@ -587,9 +593,8 @@ fn a_dns_name_is_no_tenant() {
                 "dns_name".into(),
                 vec!["northwind.sharepoint.com"; df.height()],
             );
-            let sni = nulls(df, "sni");
             df.with_column(dns).unwrap();
-            df.with_column(sni).unwrap();
+            clear_sni(df);
         },
     );
     let s = summary(report_out(&[file], &[]).path());
@@ -600,10 +605,7 @@ fn a_dns_name_is_no_tenant() {
     let file = rewrite(
         &dir.path().join("flows.parquet"),
         &work.path().join("dns-era.parquet"),
-        |df| {
-            let sni = nulls(df, "sni");
-            df.with_column(sni).unwrap();
-        },
+        clear_sni,
     );
     let s = summary(report_out(&[file], &[]).path());
     assert!(common::summary_rows(&s, "tenants").is_empty());
@@ -642,10 +644,7 @@ fn a_proxy_target_names_a_flow() {
     let file = rewrite(
         &dir.path().join("flows.parquet"),
         &work.path().join("flows.parquet"),
-        |df| {
-            let sni = nulls(df, "sni");
-            df.with_column(sni).unwrap();
-        },
+        clear_sni,
     );
     let s = summary(report_out(&[file], &[]).path());
     assert_eq!(
