@@ -12,7 +12,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -183,6 +183,17 @@ fn live(ns: &Namespaces, interface: &str, out: &Path, extra: &[&str]) -> Child {
     c.spawn().unwrap()
 }
 
+/// A `--catalog-extra` file listing the namespace peer 10.77.1.2 as a relay on UDP 3478.
+fn relay_catalog(dir: &Path) -> PathBuf {
+    let extra = dir.join("extra.toml");
+    std::fs::write(
+        &extra,
+        "[[service]]\nname = \"Test relay\"\nprefixes = [\"10.77.1.2/32\"]\nudp_ports = \"3478\"\n",
+    )
+    .unwrap();
+    extra
+}
+
 fn summary(dir: &Path) -> Option<serde_json::Value> {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).ok()?).ok()
 }
@@ -193,12 +204,7 @@ fn live_capture_reports_connections_and_stops_cleanly() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let extra = work.path().join("extra.toml");
-    std::fs::write(
-        &extra,
-        "[[service]]\nname = \"Test relay\"\nprefixes = [\"10.77.1.2/32\"]\nudp_ports = \"3478\"\n",
-    )
-    .unwrap();
+    let extra = relay_catalog(work.path());
     let cert = work.path().join("cert.pem");
     let key = work.path().join("key.pem");
     assert!(Command::new("openssl")
@@ -842,12 +848,7 @@ fn live_results_are_the_same_on_one_thread_and_two() {
         return;
     };
     let work = tempfile::tempdir().unwrap();
-    let extra = work.path().join("extra.toml");
-    std::fs::write(
-        &extra,
-        "[[service]]\nname = \"Test relay\"\nprefixes = [\"10.77.1.2/32\"]\nudp_ports = \"3478\"\n",
-    )
-    .unwrap();
+    let extra = relay_catalog(work.path());
     let extra = extra.to_string_lossy().into_owned();
     let runs: Vec<(std::path::PathBuf, Child)> = ["1", "2"]
         .iter()
