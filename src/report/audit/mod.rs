@@ -6,11 +6,13 @@
 
 pub mod findings;
 pub mod firewall;
+pub mod groups;
 pub mod nat;
 pub mod overview;
 pub mod render;
 pub mod svg;
 mod tables;
+pub mod temporal;
 pub mod tenants;
 mod visibility;
 
@@ -22,7 +24,8 @@ use crate::catalog::{Catalog, EndpointId};
 use crate::classify::{FlowPath, PortVerdict, Target};
 use crate::wire::Transport;
 use findings::Finding;
-use tables::{caveats, paths_table, timeline};
+use tables::{caveats, paths_table};
+use temporal::Temporal;
 
 /// A table as rendered: headers, text cells, which columns are numeric (right-aligned, sorted
 /// as numbers).
@@ -90,6 +93,13 @@ pub(crate) const PORT: &str = "port";
 pub(crate) const O365: &str = "o365";
 pub(crate) const START_NS: &str = "start_ns";
 pub(crate) const END_NS: &str = "end_ns";
+/// The flows a row stands for: 1 for a flow, more for a group of them (`groups`).
+pub(crate) const FLOW_COUNT: &str = "flow_count";
+
+/// The flows behind the rows of a frame (`FLOW_COUNT` summed).
+pub(crate) fn flow_count(df: &DataFrame) -> i64 {
+    ints(df, FLOW_COUNT).map_or(0, |counts| counts.iter().sum())
+}
 
 /// Which rows went through a proxy (`path = proxy`); flow files older than schema 3 have no
 /// `path` column, and their flows were all judged as direct.
@@ -136,7 +146,7 @@ pub(crate) fn tally(df: &DataFrame, keys: &[&str], distinct: &str) -> PolarsResu
         .lazy()
         .group_by_stable(keys.iter().map(|k| col(*k)).collect::<Vec<_>>())
         .agg([
-            len().cast(DataType::Int64).alias("flows"),
+            col(FLOW_COUNT).sum().cast(DataType::Int64).alias("flows"),
             col(BYTES).sum().cast(DataType::Int64).alias(BYTES),
             col(distinct)
                 .n_unique()
@@ -197,6 +207,7 @@ pub(crate) fn table_of(
 /// several flow files equals one over the captures analysed together).
 pub fn prepare(flows: &DataFrame) -> PolarsResult<DataFrame> {
     let mut df = flows.clone();
+    df.with_column(Column::new(FLOW_COUNT.into(), vec![1i64; df.height()]))?;
     let c2s = ints(&df, "bytes_c2s")?;
     let s2c = ints(&df, "bytes_s2c")?;
     let bytes: Vec<i64> = c2s.iter().zip(&s2c).map(|(a, b)| a + b).collect();
@@ -272,14 +283,71 @@ const CHART_ORDER: [PortVerdict; 5] = [
     PortVerdict::NonTls443,
 ];
 
-/// Builds every table and finding of the report.
+/// What the report is built from: the flows grouped ([`groups`]) and their times
+/// ([`Temporal`]). Gathered at once from a flow table ([`Gathered::of`]) or batch by batch
+/// ([`Gathered::add`]), with the same result.
+#[derive(Clone, Debug, Default)]
+pub struct Gathered {
+    pub groups: Option<DataFrame>,
+    pub temporal: Temporal,
+}
+
+impl Gathered {
+    pub fn of(flows: &DataFrame) -> PolarsResult<Gathered> {
+        let mut gathered = Gathered::default();
+        gathered.add(flows)?;
+        Ok(gathered)
+    }
+
+    /// Adds a flow table's rows.
+    pub fn add(&mut self, flows: &DataFrame) -> PolarsResult<()> {
+        let df = prepare(flows)?;
+        let o365 = filter(&df, bools(&df, O365)?.into_iter())?;
+        self.temporal.add(&o365)?;
+        let grouped = groups::group(&df)?;
+        self.groups = Some(match self.groups.take() {
+            None => grouped,
+            Some(before) => groups::merge(&before, &grouped)?,
+        });
+        Ok(())
+    }
+
+    /// Groups kept.
+    pub fn len(&self) -> usize {
+        self.groups.as_ref().map_or(0, DataFrame::height)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Builds every table and finding of the report from a flow table.
 pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResult<AuditReport> {
-    let df = prepare(flows)?;
+    build_gathered(&Gathered::of(flows)?, meta, catalog)
+}
+
+/// Builds every table and finding of the report from grouped flows and their times.
+pub fn build_gathered(
+    gathered: &Gathered,
+    meta: &RunMeta,
+    catalog: &Catalog,
+) -> PolarsResult<AuditReport> {
+    let df = match &gathered.groups {
+        Some(groups) => groups.clone(),
+        None => Gathered::of(&crate::report::frame::flows_frame(
+            &[],
+            crate::report::frame::Layout::Typed,
+        )?)?
+        .groups
+        .unwrap_or_default(),
+    };
+    let temporal = &gathered.temporal;
     let o365 = filter(&df, bools(&df, O365)?.into_iter())?;
     let totals = Totals {
-        flows: df.height() as i64,
+        flows: flow_count(&df),
         bytes: ints(&df, BYTES)?.iter().sum(),
-        o365_flows: o365.height() as i64,
+        o365_flows: flow_count(&o365),
         o365_bytes: ints(&o365, BYTES)?.iter().sum(),
     };
 
@@ -396,7 +464,7 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         &talkers_df,
         &["client", "flows", "bytes", "service areas"],
     )?;
-    let timeline = timeline(&o365)?;
+    let timeline = temporal.timeline();
 
     // 8. Required endpoints never seen.
     let seen: std::collections::BTreeSet<i64> = ints(&o365, "endpoint_id")?.into_iter().collect();
@@ -452,19 +520,27 @@ pub fn build(flows: &DataFrame, meta: &RunMeta, catalog: &Catalog) -> PolarsResu
         ],
     )?;
 
-    let mut findings = findings::all(&df, &o365, catalog)?;
+    let mut findings = findings::all(&df, &o365, temporal, catalog)?;
     let (tenants, own_tenants, foreign) = tenants::tenants(&o365, meta)?;
     findings.extend(foreign);
     let (names, coverage) = visibility::names(&o365)?;
     findings.extend(coverage);
-    let (connections, nat) = nat::pressure(&o365)?;
+    let (connections, nat) = nat::pressure(temporal)?;
     findings.extend(nat);
     findings.sort_by_key(|f| f.severity);
     let overview =
         overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
+    let mut caveats = caveats(meta);
+    if temporal.evicted > 0 {
+        caveats.push(format!(
+            "the connections table and the quic-blocked finding left out {} of the earliest connections (they keep at most {} per list)",
+            temporal.evicted,
+            temporal::MAX_INTERVALS
+        ));
+    }
     Ok(AuditReport {
         meta: meta.clone(),
-        caveats: caveats(meta),
+        caveats,
         totals,
         overview,
         verdict,

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use super::findings::{finding, Finding, Severity};
-use super::{human_share, ints, server_endpoints, texts, Table, END_NS, START_NS};
+use super::temporal::Temporal;
+use super::{human_share, Table};
 use crate::time::{Precision, Timestamp};
 
 /// Source ports a NAT address has towards one destination address and port: 1024-65535.
@@ -65,29 +66,18 @@ struct Pressure {
     flows: i64,
 }
 
-/// The connection-pressure table and the `nat-pressure` finding.
-pub(super) fn pressure(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>)> {
-    let transport = texts(o365, "transport")?;
-    let client = texts(o365, "client_ip")?;
-    let dest = server_endpoints(o365)?;
-    let start = ints(o365, START_NS)?;
-    let end = ints(o365, END_NS)?;
+/// The connection-pressure table and the `nat-pressure` finding, from each Office 365 TCP
+/// connection's start and end ([`Temporal`]).
+pub(super) fn pressure(temporal: &Temporal) -> PolarsResult<(Table, Option<Finding>)> {
     let mut per_source: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
     let mut per_dest: BTreeMap<(String, String), Vec<(i64, i64)>> = BTreeMap::new();
-    for i in 0..o365.height() {
-        if transport.get(i).cloned().flatten().as_deref() != Some("tcp") {
-            continue;
-        }
-        let (Some(Some(c)), Some(d)) = (client.get(i), dest.get(i)) else {
-            continue;
-        };
-        let span = (
-            start.get(i).copied().unwrap_or(0),
-            end.get(i).copied().unwrap_or(0),
-        );
-        per_source.entry(c.clone()).or_default().push(span);
+    for c in &temporal.connections {
+        let source = temporal.strings.name(c.source);
+        let dest = temporal.strings.name(c.destination);
+        let span = (c.start, c.end);
+        per_source.entry(source.to_owned()).or_default().push(span);
         per_dest
-            .entry((c.clone(), d.clone()))
+            .entry((source.to_owned(), dest.to_owned()))
             .or_default()
             .push(span);
     }

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::findings::{Finding, Severity};
 use super::firewall::ObservedSet;
 use super::tenants::OwnTenants;
-use super::{bools, human_share, ints, proxied, texts, Table, Totals, BYTES, PORT};
+use super::{bools, human_share, ints, proxied, texts, Table, Totals, BYTES, FLOW_COUNT, PORT};
 use crate::classify::PortVerdict;
 use crate::report::meta::RunMeta;
 
@@ -103,22 +103,23 @@ pub(super) fn overview(
 ) -> PolarsResult<Overview> {
     let verdicts = texts(o365, "port_verdict")?;
     let bytes = ints(o365, BYTES)?;
+    let counts = ints(o365, FLOW_COUNT)?;
     let port_verdicts = VERDICT_LABELS
         .iter()
         .map(|(v, label)| {
             let (flows, sum) = verdicts
                 .iter()
-                .zip(&bytes)
+                .zip(bytes.iter().zip(&counts))
                 .filter(|(p, _)| p.as_deref() == Some(v.as_str()))
-                .fold((0, 0), |(f, b), (_, bytes)| (f + 1, b + bytes));
+                .fold((0, 0), |(f, b), (_, (bytes, n))| (f + n, b + bytes));
             share(v.as_str(), label, flows, sum, totals)
         })
         .collect();
     let via = proxied(o365)?;
     let (mut proxy_flows, mut proxy_bytes) = (0, 0);
-    for (p, b) in via.iter().zip(&bytes) {
+    for (p, (b, n)) in via.iter().zip(bytes.iter().zip(&counts)) {
         if *p {
-            proxy_flows += 1;
+            proxy_flows += n;
             proxy_bytes += b;
         }
     }

@@ -3,9 +3,7 @@
 
 use polars::prelude::*;
 
-use super::{
-    ints, proxied, server_endpoints, table_of, tally, texts, Table, Timeline, BYTES, START_NS,
-};
+use super::{proxied, server_endpoints, table_of, tally, Table, BYTES};
 use crate::classify::FlowPath;
 use crate::report::meta::RunMeta;
 
@@ -83,56 +81,4 @@ pub(super) fn caveats(meta: &RunMeta) -> Vec<String> {
         out.push("some captures could not be read to the end (see warnings)".to_owned());
     }
     out
-}
-
-/// Office 365 bytes over time per service area: each flow's bytes in the bucket where it
-/// started. About 48 buckets over the covered span, on a round size.
-pub(super) fn timeline(o365: &DataFrame) -> PolarsResult<Timeline> {
-    let starts = ints(o365, START_NS)?;
-    let (Some(first), Some(last)) = (starts.iter().min(), starts.iter().max()) else {
-        return Ok(Timeline::default());
-    };
-    let span = (last - first) / 1_000_000_000;
-    let bucket_seconds = [
-        1,
-        10,
-        60,
-        300,
-        900,
-        1800,
-        3600,
-        3 * 3600,
-        6 * 3600,
-        86_400,
-        7 * 86_400,
-    ]
-    .into_iter()
-    .find(|b| span / b <= 48)
-    .unwrap_or(30 * 86_400);
-    let bucket_ns = bucket_seconds * 1_000_000_000;
-    let buckets: Vec<i64> = starts
-        .iter()
-        .map(|s| s.div_euclid(bucket_ns) * bucket_ns)
-        .collect();
-    let mut df = o365.clone();
-    df.with_column(Column::new("bucket".into(), buckets))?;
-    let sums = df
-        .lazy()
-        .group_by_stable([col("bucket"), col("service_area")])
-        .agg([col(BYTES).sum().cast(DataType::Int64).alias(BYTES)])
-        .sort(
-            ["bucket", "service_area"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        )
-        .collect()?;
-    let points = ints(&sums, "bucket")?
-        .into_iter()
-        .zip(texts(&sums, "service_area")?)
-        .zip(ints(&sums, BYTES)?)
-        .map(|((b, a), v)| (b, a.unwrap_or_default(), v))
-        .collect();
-    Ok(Timeline {
-        bucket_seconds,
-        points,
-    })
 }

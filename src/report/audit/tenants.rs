@@ -11,7 +11,7 @@ use polars::prelude::*;
 use serde::Serialize;
 
 use super::findings::{finding, Finding, Severity};
-use super::{ints, texts, Table, BYTES};
+use super::{ints, texts, Table, BYTES, FLOW_COUNT};
 use crate::classify::tenant::{self, Kind};
 use crate::report::meta::RunMeta;
 
@@ -110,6 +110,7 @@ pub(super) fn tenants(
     let names = flow_names(o365)?;
     let clients = texts(o365, "client_ip")?;
     let bytes = ints(o365, BYTES)?;
+    let counts = ints(o365, FLOW_COUNT)?;
     let mut per: BTreeMap<(String, Kind), PerTenant> = BTreeMap::new();
     for (i, t) in tenant.iter().enumerate() {
         let Some(t) = t else { continue };
@@ -120,7 +121,7 @@ pub(super) fn tenants(
             _ => Kind::Tenant,
         };
         let entry = per.entry((t.clone(), kind)).or_default();
-        entry.flows += 1;
+        entry.flows += counts.get(i).copied().unwrap_or(0);
         entry.bytes += bytes.get(i).copied().unwrap_or(0);
         entry.names.extend(name);
         entry.clients.extend(clients.get(i).cloned().flatten());
@@ -290,6 +291,7 @@ mod tests {
             Column::new("proxy_target".into(), none),
             Column::new("client_ip".into(), clients),
             Column::new(BYTES.into(), bytes),
+            Column::new(super::super::FLOW_COUNT.into(), vec![1i64; rows]),
         ])
         .unwrap();
         with_tenant(&mut df).unwrap();

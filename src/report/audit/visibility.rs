@@ -13,7 +13,9 @@ use polars::prelude::*;
 use super::findings::{finding, lines, Finding, Severity};
 use crate::classify::tenant;
 
-use super::{bools, filter, human_share, ints, proxied, tally, texts, Table, BYTES, PORT};
+use super::{
+    bools, filter, human_share, ints, proxied, tally, texts, Table, BYTES, FLOW_COUNT, PORT,
+};
 
 /// The groups in table order.
 const GROUPS: [&str; 3] = ["read", "hidden", "address-only"];
@@ -108,8 +110,8 @@ struct Sum {
 }
 
 impl Sum {
-    fn add(&mut self, bytes: i64) {
-        self.flows += 1;
+    fn add(&mut self, (flows, bytes): (i64, i64)) {
+        self.flows += flows;
         self.bytes += bytes;
     }
 }
@@ -121,13 +123,17 @@ pub(super) fn names(o365: &DataFrame) -> PolarsResult<(Table, Option<Finding>)> 
     let category = texts(o365, "category")?;
     let by = texts(o365, "matched_by")?;
     let bytes = ints(o365, BYTES)?;
+    let counts = ints(o365, FLOW_COUNT)?;
     let mut areas: BTreeMap<String, Sum> = BTreeMap::new();
     let mut cells: BTreeMap<(String, usize, &'static str), Sum> = BTreeMap::new();
     let mut categories: BTreeMap<String, ByAddress> = BTreeMap::new();
     let mut by_ip = Vec::with_capacity(o365.height());
     for (i, (group, how)) in seen.iter().enumerate() {
         let a = area.get(i).cloned().flatten().unwrap_or_default();
-        let b = bytes.get(i).copied().unwrap_or(0);
+        let b = (
+            counts.get(i).copied().unwrap_or(0),
+            bytes.get(i).copied().unwrap_or(0),
+        );
         let g = GROUPS.iter().position(|x| x == group).unwrap_or(0);
         areas.entry(a.clone()).or_default().add(b);
         cells.entry((a, g, how)).or_default().add(b);
@@ -244,7 +250,7 @@ fn coverage(
         "Office 365 traffic classified by address alone",
         "More than 10% of the Optimize or Allow bytes were matched to their endpoint set by the server address alone (matched_by = ip): no name decided, because the name was hidden (Encrypted Client Hello, a ClientHello without SNI, a cut handshake, a connection already open when the capture began), never carried (media, VPN and other protocols without one, TCP connections that sent no ClientHello), or read but not in the catalog. Their endpoint set, category and port verdict were chosen from the address: Microsoft's prefixes are shared between endpoint sets with different categories and ports, and addresses change, so these verdicts are weaker than those from a name. The first lines split each category's bytes by what happened to the name (the Names table has the same groups per service area).",
         "Check these addresses against the endpoint sets they matched. Where names were hidden, capture whole connections from their start with a snaplen that keeps handshakes (0 or 65535) and check whether clients use ECH; where the protocol carries none (Teams media, VPN), the address is all there is: keep the rules for the set's prefixes current.",
-        hit.height() as i64,
+        super::flow_count(&hit),
         evidence,
     )))
 }

@@ -99,12 +99,13 @@ pub(super) fn lines<const N: usize>(
         .collect())
 }
 
+/// The flows behind the rows of a (grouped) frame.
 fn count_flows(df: &DataFrame) -> i64 {
-    df.height() as i64
+    super::flow_count(df)
 }
 
 /// The best server name of each row: SNI, HTTP host or CONNECT target, DNS name.
-fn names(df: &DataFrame) -> PolarsResult<Vec<Option<String>>> {
+pub(crate) fn names(df: &DataFrame) -> PolarsResult<Vec<Option<String>>> {
     let sni = texts(df, "sni")?;
     let host = texts(df, "http_host")?;
     let dns = texts(df, "dns_name")?;
@@ -130,11 +131,16 @@ pub use services::microsoft_issuer;
 use services::{blocked_required, legacy, published_services, tls_inspection, unlisted_microsoft};
 use transport::{exotic_ports, media_fallback, non_tls_443, optimize_via_proxy, quic_blocked};
 
-pub fn all(df: &DataFrame, o365: &DataFrame, catalog: &Catalog) -> PolarsResult<Vec<Finding>> {
+pub fn all(
+    df: &DataFrame,
+    o365: &DataFrame,
+    temporal: &super::temporal::Temporal,
+    catalog: &Catalog,
+) -> PolarsResult<Vec<Finding>> {
     let mut out = Vec::new();
     out.extend(exotic_ports(o365)?);
     out.extend(media_fallback(o365)?);
-    out.extend(quic_blocked(o365)?);
+    out.extend(quic_blocked(temporal)?);
     out.extend(non_tls_443(df)?);
     out.extend(optimize_via_proxy(o365)?);
     out.extend(tls_inspection(df)?);

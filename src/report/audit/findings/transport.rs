@@ -1,17 +1,15 @@
 //! Findings about how Office 365 traffic crosses the firewall: ports beyond 80/443, Teams
 //! media and QUIC that never get through, non-TLS on 443, Optimize endpoints behind a proxy.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polars::prelude::*;
 
-use super::super::{
-    bools, filter, ints, proxied, server_endpoints, tally, texts, END_NS, PORT, START_NS,
-};
-use super::{count_flows, finding, lines, names, with_name, Finding, Severity};
+use super::super::temporal::Temporal;
+use super::super::{bools, filter, ints, proxied, server_endpoints, tally, texts, PORT};
+use super::{count_flows, finding, lines, with_name, Finding, Severity};
 use crate::catalog::{Category, ServiceArea};
 use crate::classify::{Outcome, PortVerdict};
-use crate::dissect::AppProtocol;
 
 /// How long after an unanswered QUIC attempt a TCP 443 connection to the same name counts as
 /// its fallback (capture time).
@@ -120,58 +118,29 @@ pub(super) fn media_fallback(o365: &DataFrame) -> PolarsResult<Option<Finding>> 
 
 /// QUIC to names Microsoft lists for UDP 443 that the server never answered, followed by TCP
 /// 443 from the same client to the same name: something on the path drops UDP 443.
-pub(super) fn quic_blocked(o365: &DataFrame) -> PolarsResult<Option<Finding>> {
-    let port = texts(o365, PORT)?;
-    let app = texts(o365, "app_protocol")?;
-    let listed = bools(o365, "port_listed")?;
-    let answered = bools(o365, "server_answered")?;
-    let client = texts(o365, "client_ip")?;
-    let name = names(o365)?;
-    let start = ints(o365, START_NS)?;
-    let end = ints(o365, END_NS)?;
-    let ids = ints(o365, "endpoint_id")?;
-    let at = |v: &[Option<String>], i: usize| v.get(i).cloned().flatten();
-    // (client, name) -> start times of its TCP 443 connections.
-    let mut tcp: BTreeMap<(String, String), Vec<i64>> = BTreeMap::new();
-    for i in 0..o365.height() {
-        if at(&port, i).as_deref() == Some("tcp/443") {
-            if let (Some(c), Some(n)) = (at(&client, i), at(&name, i)) {
-                tcp.entry((c, n.to_ascii_lowercase()))
-                    .or_default()
-                    .push(start.get(i).copied().unwrap_or(0));
-            }
-        }
+pub(super) fn quic_blocked(temporal: &Temporal) -> PolarsResult<Option<Finding>> {
+    let name_of = |id: u32| temporal.strings.name(id).to_owned();
+    // (client, lowercased name) -> start times of its TCP 443 connections.
+    let mut tcp: HashMap<(u32, u32), Vec<i64>> = HashMap::new();
+    for (client, name, start) in &temporal.tcp443 {
+        tcp.entry((*client, *name)).or_default().push(*start);
     }
     // name -> (clients, flows, endpoint sets)
     let mut blocked: BTreeMap<String, (BTreeSet<String>, i64, BTreeSet<i64>)> = BTreeMap::new();
     let mut flows = 0;
-    for i in 0..o365.height() {
-        let quic = at(&port, i).as_deref() == Some("udp/443")
-            && at(&app, i).as_deref() == Some(AppProtocol::Quic.as_str())
-            && listed.get(i).copied().unwrap_or(false)
-            && !answered.get(i).copied().unwrap_or(true);
-        let (Some(c), Some(n)) = (at(&client, i), at(&name, i)) else {
-            continue;
-        };
-        if !quic {
-            continue;
-        }
-        let (first, last) = (
-            start.get(i).copied().unwrap_or(0),
-            end.get(i).copied().unwrap_or(0),
-        );
+    for attempt in &temporal.quic {
         let fell_back = tcp
-            .get(&(c.clone(), n.to_ascii_lowercase()))
+            .get(&(attempt.client, attempt.name))
             .is_some_and(|starts| {
-                starts
-                    .iter()
-                    .any(|s| *s >= first && *s <= last.saturating_add(QUIC_FALLBACK_NS))
+                starts.iter().any(|s| {
+                    *s >= attempt.start && *s <= attempt.end.saturating_add(QUIC_FALLBACK_NS)
+                })
             });
         if fell_back {
-            let entry = blocked.entry(n).or_default();
-            entry.0.insert(c);
+            let entry = blocked.entry(name_of(attempt.shown)).or_default();
+            entry.0.insert(name_of(attempt.client));
             entry.1 += 1;
-            entry.2.extend(ids.get(i).copied());
+            entry.2.extend(attempt.endpoint_id);
             flows += 1;
         }
     }

@@ -1,0 +1,155 @@
+//! Flows grouped by every value the report's tables and findings read: the tables need counts
+//! and bytes per group, not every row, so a group of equal flows is one row with its flow count
+//! (`FLOW_COUNT`), bytes, first start and last end. `analyze` and `report` group all their rows
+//! at once; a live run groups each batch of ended flows and merges it into the groups so far
+//! ([`merge`]), which gives the same groups, so its report equals one rebuilt from its parts.
+//!
+//! Flows that only the totals count (not Office 365, not Microsoft, no client program, no
+//! published service, nothing a finding looks for: most of a mirror port's traffic) lose their
+//! values before grouping, so they make one group however many servers they reach.
+
+use polars::prelude::*;
+
+use super::{bools, ints, texts, BYTES, END_NS, FLOW_COUNT, O365, PORT, START_NS};
+use crate::classify::PortVerdict;
+
+/// The columns a group is made of (those present: older flow files lack some).
+const KEY: [&str; 30] = [
+    "client_ip",
+    "server_ip",
+    "server_port",
+    "transport",
+    O365,
+    PORT,
+    "service_area",
+    "endpoint_id",
+    "category",
+    "matched_by",
+    "port_listed",
+    "port_verdict",
+    "app_protocol",
+    "sni",
+    "http_host",
+    "proxy_target",
+    "dns_name",
+    "path",
+    "tenant",
+    "client_app",
+    "microsoft",
+    "published_service",
+    "outcome",
+    "server_answered",
+    "tls_incomplete",
+    "tls_version",
+    "cert_issuer",
+    "ech",
+    // Read for presence only (visibility): a fingerprint and the SYN flag.
+    "ja4",
+    "tcp_flags_c2s",
+];
+
+const COUNTS_ONLY: &str = "_counts_only";
+
+/// Rows only the totals count: nothing in the report looks at them beyond their flow count and
+/// bytes (see `findings::all` and the clients table, which read rows beyond Office 365).
+fn counts_only(df: &DataFrame) -> PolarsResult<Vec<bool>> {
+    let o365 = bools(df, O365)?;
+    let microsoft = texts(df, "microsoft")?;
+    let client_app = texts(df, "client_app")?;
+    let published = texts(df, "published_service")?;
+    let verdict = texts(df, "port_verdict")?;
+    let app = texts(df, "app_protocol")?;
+    let port = ints(df, "server_port")?;
+    Ok((0..df.height())
+        .map(|i| {
+            fn text(c: &[Option<String>], i: usize) -> Option<&str> {
+                c.get(i).and_then(|v| v.as_deref())
+            }
+            // The legacy-protocols finding reads these for any flow.
+            let legacy = match text(&app, i) {
+                Some("pop3" | "imap" | "smtp" | "sip") => true,
+                Some("tls") => matches!(port.get(i), Some(993 | 995 | 465)),
+                _ => false,
+            };
+            !o365.get(i).copied().unwrap_or(false)
+                && text(&microsoft, i) != Some("unlisted")
+                && text(&client_app, i).is_none()
+                && text(&published, i).is_none()
+                && text(&verdict, i) != Some(PortVerdict::NonTls443.as_str())
+                && !legacy
+        })
+        .collect())
+}
+
+/// The ja4 and TCP flags columns reduced to what the report reads of them.
+fn presence_only(df: &mut DataFrame) -> PolarsResult<()> {
+    if df.get_column_index("ja4").is_some() {
+        let ja4: Vec<Option<&str>> = texts(df, "ja4")?
+            .iter()
+            .map(|v| v.as_ref().map(|_| "seen"))
+            .collect();
+        df.with_column(Column::new("ja4".into(), ja4))?;
+    }
+    if df.get_column_index("tcp_flags_c2s").is_some() {
+        let flags: Vec<Option<&str>> = texts(df, "tcp_flags_c2s")?
+            .iter()
+            .map(|v| v.as_ref().map(|f| if f.contains('S') { "S" } else { "" }))
+            .collect();
+        df.with_column(Column::new("tcp_flags_c2s".into(), flags))?;
+    }
+    Ok(())
+}
+
+/// Groups a prepared frame (`prepare`) or a stack of grouped frames: one row per group, in a
+/// fixed order (first start, then the key), so the report's tables list ties the same way
+/// however the flows were gathered.
+pub fn group(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut df = df.clone();
+    presence_only(&mut df)?;
+    let only = counts_only(&df)?;
+    df.with_column(Column::new(COUNTS_ONLY.into(), only))?;
+    let key: Vec<&str> = KEY
+        .iter()
+        .copied()
+        .filter(|k| df.get_column_index(k).is_some())
+        .collect();
+    let mut blank = Vec::with_capacity(key.len());
+    for k in &key {
+        if *k == O365 {
+            continue;
+        }
+        let dtype = df.column(k)?.dtype().clone();
+        blank.push(
+            when(col(COUNTS_ONLY))
+                .then(lit(NULL).cast(dtype))
+                .otherwise(col(*k))
+                .alias(*k),
+        );
+    }
+    let mut order: Vec<&str> = vec![START_NS];
+    order.extend(key.iter().copied());
+    df.lazy()
+        .with_columns(blank)
+        .group_by(key.iter().map(|k| col(*k)).collect::<Vec<_>>())
+        .agg([
+            col(FLOW_COUNT)
+                .sum()
+                .cast(DataType::Int64)
+                .alias(FLOW_COUNT),
+            col(BYTES).sum().cast(DataType::Int64).alias(BYTES),
+            col(START_NS).min().alias(START_NS),
+            col(END_NS).max().alias(END_NS),
+        ])
+        .sort(
+            order,
+            SortMultipleOptions::default().with_maintain_order(true),
+        )
+        .collect()
+}
+
+/// The groups of two grouped frames together (the same as grouping their rows at once).
+pub fn merge(a: &DataFrame, b: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut both = a.clone();
+    both.vstack_mut(&b.select(a.get_column_names().into_iter().cloned())?)?;
+    group(&both)
+}
