@@ -72,7 +72,7 @@ pub(super) fn run(args: AnalyzeArgs) -> anyhow::Result<u8> {
             pseudonyms: pseudonyms.as_ref(),
             flows_file: args.flows.as_deref().filter(|_| !streamed),
             require_input: true,
-            live: false,
+            live: None,
         },
         analysis,
         written,

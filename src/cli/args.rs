@@ -199,11 +199,17 @@ pub struct LiveArgs {
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = parse_count)]
     pub keep: usize,
 
-    /// With --out: ended flows kept in memory for the periodic and final report; the report
-    /// covers the most recent N, older flows are only in the parts under DIR/flows/ (rebuild
-    /// any period with `o365flow report DIR/flows/...`).
-    #[arg(long, value_name = "N", default_value_t = 100_000, value_parser = parse_count)]
-    pub report_rows: usize,
+    /// With --out: DIR/flows.csv and DIR/flows.jsonl hold the most recent N ended flows (every
+    /// flow is in the Parquet parts under DIR/flows/; the report covers them all).
+    #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = parse_count,
+          alias = "report-rows")]
+    pub recent_rows: usize,
+
+    /// With --out: the report gathers flows in at most N groups (flows equal in every value the
+    /// report reads are one group); beyond, the groups with the fewest bytes count in the totals
+    /// only, and the report says so.
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = parse_count)]
+    pub report_groups: usize,
 
     /// With --out: start a new Parquet part under DIR/flows/date=.../hour=.../ after this many
     /// ended flows (and at least every hour).

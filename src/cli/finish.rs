@@ -7,6 +7,7 @@ use std::path::Path;
 use o365flow::catalog::Catalog;
 use o365flow::classify::client::ClientRules;
 use o365flow::flow::TableLimits;
+use o365flow::report::audit::Gathered;
 use o365flow::report::meta::RunMeta;
 use o365flow::report::out::{write_analysis, write_live_report};
 use o365flow::report::pseudonym::Pseudonymizer;
@@ -27,9 +28,10 @@ pub(super) struct RunEnd<'a> {
     pub flows_file: Option<&'a Path>,
     /// Files: a run that read nothing has failed. Live: whatever was seen is reported.
     pub require_input: bool,
-    /// Live: the Parquet table went to the flow parts during the run; `--out` gets the report
-    /// over the kept rows with their CSV and JSON lines.
-    pub live: bool,
+    /// Live: the Parquet table went to the flow parts during the run, whose writer gathered
+    /// every flow for the report; `--out` gets that report with the most recent rows as CSV
+    /// and JSON lines.
+    pub live: Option<Gathered>,
 }
 
 /// Pseudonymizes the kept rows, writes the flow file and the report set (`--out`), prints the
@@ -54,8 +56,8 @@ pub(super) fn finish(
     }
     let mut report = None;
     if let (Some(dir), true) = (&end.options.out, read) {
-        let written = if end.live {
-            write_live_report(&analysis.flows, &meta, end.catalog, dir)
+        let written = if let Some(gathered) = &end.live {
+            write_live_report(&analysis.flows, gathered, &meta, end.catalog, dir)
         } else {
             write_analysis(
                 &analysis.flows,

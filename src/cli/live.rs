@@ -3,6 +3,9 @@
 
 use anyhow::Context;
 
+use o365flow::engine::live::LiveSnapshot;
+use o365flow::report::audit::Gathered;
+use o365flow::report::frame::{flows_frame, Layout};
 use o365flow::report::meta::RunMeta;
 use o365flow::report::out::{write_live_report, LiveParts};
 use o365flow::report::pseudonym::Pseudonymizer;
@@ -33,8 +36,47 @@ fn drop_privileges(name: &str) -> anyhow::Result<()> {
 enum Job {
     /// A batch of ended flows for the parts, with the run's metadata then.
     Part(Vec<FlowRow>, RunMeta),
-    /// The periodic report over the kept flows.
-    Report(Vec<FlowRow>, RunMeta),
+    /// A periodic report: the flows not yet in a part and the most recent ones.
+    Report(LiveSnapshot, RunMeta),
+}
+
+/// The report's gathering of every flow written to the parts, within `max_groups` groups.
+struct ReportGathering {
+    gathered: Gathered,
+    max_groups: usize,
+}
+
+impl ReportGathering {
+    fn add(&mut self, rows: &[FlowRow]) -> Result<(), String> {
+        let frame = flows_frame(rows, Layout::Typed).map_err(|e| e.to_string())?;
+        self.gathered.add(&frame).map_err(|e| e.to_string())?;
+        self.gathered
+            .limit(self.max_groups)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The gathering with `unwritten` flows added, for a periodic report.
+    fn with(&self, unwritten: &[FlowRow]) -> Result<Gathered, String> {
+        let mut more = ReportGathering {
+            gathered: self.gathered.clone(),
+            max_groups: self.max_groups,
+        };
+        if !unwritten.is_empty() {
+            more.add(unwritten)?;
+        }
+        Ok(more.gathered)
+    }
+}
+
+/// The warning for flows beyond the report's groups, if any went over.
+fn overflow_warning(gathered: &Gathered, cap: usize) -> Option<o365flow::report::Warning> {
+    let o = gathered.overflow;
+    (o.flows > 0).then_some(o365flow::report::Warning::ReportGroups {
+        flows: o.flows,
+        o365: o.o365,
+        bytes: o.bytes,
+        cap,
+    })
 }
 
 /// What the writer thread could not do: failed parts and `--keep-days` failures, each counted
@@ -45,9 +87,14 @@ struct WriterOutcome {
     prune: Option<(u64, String)>,
     /// Why the first periodic report failed (the count is in the report stats).
     report_error: Option<String>,
+    /// Every flow written to the parts, gathered for the final report.
+    gathered: Gathered,
+    /// Why the flows of a part could not be gathered for the report, with how many parts.
+    gather_error: Option<(u64, String)>,
 }
 
 /// The writer thread: parts and periodic reports until the live run ends.
+#[allow(clippy::too_many_arguments)]
 fn write_jobs(
     jobs: std::sync::mpsc::Receiver<Job>,
     mut parts: Option<LiveParts>,
@@ -55,33 +102,54 @@ fn write_jobs(
     catalog: &o365flow::catalog::Catalog,
     pseudonyms: Option<&Pseudonymizer>,
     reports: &o365flow::engine::live::ReportStats,
+    max_groups: usize,
 ) -> WriterOutcome {
     let mut failed: Option<(u64, String)> = None;
     let mut report_error = None;
+    let mut gather_error: Option<(u64, String)> = None;
+    let mut gathering = ReportGathering {
+        gathered: Gathered::default(),
+        max_groups,
+    };
     for job in jobs {
-        let (mut rows, mut meta, is_part) = match job {
-            Job::Part(rows, meta) => (rows, meta, true),
-            Job::Report(rows, meta) => (rows, meta, false),
-        };
-        if let Some(p) = pseudonyms {
-            p.rows(&mut rows);
-            meta.pseudonymized = true;
-        }
-        if is_part {
-            let Some(parts) = parts.as_mut() else {
-                continue;
-            };
-            if let Err(e) = parts.write(&rows, &meta) {
-                let entry = failed.get_or_insert_with(|| (0, e.to_string()));
-                entry.0 += 1;
+        match job {
+            Job::Part(mut rows, mut meta) => {
+                if let Some(p) = pseudonyms {
+                    p.rows(&mut rows);
+                    meta.pseudonymized = true;
+                }
+                let Some(parts) = parts.as_mut() else {
+                    continue;
+                };
+                if let Err(e) = parts.write(&rows, &meta) {
+                    let entry = failed.get_or_insert_with(|| (0, e.to_string()));
+                    entry.0 += 1;
+                }
+                // A part that could not be written is still in the report.
+                if let Err(e) = gathering.add(&rows) {
+                    gather_error.get_or_insert_with(|| (0, e)).0 += 1;
+                }
             }
-        } else if let Some(dir) = out {
-            match write_live_report(&rows, &meta, catalog, dir) {
-                Ok(_) => reports.written(),
-                Err(e) => {
-                    eprintln!("o365flow: warning: report: {e}");
-                    reports.failed();
-                    report_error.get_or_insert_with(|| e.to_string());
+            Job::Report(mut snapshot, mut meta) => {
+                let Some(dir) = out else { continue };
+                if let Some(p) = pseudonyms {
+                    p.rows(&mut snapshot.unwritten);
+                    p.rows(&mut snapshot.recent);
+                    meta.pseudonymized = true;
+                }
+                let written = gathering.with(&snapshot.unwritten).and_then(|gathered| {
+                    meta.warnings
+                        .extend(overflow_warning(&gathered, max_groups).map(|w| w.to_string()));
+                    write_live_report(&snapshot.recent, &gathered, &meta, catalog, dir)
+                        .map_err(|e| e.to_string())
+                });
+                match written {
+                    Ok(_) => reports.written(),
+                    Err(e) => {
+                        eprintln!("o365flow: warning: report: {e}");
+                        reports.failed();
+                        report_error.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -90,6 +158,8 @@ fn write_jobs(
         parts: failed,
         prune: parts.as_ref().and_then(LiveParts::prune_failures),
         report_error,
+        gathered: gathering.gathered,
+        gather_error,
     }
 }
 
@@ -171,18 +241,16 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
                 &catalog,
                 pseudonyms.as_ref(),
                 &report_stats,
+                args.report_groups,
             )
         });
         let internal = &config.internal;
         let options = &args.options;
         let report_jobs = jobs.clone();
         let skipped_stats = Arc::clone(&report_stats);
-        let mut on_report = move |snapshot: o365flow::Analysis| {
+        let mut on_report = move |snapshot: LiveSnapshot| {
             let meta = options.run_meta(&snapshot.summary, internal);
-            if report_jobs
-                .try_send(Job::Report(snapshot.flows, meta))
-                .is_err()
-            {
+            if report_jobs.try_send(Job::Report(snapshot, meta)).is_err() {
                 skipped_stats.skipped();
             }
         };
@@ -215,7 +283,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
                 on_report: &mut on_report,
                 reports: Arc::clone(&report_stats),
                 on_status: &mut on_status,
-                report_rows: if out.is_some() { args.report_rows } else { 0 },
+                recent_rows: if out.is_some() { args.recent_rows } else { 0 },
                 parts: out
                     .is_some()
                     .then_some(o365flow::engine::live::PartControl {
@@ -257,6 +325,19 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
                 first_reason: outcome.report_error,
             });
     }
+    if let Some((failed, first_reason)) = outcome.gather_error {
+        analysis
+            .summary
+            .warnings
+            .push(o365flow::report::Warning::Parts {
+                failed,
+                first_reason: format!("gathering flows for the report: {first_reason}"),
+            });
+    }
+    analysis
+        .summary
+        .warnings
+        .extend(overflow_warning(&outcome.gathered, args.report_groups));
     if let Some((failed, first_reason)) = outcome.prune {
         analysis
             .summary
@@ -277,7 +358,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             pseudonyms: pseudonyms.as_ref(),
             flows_file: None,
             require_input: false,
-            live: true,
+            live: Some(outcome.gathered),
         },
         analysis,
         Ok(()),
@@ -320,10 +401,15 @@ mod tests {
         ] {
             let stats = o365flow::engine::live::ReportStats::default();
             let (jobs, queue) = std::sync::mpsc::sync_channel(1);
-            jobs.send(Job::Report(Vec::new(), RunMeta::default()))
+            let snapshot = LiveSnapshot {
+                unwritten: Vec::new(),
+                recent: Vec::new(),
+                summary: o365flow::report::RunSummary::default(),
+            };
+            jobs.send(Job::Report(snapshot, RunMeta::default()))
                 .expect("send");
             drop(jobs);
-            let outcome = write_jobs(queue, None, Some(&out), &catalog, None, &stats);
+            let outcome = write_jobs(queue, None, Some(&out), &catalog, None, &stats, 10);
             assert_eq!(stats.last_written_unix().is_some(), written, "{out:?}");
             assert_eq!(stats.failed_count(), u64::from(!written));
             assert_eq!(outcome.report_error.is_some(), !written);

@@ -3,8 +3,9 @@
 //! a report callback every `report_every`, and a clean stop (signal, duration or count).
 //!
 //! Memory does not grow with the hours run: ended flows are handed out in batches for the flow
-//! parts (`PartControl`, at a row count and at least every `every`) and the report keeps only
-//! the most recent `report_rows` of them, the rest counted (`Warning::ReportRows`).
+//! parts (`PartControl`, at a row count and at least every `every`), whose writer also gathers
+//! them for the report (grouped, `report::audit::Gathered`); only the most recent `recent_rows`
+//! are kept as rows (the text flow files of `--out`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +18,6 @@ use super::{sort_rows, Analysis, AnalysisConfig, Engine};
 use crate::capture::live::{LiveCapture, LiveCounters, PacketBatch};
 use crate::capture::{CaptureError, LinkType, RawPacket};
 use crate::catalog::Catalog;
-use crate::report::terminal::FlowTally;
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::{Precision, Timestamp};
 
@@ -112,16 +112,15 @@ pub struct LiveControl<'c> {
     pub duration: Option<Duration>,
     pub count: Option<u64>,
     pub report_every: Option<Duration>,
-    /// Called every `report_every` with the flows kept for the report (the most recent
-    /// `report_rows`) and the run's summary.
-    pub on_report: &'c mut dyn FnMut(Analysis),
+    /// Called every `report_every` with the flows not yet handed to the parts, the most recent
+    /// flows and the run's summary.
+    pub on_report: &'c mut dyn FnMut(LiveSnapshot),
     /// What became of the reports handed to `on_report` (kept by their writer).
     pub reports: Arc<ReportStats>,
     /// Called about once a second.
     pub on_status: &'c mut dyn FnMut(&LiveStatus),
-    /// Ended flows kept for the periodic and final report (0: none); older ones are dropped
-    /// from memory and counted.
-    pub report_rows: usize,
+    /// The most recent ended flows kept as rows (0: none), for the text flow files.
+    pub recent_rows: usize,
     /// Where ended flows go as they end (`--out`: Parquet parts); None: nowhere.
     pub parts: Option<PartControl<'c>>,
 }
@@ -147,10 +146,9 @@ struct LiveRows {
     pending: Vec<FlowRow>,
     /// Collect `pending` at all (there are parts to write).
     parts: bool,
-    kept: VecDeque<FlowRow>,
+    /// The most recent rows, at most `cap`.
+    recent: VecDeque<FlowRow>,
     cap: usize,
-    /// Rows dropped from `kept` to stay within `cap`.
-    dropped: u64,
     finished: u64,
     o365: u64,
     o365_bytes: BTreeMap<(String, &'static str), u64>,
@@ -171,11 +169,10 @@ impl LiveRows {
                 *self.o365_bytes.entry(group).or_default() += row.bytes_c2s + row.bytes_s2c;
             }
             if self.cap > 0 {
-                if self.kept.len() >= self.cap {
-                    self.kept.pop_front();
-                    self.dropped += 1;
+                if self.recent.len() >= self.cap {
+                    self.recent.pop_front();
                 }
-                self.kept.push_back(row.clone());
+                self.recent.push_back(row.clone());
             }
             if self.parts {
                 self.pending.push(row.clone());
@@ -206,21 +203,22 @@ fn write_part(rows: &Mutex<LiveRows>, parts: &mut PartControl<'_>, summary: &Run
     }
 }
 
-/// A periodic report: the kept rows with the run so far; over a capped window it says so (with
-/// the rows dropped until now), as the final report does.
-fn report_snapshot(rows: &LiveRows, mut summary: RunSummary) -> Analysis {
-    if rows.dropped > 0 {
-        summary.warnings.push(Warning::ReportRows {
-            dropped: rows.dropped,
-            cap: rows.cap,
-        });
-    }
-    let mut flows: Vec<FlowRow> = rows.kept.iter().cloned().collect();
-    sort_rows(&mut flows);
-    let tally = FlowTally::of(&flows);
-    Analysis {
-        flows,
-        tally,
+/// What a periodic report is made of besides the flows already handed to the parts (which
+/// their writer has gathered).
+pub struct LiveSnapshot {
+    /// Ended flows not yet handed to the parts.
+    pub unwritten: Vec<FlowRow>,
+    /// The most recent ended flows (`recent_rows`), in report order.
+    pub recent: Vec<FlowRow>,
+    pub summary: RunSummary,
+}
+
+fn report_snapshot(rows: &LiveRows, summary: RunSummary) -> LiveSnapshot {
+    let mut recent: Vec<FlowRow> = rows.recent.iter().cloned().collect();
+    sort_rows(&mut recent);
+    LiveSnapshot {
+        unwritten: rows.pending.clone(),
+        recent,
         summary,
     }
 }
@@ -413,7 +411,7 @@ fn run_engine(
 ) -> Result<Analysis, CaptureError> {
     let rows = Arc::new(Mutex::new(LiveRows {
         parts: control.parts.is_some(),
-        cap: control.report_rows,
+        cap: control.recent_rows,
         ..LiveRows::default()
     }));
     let sink = Arc::clone(&rows);
@@ -506,17 +504,10 @@ fn run_engine(
         reports_skipped: control.reports.skipped_count(),
         reports_failed: control.reports.failed_count(),
     });
-    // The last part first: its metadata is the run's, and the parts hold every flow, so the
-    // report's cap is no warning of theirs (a report rebuilt from them is complete).
+    // The last part: its metadata is the run's, and with it the parts' writer has gathered
+    // every flow for the final report.
     if let Some(parts) = control.parts.as_mut() {
         write_part(&rows, parts, &analysis.summary);
-    }
-    let dropped = lock(&rows).dropped;
-    if dropped > 0 {
-        analysis.summary.warnings.push(Warning::ReportRows {
-            dropped,
-            cap: control.report_rows,
-        });
     }
     let mut rows = lock(&rows);
     if rows.parts_failed > 0 {
@@ -525,7 +516,7 @@ fn run_engine(
             first_reason: rows.first_part_error.take().unwrap_or_default(),
         });
     }
-    analysis.flows = std::mem::take(&mut rows.kept).into();
+    analysis.flows = std::mem::take(&mut rows.recent).into();
     sort_rows(&mut analysis.flows);
     Ok(analysis)
 }
@@ -542,18 +533,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_periodic_report_over_a_capped_window_says_so() {
+    fn a_snapshot_has_the_unwritten_flows_and_the_most_recent_ones() {
+        let row = |port: u16| FlowRow {
+            client_port: port,
+            ..FlowRow::default()
+        };
         let mut rows = LiveRows {
-            cap: 3,
+            cap: 2,
+            parts: true,
             ..LiveRows::default()
         };
-        let report = report_snapshot(&rows, RunSummary::default());
-        assert!(report.summary.warnings.is_empty());
-        rows.dropped = 5;
-        let report = report_snapshot(&rows, RunSummary::default());
-        assert_eq!(
-            report.summary.warnings,
-            [Warning::ReportRows { dropped: 5, cap: 3 }]
-        );
+        rows.add(&mut [row(1), row(2), row(3)]);
+        let snapshot = report_snapshot(&rows, RunSummary::default());
+        let ports = |r: &[FlowRow]| r.iter().map(|r| r.client_port).collect::<Vec<_>>();
+        assert_eq!(ports(&snapshot.unwritten), [1, 2, 3]);
+        assert_eq!(ports(&snapshot.recent), [2, 3]);
+        assert_eq!(rows.finished, 3);
     }
 }

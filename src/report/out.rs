@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
 
-use super::audit::{self, firewall, render, AuditReport};
+use super::audit::{self, firewall, render, AuditReport, Gathered};
 use super::frame::{flows_frame, Layout};
 use super::meta::{RunMeta, PARQUET_META_KEY, PARQUET_SCHEMA_KEY};
 use super::partition::{
@@ -385,20 +385,21 @@ impl LiveParts {
     }
 }
 
-/// Live capture's report set: the report over `rows` (the flows it keeps) with flows.csv and
-/// flows.jsonl of the same rows; the Parquet table is in the parts ([`write_parts`]).
+/// Live capture's report set: the report over every flow of the run (`gathered`), with
+/// flows.csv and flows.jsonl of the most recent ones (`recent`); the Parquet table is in the
+/// parts ([`LiveParts`]).
 pub fn write_live_report(
-    rows: &[FlowRow],
+    recent: &[FlowRow],
+    gathered: &Gathered,
     meta: &RunMeta,
     catalog: &Catalog,
     dir: &Path,
 ) -> Result<AuditReport, WriteError> {
-    let df = flows_frame(rows, Layout::Typed).map_err(|e| io_error(dir, &e))?;
     std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
     for name in ["flows.csv", "flows.jsonl"] {
-        replace_file(&dir.join(name), |tmp| write_flows(rows, tmp))?;
+        replace_file(&dir.join(name), |tmp| write_flows(recent, tmp))?;
     }
-    let report = audit::build(&df, meta, catalog).map_err(|e| io_error(dir, &e))?;
+    let report = audit::build_gathered(gathered, meta, catalog).map_err(|e| io_error(dir, &e))?;
     write_report(&report, dir)?;
     Ok(report)
 }

@@ -95,9 +95,14 @@ pub enum Warning {
     HandshakeBuffers { refused: u64, overflowed: u64 },
     /// Live capture lost packets: the kernel's buffer or the analysis queue was full.
     Dropped { kernel: u64, queue: u64 },
-    /// Live capture kept at most `cap` rows for its report: the report covers the most recent
-    /// flows, `dropped` older ones are only in the flow parts.
-    ReportRows { dropped: u64, cap: usize },
+    /// Live capture's report reached its limit of `cap` flow groups: `flows` flows (`o365`
+    /// of them Office 365) and `bytes` bytes in the smallest groups count in the totals only.
+    ReportGroups {
+        flows: u64,
+        o365: u64,
+        bytes: u64,
+        cap: usize,
+    },
     /// Live capture could not write `failed` batches of flows to the parts.
     Parts { failed: u64, first_reason: String },
     /// Live capture's writer thread (parts and periodic reports) panicked: what it had not
@@ -145,9 +150,14 @@ impl fmt::Display for Warning {
                 f,
                 "handshake buffers: {refused} flows refused (memory budget), {overflowed} too large or gapped"
             ),
-            Warning::ReportRows { dropped, cap } => write!(
+            Warning::ReportGroups {
+                flows,
+                o365,
+                bytes,
+                cap,
+            } => write!(
                 f,
-                "the report covers the most recent {cap} flows (--report-rows): {dropped} older flows are only in the flow parts (o365flow report DIR/flows covers them all)"
+                "the report reached its limit of {cap} flow groups (--report-groups): {flows} flows ({o365} of them Office 365, {bytes} bytes) in its smallest groups count in the totals only (o365flow report DIR/flows has them all)"
             ),
             Warning::Parts { failed, first_reason } => write!(
                 f,

@@ -153,3 +153,58 @@ pub fn merge(a: &DataFrame, b: &DataFrame) -> PolarsResult<DataFrame> {
     both.vstack_mut(&b.select(a.get_column_names().into_iter().cloned())?)?;
     group(&both)
 }
+
+/// Flows moved out of the tables by [`spill`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overflow {
+    pub flows: u64,
+    /// Of them, Office 365 flows.
+    pub o365: u64,
+    pub bytes: u64,
+}
+
+/// Keeps at most `keep` groups beside the one of flows only the totals count: the groups with
+/// the fewest bytes join that one (their flows and bytes stay in the totals) and are counted.
+pub fn spill(groups: &DataFrame, keep: usize) -> PolarsResult<(DataFrame, Overflow)> {
+    if groups.height() <= keep.saturating_add(1) {
+        return Ok((groups.clone(), Overflow::default()));
+    }
+    let by_bytes = groups.sort(
+        [BYTES],
+        SortMultipleOptions::default()
+            .with_order_descending(true)
+            .with_maintain_order(true),
+    )?;
+    let kept = by_bytes.head(Some(keep));
+    let rest = by_bytes.slice(i64::try_from(keep).unwrap_or(i64::MAX), by_bytes.height());
+    let counts = ints(&rest, FLOW_COUNT)?;
+    let o365 = bools(&rest, O365)?;
+    let overflow = Overflow {
+        flows: counts.iter().map(|c| u64::try_from(*c).unwrap_or(0)).sum(),
+        o365: counts
+            .iter()
+            .zip(&o365)
+            .filter(|(_, o)| **o)
+            .map(|(c, _)| u64::try_from(*c).unwrap_or(0))
+            .sum(),
+        bytes: ints(&rest, BYTES)?
+            .iter()
+            .map(|b| u64::try_from(*b).unwrap_or(0))
+            .sum(),
+    };
+    // Nothing left that a table or finding reads: they become flows only the totals count.
+    let mut blank = vec![lit(false).alias(O365)];
+    for k in [
+        "microsoft",
+        "client_app",
+        "published_service",
+        "port_verdict",
+        "app_protocol",
+    ] {
+        if let Some(column) = rest.column(k).ok() {
+            blank.push(lit(NULL).cast(column.dtype().clone()).alias(k));
+        }
+    }
+    let rest = rest.lazy().with_columns(blank).collect()?;
+    Ok((merge(&kept, &rest)?, overflow))
+}

@@ -290,6 +290,8 @@ const CHART_ORDER: [PortVerdict; 5] = [
 pub struct Gathered {
     pub groups: Option<DataFrame>,
     pub temporal: Temporal,
+    /// Flows whose groups went over a limit ([`Gathered::limit`]).
+    pub overflow: groups::Overflow,
 }
 
 impl Gathered {
@@ -309,6 +311,19 @@ impl Gathered {
             None => grouped,
             Some(before) => groups::merge(&before, &grouped)?,
         });
+        Ok(())
+    }
+
+    /// Keeps at most `max_groups` groups (and the one of flows only the totals count); the
+    /// flows of those with the fewest bytes then count in the totals only, and in `overflow`.
+    pub fn limit(&mut self, max_groups: usize) -> PolarsResult<()> {
+        if let Some(groups) = &self.groups {
+            let (kept, spilled) = groups::spill(groups, max_groups)?;
+            self.groups = Some(kept);
+            self.overflow.flows += spilled.flows;
+            self.overflow.o365 += spilled.o365;
+            self.overflow.bytes += spilled.bytes;
+        }
         Ok(())
     }
 
@@ -531,6 +546,13 @@ pub fn build_gathered(
     let overview =
         overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
     let mut caveats = caveats(meta);
+    let overflow = &gathered.overflow;
+    if overflow.flows > 0 {
+        caveats.push(format!(
+            "{} flows ({} of them Office 365, {} bytes) went over the report's limit of flow groups: they count in the totals only, as other traffic",
+            overflow.flows, overflow.o365, overflow.bytes
+        ));
+    }
     if temporal.evicted > 0 {
         caveats.push(format!(
             "the connections table and the quic-blocked finding left out {} of the earliest connections (they keep at most {} per list)",
