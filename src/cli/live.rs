@@ -37,7 +37,7 @@ enum Job {
     /// A batch of ended flows for the parts, with the run's metadata then.
     Part(Vec<FlowRow>, RunMeta),
     /// A periodic report: the flows not yet in a part and the most recent ones.
-    Report(LiveSnapshot, RunMeta),
+    Report(Box<LiveSnapshot>, RunMeta),
 }
 
 /// The report's gathering of every flow written to the parts, within `max_groups` groups.
@@ -127,7 +127,7 @@ fn write_jobs(
                 }
                 // A part that could not be written is still in the report.
                 if let Err(e) = gathering.add(&rows) {
-                    gather_error.get_or_insert_with(|| (0, e)).0 += 1;
+                    gather_error.get_or_insert((0, e)).0 += 1;
                 }
             }
             Job::Report(mut snapshot, mut meta) => {
@@ -250,7 +250,10 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         let skipped_stats = Arc::clone(&report_stats);
         let mut on_report = move |snapshot: LiveSnapshot| {
             let meta = options.run_meta(&snapshot.summary, internal);
-            if report_jobs.try_send(Job::Report(snapshot, meta)).is_err() {
+            if report_jobs
+                .try_send(Job::Report(Box::new(snapshot), meta))
+                .is_err()
+            {
                 skipped_stats.skipped();
             }
         };
@@ -406,7 +409,7 @@ mod tests {
                 recent: Vec::new(),
                 summary: o365flow::report::RunSummary::default(),
             };
-            jobs.send(Job::Report(snapshot, RunMeta::default()))
+            jobs.send(Job::Report(Box::new(snapshot), RunMeta::default()))
                 .expect("send");
             drop(jobs);
             let outcome = write_jobs(queue, None, Some(&out), &catalog, None, &stats, 10);

@@ -527,27 +527,3 @@ fn failed(end: ReadEnd) -> Option<CaptureError> {
         ReadEnd::Exhausted | ReadEnd::Stopped => None,
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_snapshot_has_the_unwritten_flows_and_the_most_recent_ones() {
-        let row = |port: u16| FlowRow {
-            client_port: port,
-            ..FlowRow::default()
-        };
-        let mut rows = LiveRows {
-            cap: 2,
-            parts: true,
-            ..LiveRows::default()
-        };
-        rows.add(&mut [row(1), row(2), row(3)]);
-        let snapshot = report_snapshot(&rows, RunSummary::default());
-        let ports = |r: &[FlowRow]| r.iter().map(|r| r.client_port).collect::<Vec<_>>();
-        assert_eq!(ports(&snapshot.unwritten), [1, 2, 3]);
-        assert_eq!(ports(&snapshot.recent), [2, 3]);
-        assert_eq!(rows.finished, 3);
-    }
-}

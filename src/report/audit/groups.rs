@@ -201,7 +201,7 @@ pub fn spill(groups: &DataFrame, keep: usize) -> PolarsResult<(DataFrame, Overfl
         "port_verdict",
         "app_protocol",
     ] {
-        if let Some(column) = rest.column(k).ok() {
+        if let Ok(column) = rest.column(k) {
             blank.push(lit(NULL).cast(column.dtype().clone()).alias(k));
         }
     }

@@ -34,8 +34,10 @@ const BUCKET_SECONDS: [i64; 12] = [
     6 * 3600,
     86_400,
     7 * 86_400,
-    30 * 86_400,
+    COARSEST,
 ];
+/// The bucket size used whatever the span.
+const COARSEST: i64 = 30 * 86_400;
 /// A bucket size is used while the span holds at most this many of it.
 const MAX_BUCKETS: i64 = 48;
 
@@ -227,10 +229,9 @@ impl Temporal {
         self.first_start = Some(first);
         self.last_start = Some(last);
         let span = (last - first) / 1_000_000_000;
-        let coarsest = BUCKET_SECONDS[BUCKET_SECONDS.len() - 1];
         // A size too fine for the span stays too fine: the span only grows.
         self.timeline
-            .retain(|(b, _)| *b == coarsest || span / *b <= MAX_BUCKETS);
+            .retain(|(b, _)| *b == COARSEST || span / *b <= MAX_BUCKETS);
         for (b, sums) in &mut self.timeline {
             let bucket_ns = *b * 1_000_000_000;
             let bucket = start.div_euclid(bucket_ns) * bucket_ns;

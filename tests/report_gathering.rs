@@ -1,0 +1,93 @@
+//! Issue 19: the report is built from flows gathered in groups, batch by batch, as a live run
+//! hands them to its parts. Gathering the same flows in any batches, in any order, gives the
+//! report of all of them at once; a limit on groups keeps the totals and says what it left out.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use common::audit::{analyze_out, sample};
+use o365flow::catalog::Catalog;
+use o365flow::report::audit::{build, build_gathered, Gathered};
+use o365flow::report::out::read_flow_files;
+
+/// Captures that fill every table built from flow times (NAT pressure, quic-blocked, the
+/// timeline) and from groups (tenants, names, verdicts, clients, findings).
+fn flows() -> (polars::prelude::DataFrame, o365flow::report::meta::RunMeta) {
+    let dir = analyze_out(
+        &[
+            sample("teams.pcap"),
+            sample("clients/proxy-user-agents.pcap"),
+            sample("report/nat-pressure.pcap"),
+            sample("report/tenants.pcap"),
+            sample("report/names.pcap"),
+            sample("verdicts/quic-blocked-fallback.pcap"),
+        ],
+        &[],
+    );
+    let (df, metas) = read_flow_files(&[dir.path().join("flows.parquet")]).unwrap();
+    (df, metas.into_iter().next().unwrap())
+}
+
+#[test]
+fn gathering_in_batches_in_any_order_gives_the_report_of_all_flows() {
+    let (df, meta) = flows();
+    let catalog = Catalog::embedded().unwrap();
+    let whole = build(&df, &meta, &catalog).unwrap();
+    assert!(df.height() > 4_000, "{} flows", df.height());
+    assert!(whole.findings.iter().any(|f| f.kind == "nat-pressure"));
+    assert!(whole.findings.iter().any(|f| f.kind == "quic-blocked"));
+    assert!(whole.findings.iter().any(|f| f.kind == "foreign-tenants"));
+    for batch in [1_000, 333, 4_999] {
+        let mut gathered = Gathered::default();
+        // Last batch first: a live run hands flows over as they end, not as they began.
+        let starts: Vec<usize> = (0..df.height()).step_by(batch).collect();
+        for start in starts.iter().rev() {
+            gathered
+                .add(&df.slice(i64::try_from(*start).unwrap(), batch))
+                .unwrap();
+        }
+        let report = build_gathered(&gathered, &meta, &catalog).unwrap();
+        assert_eq!(report, whole, "batches of {batch}");
+    }
+}
+
+#[test]
+fn a_limit_on_groups_keeps_the_totals_and_says_what_it_left_out() {
+    let (df, meta) = flows();
+    let catalog = Catalog::embedded().unwrap();
+    let whole = build(&df, &meta, &catalog).unwrap();
+    let mut gathered = Gathered::of(&df).unwrap();
+    let groups = gathered.len();
+    gathered.limit(10).unwrap();
+    assert!(gathered.len() <= 11, "{} groups", gathered.len());
+    let o = gathered.overflow;
+    assert!(
+        o.flows > 0 && o.o365 > 0 && o.o365 <= o.flows,
+        "{o:?} of {groups} groups"
+    );
+    let limited = build_gathered(&gathered, &meta, &catalog).unwrap();
+    assert_eq!(limited.totals.flows, whole.totals.flows);
+    assert_eq!(limited.totals.bytes, whole.totals.bytes);
+    assert_eq!(
+        limited.totals.o365_flows,
+        whole.totals.o365_flows - i64::try_from(o.o365).unwrap()
+    );
+    assert!(
+        limited.caveats.iter().any(|c| c.starts_with(&format!(
+            "{} flows ({} of them Office 365, {} bytes) went over the report's limit",
+            o.flows, o.o365, o.bytes
+        ))),
+        "{:?}",
+        limited.caveats
+    );
+    // The ten groups with the most bytes stay whole: the verdict table still shows them.
+    assert!(!limited.verdict.rows.is_empty());
+    // A second limit on the same groups moves nothing more.
+    gathered.limit(10).unwrap();
+    assert_eq!(gathered.overflow, o);
+}
