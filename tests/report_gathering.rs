@@ -56,38 +56,76 @@ fn gathering_in_batches_in_any_order_gives_the_report_of_all_flows() {
     }
 }
 
+/// (service area, port verdict, flows, bytes) of the verdict table.
+fn verdict_counts(report: &o365flow::report::audit::AuditReport) -> Vec<[String; 4]> {
+    report
+        .verdict
+        .rows
+        .iter()
+        .map(|r| [r[0].clone(), r[1].clone(), r[2].clone(), r[3].clone()])
+        .collect()
+}
+
 #[test]
-fn a_limit_on_groups_keeps_the_totals_and_says_what_it_left_out() {
+fn a_limit_on_groups_first_drops_addresses_then_detail_and_keeps_the_totals() {
     let (df, meta) = flows();
     let catalog = Catalog::embedded().unwrap();
     let whole = build(&df, &meta, &catalog).unwrap();
+    let total = u64::try_from(whole.totals.flows).unwrap();
+
+    // Coarsening: the smallest groups lose their addresses; every count stays.
     let mut gathered = Gathered::of(&df).unwrap();
     let groups = gathered.len();
-    gathered.limit(10).unwrap();
-    assert!(gathered.len() <= 11, "{} groups", gathered.len());
+    gathered.limit(60).unwrap();
     let o = gathered.overflow;
     assert!(
-        o.flows > 0 && o.o365 > 0 && o.o365 <= o.flows,
-        "{o:?} of {groups} groups"
+        gathered.len() < groups,
+        "{} of {groups} groups",
+        gathered.len()
     );
+    assert!(o.coarsened.flows > 0 && o.coarsened.flows < total, "{o:?}");
+    assert!(o.coarsened.o365 > 0 && o.coarsened.o365 <= o.coarsened.flows);
+    assert_eq!(o.demoted.flows, 0, "{o:?}");
+    let coarse = build_gathered(&gathered, &meta, &catalog).unwrap();
+    assert_eq!(coarse.totals, whole.totals);
+    assert_eq!(verdict_counts(&coarse), verdict_counts(&whole));
+    assert_eq!(coarse.findings.len(), whole.findings.len());
+    for (c, w) in coarse.findings.iter().zip(&whole.findings) {
+        assert_eq!((c.kind, c.flows), (w.kind, w.flows));
+    }
+    assert!(
+        coarse.caveats.iter().any(|c| c.starts_with(&format!(
+            "{} flows ({} of them Office 365, {} bytes) are kept without their client and server addresses",
+            o.coarsened.flows, o.coarsened.o365, o.coarsened.bytes
+        ))),
+        "{:?}",
+        coarse.caveats
+    );
+    // No talker without an address.
+    assert!(coarse.talkers.rows.iter().all(|r| !r[0].is_empty()));
+
+    // Demoting: beyond what coarsening can do, the smallest groups count in the totals only.
+    gathered.limit(2).unwrap();
+    assert!(gathered.len() <= 3, "{} groups", gathered.len());
+    let o = gathered.overflow;
+    assert!(o.demoted.flows > 0 && o.demoted.flows < total, "{o:?}");
     let limited = build_gathered(&gathered, &meta, &catalog).unwrap();
     assert_eq!(limited.totals.flows, whole.totals.flows);
     assert_eq!(limited.totals.bytes, whole.totals.bytes);
     assert_eq!(
         limited.totals.o365_flows,
-        whole.totals.o365_flows - i64::try_from(o.o365).unwrap()
+        whole.totals.o365_flows - i64::try_from(o.demoted.o365).unwrap()
     );
     assert!(
         limited.caveats.iter().any(|c| c.starts_with(&format!(
             "{} flows ({} of them Office 365, {} bytes) went over the report's limit",
-            o.flows, o.o365, o.bytes
+            o.demoted.flows, o.demoted.o365, o.demoted.bytes
         ))),
         "{:?}",
         limited.caveats
     );
-    // The ten groups with the most bytes stay whole: the verdict table still shows them.
-    assert!(!limited.verdict.rows.is_empty());
-    // A second limit on the same groups moves nothing more.
-    gathered.limit(10).unwrap();
+    // The group of flows only the totals count is never counted as going over: limiting
+    // again changes nothing.
+    gathered.limit(2).unwrap();
     assert_eq!(gathered.overflow, o);
 }

@@ -47,12 +47,23 @@ struct ReportGathering {
 }
 
 impl ReportGathering {
+    /// Adds `rows`; an error or a panic (polars may panic on what it cannot handle) leaves the
+    /// gathering as it was, and the run goes on.
     fn add(&mut self, rows: &[FlowRow]) -> Result<(), String> {
-        let frame = flows_frame(rows, Layout::Typed).map_err(|e| e.to_string())?;
-        self.gathered.add(&frame).map_err(|e| e.to_string())?;
-        self.gathered
-            .limit(self.max_groups)
-            .map_err(|e| e.to_string())
+        let mut next = self.gathered.clone();
+        let added = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let frame = flows_frame(rows, Layout::Typed)?;
+            next.add(&frame)?;
+            next.limit(self.max_groups)
+        }));
+        match added {
+            Ok(Ok(())) => {
+                self.gathered = next;
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err("the report's gathering panicked".to_owned()),
+        }
     }
 
     /// The gathering with `unwritten` flows added, for a periodic report.
@@ -68,13 +79,25 @@ impl ReportGathering {
     }
 }
 
+/// The report's gathering of the most recent rows (when the writer's is lost), pseudonymized
+/// like everything else the run writes.
+fn recent_gathered(
+    rows: &[FlowRow],
+    pseudonyms: Option<&Pseudonymizer>,
+) -> anyhow::Result<Gathered> {
+    let mut rows = rows.to_vec();
+    if let Some(p) = pseudonyms {
+        p.rows(&mut rows);
+    }
+    Ok(Gathered::of(&flows_frame(&rows, Layout::Typed)?)?)
+}
+
 /// The warning for flows beyond the report's groups, if any went over.
 fn overflow_warning(gathered: &Gathered, cap: usize) -> Option<o365flow::report::Warning> {
     let o = gathered.overflow;
-    (o.flows > 0).then_some(o365flow::report::Warning::ReportGroups {
-        flows: o.flows,
-        o365: o.o365,
-        bytes: o.bytes,
+    (o.coarsened.flows + o.demoted.flows > 0).then_some(o365flow::report::Warning::ReportGroups {
+        coarsened: o.coarsened.flows,
+        demoted: o.demoted.flows,
         cap,
     })
 }
@@ -87,8 +110,9 @@ struct WriterOutcome {
     prune: Option<(u64, String)>,
     /// Why the first periodic report failed (the count is in the report stats).
     report_error: Option<String>,
-    /// Every flow written to the parts, gathered for the final report.
-    gathered: Gathered,
+    /// Every flow written to the parts, gathered for the final report (None: the writer
+    /// panicked).
+    gathered: Option<Gathered>,
     /// Why the flows of a part could not be gathered for the report, with how many parts.
     gather_error: Option<(u64, String)>,
 }
@@ -108,7 +132,7 @@ fn write_jobs(
     let mut report_error = None;
     let mut gather_error: Option<(u64, String)> = None;
     let mut gathering = ReportGathering {
-        gathered: Gathered::default(),
+        gathered: Gathered::bounded(),
         max_groups,
     };
     for job in jobs {
@@ -158,7 +182,7 @@ fn write_jobs(
         parts: failed,
         prune: parts.as_ref().and_then(LiveParts::prune_failures),
         report_error,
-        gathered: gathering.gathered,
+        gathered: Some(gathering.gathered),
         gather_error,
     }
 }
@@ -332,15 +356,21 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
         analysis
             .summary
             .warnings
-            .push(o365flow::report::Warning::Parts {
+            .push(o365flow::report::Warning::ReportGather {
                 failed,
-                first_reason: format!("gathering flows for the report: {first_reason}"),
+                first_reason,
             });
     }
+    // A panicked writer gathered nothing that survived: the report then covers the recent rows
+    // (its warning says so).
+    let gathered = match outcome.gathered {
+        Some(gathered) => gathered,
+        None => recent_gathered(&analysis.flows, pseudonyms.as_ref())?,
+    };
     analysis
         .summary
         .warnings
-        .extend(overflow_warning(&outcome.gathered, args.report_groups));
+        .extend(overflow_warning(&gathered, args.report_groups));
     if let Some((failed, first_reason)) = outcome.prune {
         analysis
             .summary
@@ -361,7 +391,7 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
             pseudonyms: pseudonyms.as_ref(),
             flows_file: None,
             require_input: false,
-            live: Some(outcome.gathered),
+            live: Some(gathered),
         },
         analysis,
         Ok(()),

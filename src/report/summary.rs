@@ -95,14 +95,16 @@ pub enum Warning {
     HandshakeBuffers { refused: u64, overflowed: u64 },
     /// Live capture lost packets: the kernel's buffer or the analysis queue was full.
     Dropped { kernel: u64, queue: u64 },
-    /// Live capture's report reached its limit of `cap` flow groups: `flows` flows (`o365`
-    /// of them Office 365) and `bytes` bytes in the smallest groups count in the totals only.
+    /// Live capture's report reached its limit of `cap` flow groups: `coarsened` flows lost
+    /// their addresses, `demoted` count in the totals only.
     ReportGroups {
-        flows: u64,
-        o365: u64,
-        bytes: u64,
+        coarsened: u64,
+        demoted: u64,
         cap: usize,
     },
+    /// Live capture could not gather `failed` batches of flows for the report (they are in the
+    /// flow parts, not in the report).
+    ReportGather { failed: u64, first_reason: String },
     /// Live capture could not write `failed` batches of flows to the parts.
     Parts { failed: u64, first_reason: String },
     /// Live capture's writer thread (parts and periodic reports) panicked: what it had not
@@ -151,13 +153,19 @@ impl fmt::Display for Warning {
                 "handshake buffers: {refused} flows refused (memory budget), {overflowed} too large or gapped"
             ),
             Warning::ReportGroups {
-                flows,
-                o365,
-                bytes,
+                coarsened,
+                demoted,
                 cap,
             } => write!(
                 f,
-                "the report reached its limit of {cap} flow groups (--report-groups): {flows} flows ({o365} of them Office 365, {bytes} bytes) in its smallest groups count in the totals only (o365flow report DIR/flows has them all)"
+                "the report reached its limit of {cap} flow groups (--report-groups): {coarsened} flows are counted without their addresses, {demoted} in the totals only (o365flow report DIR/flows has them all)"
+            ),
+            Warning::ReportGather {
+                failed,
+                first_reason,
+            } => write!(
+                f,
+                "{failed} batches of flows could not be gathered for the report (they are in the flow parts), first: {first_reason}"
             ),
             Warning::Parts { failed, first_reason } => write!(
                 f,
@@ -186,7 +194,7 @@ impl fmt::Display for Warning {
             }
             Warning::WriterPanicked => write!(
                 f,
-                "the parts writer panicked: flows not yet written may be missing from the flow parts"
+                "the parts writer panicked: flows not yet written may be missing from the flow parts, and the final report covers only the most recent flows (--recent-rows)"
             ),
         }
     }

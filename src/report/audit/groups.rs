@@ -154,57 +154,140 @@ pub fn merge(a: &DataFrame, b: &DataFrame) -> PolarsResult<DataFrame> {
     group(&both)
 }
 
-/// Flows moved out of the tables by [`spill`].
+/// Flows, Office 365 flows among them, and bytes of some groups.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Overflow {
+pub struct Spilled {
     pub flows: u64,
-    /// Of them, Office 365 flows.
     pub o365: u64,
     pub bytes: u64,
 }
 
-/// Keeps at most `keep` groups beside the one of flows only the totals count: the groups with
-/// the fewest bytes join that one (their flows and bytes stay in the totals) and are counted.
-pub fn spill(groups: &DataFrame, keep: usize) -> PolarsResult<(DataFrame, Overflow)> {
-    if groups.height() <= keep.saturating_add(1) {
-        return Ok((groups.clone(), Overflow::default()));
+impl Spilled {
+    fn of(df: &DataFrame) -> PolarsResult<Spilled> {
+        let counts = ints(df, FLOW_COUNT)?;
+        let o365 = bools(df, O365)?;
+        let unsigned = |v: &i64| u64::try_from(*v).unwrap_or(0);
+        Ok(Spilled {
+            flows: counts.iter().map(unsigned).sum(),
+            o365: counts
+                .iter()
+                .zip(&o365)
+                .filter(|(_, o)| **o)
+                .map(|(c, _)| unsigned(c))
+                .sum(),
+            bytes: ints(df, BYTES)?.iter().map(unsigned).sum(),
+        })
     }
-    let by_bytes = groups.sort(
+
+    pub fn add(&mut self, other: Spilled) {
+        self.flows += other.flows;
+        self.o365 += other.o365;
+        self.bytes += other.bytes;
+    }
+}
+
+/// What [`spill`] did to keep within the limit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Overflow {
+    /// Flows whose groups lost their client and server addresses (merged with others).
+    pub coarsened: Spilled,
+    /// Flows whose groups lost everything but their counts: they count as other traffic.
+    pub demoted: Spilled,
+}
+
+/// The columns a coarsened group no longer has: the addresses (and the DNS name read from
+/// them), what makes groups many. Names, endpoint sets, ports, verdicts and outcomes stay, so
+/// every table and finding keeps its flows and bytes.
+const ADDRESSES: [&str; 3] = ["client_ip", "server_ip", "dns_name"];
+
+fn with_nulls(df: &DataFrame, columns: &[&str], o365: Option<bool>) -> PolarsResult<DataFrame> {
+    let mut set: Vec<Expr> = o365.map(|o| lit(o).alias(O365)).into_iter().collect();
+    for k in columns {
+        if let Ok(column) = df.column(k) {
+            set.push(lit(NULL).cast(column.dtype().clone()).alias(*k));
+        }
+    }
+    df.clone().lazy().with_columns(set).collect()
+}
+
+fn by_bytes(df: &DataFrame) -> PolarsResult<DataFrame> {
+    df.sort(
         [BYTES],
         SortMultipleOptions::default()
             .with_order_descending(true)
             .with_maintain_order(true),
-    )?;
-    let kept = by_bytes.head(Some(keep));
-    let rest = by_bytes.slice(i64::try_from(keep).unwrap_or(i64::MAX), by_bytes.height());
-    let counts = ints(&rest, FLOW_COUNT)?;
-    let o365 = bools(&rest, O365)?;
-    let overflow = Overflow {
-        flows: counts.iter().map(|c| u64::try_from(*c).unwrap_or(0)).sum(),
-        o365: counts
-            .iter()
-            .zip(&o365)
-            .filter(|(_, o)| **o)
-            .map(|(c, _)| u64::try_from(*c).unwrap_or(0))
-            .sum(),
-        bytes: ints(&rest, BYTES)?
-            .iter()
-            .map(|b| u64::try_from(*b).unwrap_or(0))
-            .sum(),
-    };
-    // Nothing left that a table or finding reads: they become flows only the totals count.
-    let mut blank = vec![lit(false).alias(O365)];
-    for k in [
-        "microsoft",
-        "client_app",
-        "published_service",
-        "port_verdict",
-        "app_protocol",
-    ] {
-        if let Ok(column) = rest.column(k) {
-            blank.push(lit(NULL).cast(column.dtype().clone()).alias(k));
-        }
+    )
+}
+
+/// Splits off the rows where `keep` is false.
+fn split(df: &DataFrame, keep: &[bool]) -> PolarsResult<(DataFrame, DataFrame)> {
+    let yes: BooleanChunked = keep.iter().copied().collect();
+    let no: BooleanChunked = keep.iter().map(|k| !k).collect();
+    Ok((df.filter(&yes)?, df.filter(&no)?))
+}
+
+/// Keeps at most `keep` groups beside the one of flows only the totals count. First the groups
+/// with the fewest bytes lose their addresses and merge with groups equal in everything else
+/// (counted in `coarsened`); should that not be enough, the smallest groups then count as other
+/// traffic (counted in `demoted`). The group of flows only the totals count is never touched.
+pub fn spill(groups: &DataFrame, keep: usize) -> PolarsResult<(DataFrame, Overflow)> {
+    let mut overflow = Overflow::default();
+    if groups.height() <= keep.saturating_add(1) {
+        return Ok((groups.clone(), overflow));
     }
-    let rest = rest.lazy().with_columns(blank).collect()?;
-    Ok((merge(&kept, &rest)?, overflow))
+    let others = counts_only(groups)?;
+    let (totals_only, rest) = split(groups, &others)?;
+    let (coarse, fine) = split(
+        &rest,
+        &texts(&rest, "client_ip")?
+            .iter()
+            .map(Option::is_none)
+            .collect::<Vec<_>>(),
+    )?;
+    // As many of the largest groups kept whole as leaves room for the coarsened ones: each try
+    // coarsens more, until the groups fit or none is left whole.
+    let fine = by_bytes(&fine)?;
+    let mut room = keep.saturating_sub(coarse.height()).min(fine.height());
+    let mut merged = groups.clone();
+    while fine.height() > room {
+        let kept = fine.head(Some(room));
+        let small = fine.slice(i64::try_from(room).unwrap_or(i64::MAX), fine.height());
+        overflow.coarsened = Spilled::of(&small)?;
+        let small = with_nulls(&small, &ADDRESSES, None)?;
+        let mut all = totals_only.clone();
+        for part in [&coarse, &kept, &small] {
+            all.vstack_mut(part)?;
+        }
+        merged = group(&all)?;
+        let excess = merged.height().saturating_sub(keep.saturating_add(1));
+        if excess == 0 || room == 0 {
+            break;
+        }
+        room = room.saturating_sub(excess);
+    }
+    if merged.height() > keep.saturating_add(1) {
+        let others = counts_only(&merged)?;
+        let (totals_only, rest) = split(&merged, &others)?;
+        let rest = by_bytes(&rest)?;
+        let kept = rest.head(Some(keep));
+        let small = rest.slice(i64::try_from(keep).unwrap_or(i64::MAX), rest.height());
+        overflow.demoted = Spilled::of(&small)?;
+        // Nothing left that a table or finding reads: flows only the totals count.
+        let small = with_nulls(
+            &small,
+            &[
+                "microsoft",
+                "client_app",
+                "published_service",
+                "port_verdict",
+                "app_protocol",
+            ],
+            Some(false),
+        )?;
+        let mut all = totals_only;
+        all.vstack_mut(&kept)?;
+        all.vstack_mut(&small)?;
+        merged = group(&all)?;
+    }
+    Ok((merged, overflow))
 }

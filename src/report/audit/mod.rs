@@ -148,7 +148,9 @@ pub(crate) fn tally(df: &DataFrame, keys: &[&str], distinct: &str) -> PolarsResu
         .agg([
             col(FLOW_COUNT).sum().cast(DataType::Int64).alias("flows"),
             col(BYTES).sum().cast(DataType::Int64).alias(BYTES),
+            // Coarsened groups have no addresses (`groups::spill`): not a client of their own.
             col(distinct)
+                .drop_nulls()
                 .n_unique()
                 .cast(DataType::Int64)
                 .alias(format!("distinct_{distinct}")),
@@ -285,46 +287,91 @@ const CHART_ORDER: [PortVerdict; 5] = [
 
 /// What the report is built from: the flows grouped ([`groups`]) and their times
 /// ([`Temporal`]). Gathered at once from a flow table ([`Gathered::of`]) or batch by batch
-/// ([`Gathered::add`]), with the same result.
+/// ([`Gathered::bounded`], [`Gathered::add`]), with the same result while no limit is reached.
 #[derive(Clone, Debug, Default)]
 pub struct Gathered {
     pub groups: Option<DataFrame>,
     pub temporal: Temporal,
-    /// Flows whose groups went over a limit ([`Gathered::limit`]).
+    /// What went over the limit on groups ([`Gathered::limit`]).
     pub overflow: groups::Overflow,
 }
 
 impl Gathered {
+    /// Every flow of a flow table, with no limit (the table is in memory anyway).
     pub fn of(flows: &DataFrame) -> PolarsResult<Gathered> {
         let mut gathered = Gathered::default();
         gathered.add(flows)?;
         Ok(gathered)
     }
 
+    /// An empty gathering whose record of connection times keeps a bounded number of entries
+    /// (a live run: memory must not grow with the hours run).
+    pub fn bounded() -> Gathered {
+        Gathered {
+            temporal: Temporal::bounded(),
+            ..Gathered::default()
+        }
+    }
+
     /// Adds a flow table's rows.
     pub fn add(&mut self, flows: &DataFrame) -> PolarsResult<()> {
         let df = prepare(flows)?;
         let o365 = filter(&df, bools(&df, O365)?.into_iter())?;
-        self.temporal.add(&o365)?;
+        // Grouping first: when it fails, neither part of the gathering has the batch.
         let grouped = groups::group(&df)?;
-        self.groups = Some(match self.groups.take() {
+        let merged = match &self.groups {
             None => grouped,
-            Some(before) => groups::merge(&before, &grouped)?,
-        });
+            Some(before) => groups::merge(before, &grouped)?,
+        };
+        self.temporal.add(&o365)?;
+        self.groups = Some(merged);
         Ok(())
     }
 
-    /// Keeps at most `max_groups` groups (and the one of flows only the totals count); the
-    /// flows of those with the fewest bytes then count in the totals only, and in `overflow`.
+    /// Keeps at most `max_groups` groups (and the one of flows only the totals count), as
+    /// [`groups::spill`] does, counting what it changed in `overflow`.
     pub fn limit(&mut self, max_groups: usize) -> PolarsResult<()> {
         if let Some(groups) = &self.groups {
             let (kept, spilled) = groups::spill(groups, max_groups)?;
             self.groups = Some(kept);
-            self.overflow.flows += spilled.flows;
-            self.overflow.o365 += spilled.o365;
-            self.overflow.bytes += spilled.bytes;
+            self.overflow.coarsened.add(spilled.coarsened);
+            self.overflow.demoted.add(spilled.demoted);
         }
         Ok(())
+    }
+
+    /// What the limits cost the report, for its header.
+    pub fn caveats(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let (coarse, demoted) = (self.overflow.coarsened, self.overflow.demoted);
+        if coarse.flows > 0 {
+            out.push(format!(
+                "{} flows ({} of them Office 365, {} bytes) are kept without their client and server addresses (the report's limit of flow groups): they count in every table, but not in client counts, top talkers or address evidence",
+                coarse.flows, coarse.o365, coarse.bytes
+            ));
+        }
+        if demoted.flows > 0 {
+            out.push(format!(
+                "{} flows ({} of them Office 365, {} bytes) went over the report's limit of flow groups: they count in the totals only, as other traffic (the connections table and timeline still have them)",
+                demoted.flows, demoted.o365, demoted.bytes
+            ));
+        }
+        let evicted = self.temporal.evicted;
+        if evicted.connections > 0 {
+            out.push(format!(
+                "the connections table left out {} connections: it keeps the times of at most {} (the earliest went first)",
+                evicted.connections,
+                temporal::MAX_INTERVALS
+            ));
+        }
+        if evicted.quic_blocked > 0 {
+            out.push(format!(
+                "the quic-blocked finding left out {} QUIC attempts or TCP 443 connections: it keeps the times of at most {} of each (the earliest went first)",
+                evicted.quic_blocked,
+                temporal::MAX_INTERVALS
+            ));
+        }
+        out
     }
 
     /// Groups kept.
@@ -472,7 +519,11 @@ pub fn build_gathered(
     )?;
 
     // 7. Top talkers: internal clients by Office 365 bytes.
-    let talkers_df = tally(&o365, &["client_ip"], "service_area")?.head(Some(20));
+    let talkers_df = tally(&o365, &["client_ip"], "service_area")?
+        .lazy()
+        .filter(col("client_ip").is_not_null())
+        .collect()?
+        .head(Some(20));
     let talkers = table_of(
         "talkers",
         "Top talkers: clients by Office 365 bytes",
@@ -546,20 +597,7 @@ pub fn build_gathered(
     let overview =
         overview::overview(&o365, meta, &totals, &firewall_sets, &findings, own_tenants)?;
     let mut caveats = caveats(meta);
-    let overflow = &gathered.overflow;
-    if overflow.flows > 0 {
-        caveats.push(format!(
-            "{} flows ({} of them Office 365, {} bytes) went over the report's limit of flow groups: they count in the totals only, as other traffic",
-            overflow.flows, overflow.o365, overflow.bytes
-        ));
-    }
-    if temporal.evicted > 0 {
-        caveats.push(format!(
-            "the connections table and the quic-blocked finding left out {} of the earliest connections (they keep at most {} per list)",
-            temporal.evicted,
-            temporal::MAX_INTERVALS
-        ));
-    }
+    caveats.extend(gathered.caveats());
     Ok(AuditReport {
         meta: meta.clone(),
         caveats,
