@@ -3,6 +3,12 @@
 
 mod cli;
 
+/// jemalloc with one arena (.cargo/config.toml) instead of glibc's malloc: 7% faster on the
+/// bench capture and less memory per flow (BENCHMARKS.md, "What was tried").
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
