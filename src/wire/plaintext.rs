@@ -169,6 +169,11 @@ pub fn http_response(payload: &[u8]) -> bool {
 
 /// A SIP request (`INVITE sip:bob@example.com SIP/2.0`) or status line (`SIP/2.0 200 OK`).
 pub fn sip_message(payload: &[u8]) -> bool {
+    // Every SIP message starts with an upper-case letter (a method, or `SIP/2.0`): most
+    // datagrams are refused here without looking for the end of a line.
+    if !payload.first().is_some_and(u8::is_ascii_uppercase) {
+        return false;
+    }
     let Some(line) = first_line(payload) else {
         return false;
     };
