@@ -66,6 +66,15 @@ fn verdict_counts(report: &o365flow::report::audit::AuditReport) -> Vec<[String;
         .collect()
 }
 
+/// The report's header has a caveat starting with `start`.
+fn assert_caveat(report: &o365flow::report::audit::AuditReport, start: &str) {
+    assert!(
+        report.caveats.iter().any(|c| c.starts_with(start)),
+        "no caveat {start:?} in {:?}",
+        report.caveats
+    );
+}
+
 #[test]
 fn a_limit_on_groups_first_drops_addresses_then_detail_and_keeps_the_totals() {
     let (df, meta) = flows();
@@ -93,13 +102,12 @@ fn a_limit_on_groups_first_drops_addresses_then_detail_and_keeps_the_totals() {
     for (c, w) in coarse.findings.iter().zip(&whole.findings) {
         assert_eq!((c.kind, c.flows), (w.kind, w.flows));
     }
-    assert!(
-        coarse.caveats.iter().any(|c| c.starts_with(&format!(
+    assert_caveat(
+        &coarse,
+        &format!(
             "{} flows ({} of them Office 365, {} bytes) are kept without their client and server addresses",
             o.coarsened.flows, o.coarsened.o365, o.coarsened.bytes
-        ))),
-        "{:?}",
-        coarse.caveats
+        ),
     );
     // No talker without an address.
     assert!(coarse.talkers.rows.iter().all(|r| !r[0].is_empty()));
@@ -116,13 +124,12 @@ fn a_limit_on_groups_first_drops_addresses_then_detail_and_keeps_the_totals() {
         limited.totals.o365_flows,
         whole.totals.o365_flows - i64::try_from(o.demoted.o365).unwrap()
     );
-    assert!(
-        limited.caveats.iter().any(|c| c.starts_with(&format!(
+    assert_caveat(
+        &limited,
+        &format!(
             "{} flows ({} of them Office 365, {} bytes) went over the report's limit",
             o.demoted.flows, o.demoted.o365, o.demoted.bytes
-        ))),
-        "{:?}",
-        limited.caveats
+        ),
     );
     // The group of flows only the totals count is never counted as going over: limiting
     // again changes nothing.
