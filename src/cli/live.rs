@@ -161,12 +161,26 @@ fn write_jobs(
                     p.rows(&mut snapshot.recent);
                     meta.pseudonymized = true;
                 }
-                let written = gathering.with(&snapshot.unwritten).and_then(|gathered| {
-                    meta.warnings
-                        .extend(overflow_warning(&gathered, max_groups).map(|w| w.to_string()));
-                    write_live_report(&snapshot.recent, &gathered, &meta, catalog, dir)
-                        .map_err(|e| e.to_string())
-                });
+                if let Some((failed, first_reason)) = &gather_error {
+                    meta.warnings.push(
+                        o365flow::report::Warning::ReportGather {
+                            failed: *failed,
+                            first_reason: first_reason.clone(),
+                        }
+                        .to_string(),
+                    );
+                }
+                // polars may panic on what it cannot handle: that costs this report, not the
+                // gathering of the run (the writer goes on).
+                let written = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    gathering.with(&snapshot.unwritten).and_then(|gathered| {
+                        meta.warnings
+                            .extend(overflow_warning(&gathered, max_groups).map(|w| w.to_string()));
+                        write_live_report(&snapshot.recent, &gathered, &meta, catalog, dir)
+                            .map_err(|e| e.to_string())
+                    })
+                }))
+                .unwrap_or_else(|_| Err("building the report panicked".to_owned()));
                 match written {
                     Ok(_) => reports.written(),
                     Err(e) => {
@@ -365,7 +379,10 @@ pub(super) fn run(args: LiveArgs) -> anyhow::Result<u8> {
     // (its warning says so).
     let gathered = match outcome.gathered {
         Some(gathered) => gathered,
-        None => recent_gathered(&analysis.flows, pseudonyms.as_ref())?,
+        None => recent_gathered(&analysis.flows, pseudonyms.as_ref()).unwrap_or_else(|e| {
+            eprintln!("o365flow: warning: report over the recent flows: {e}");
+            Gathered::default()
+        }),
     };
     analysis
         .summary

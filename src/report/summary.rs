@@ -165,7 +165,7 @@ impl fmt::Display for Warning {
                 first_reason,
             } => write!(
                 f,
-                "{failed} batches of flows could not be gathered for the report (they are in the flow parts), first: {first_reason}"
+                "{failed} batches of flows could not be gathered for the report (they are in the flow parts unless writing those failed too), first: {first_reason}"
             ),
             Warning::Parts { failed, first_reason } => write!(
                 f,

@@ -189,16 +189,68 @@ impl Spilled {
 /// What [`spill`] did to keep within the limit.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Overflow {
-    /// Flows whose groups lost their client and server addresses (merged with others).
+    /// Flows now in groups without a client or server address (merged with others).
     pub coarsened: Spilled,
     /// Flows whose groups lost everything but their counts: they count as other traffic.
     pub demoted: Spilled,
 }
 
-/// The columns a coarsened group no longer has: the addresses (and the DNS name read from
-/// them), what makes groups many. Names, endpoint sets, ports, verdicts and outcomes stay, so
-/// every table and finding keeps its flows and bytes.
-const ADDRESSES: [&str; 3] = ["client_ip", "server_ip", "dns_name"];
+/// Coarsening drops the client address, except of Teams flows (the media-fallback finding
+/// pairs a client's UDP media with its TCP 443), and the server address, except of flows
+/// through a proxy (its address names the proxy in the Paths table and findings). Names,
+/// endpoint sets, ports, verdicts and outcomes stay, so every table and finding keeps the
+/// flows and bytes.
+fn coarsened(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let mut set = Vec::new();
+    let teams = col("service_area").eq(lit(crate::catalog::ServiceArea::Skype.as_str()));
+    let proxied = if df.get_column_index("path").is_some() {
+        col("path").eq(lit(crate::classify::FlowPath::Proxy.as_str()))
+    } else {
+        lit(false)
+    };
+    for (k, keep) in [("client_ip", teams), ("server_ip", proxied)] {
+        let dtype = df.column(k)?.dtype().clone();
+        set.push(
+            when(keep.fill_null(lit(false)))
+                .then(col(k))
+                .otherwise(lit(NULL).cast(dtype))
+                .alias(k),
+        );
+    }
+    df.clone().lazy().with_columns(set).collect()
+}
+
+/// Which groups are coarse: a row of flows has both addresses, a coarsened group lacks one.
+fn coarse(df: &DataFrame) -> PolarsResult<Vec<bool>> {
+    Ok(texts(df, "client_ip")?
+        .iter()
+        .zip(texts(df, "server_ip")?)
+        .map(|(c, s)| c.is_none() || s.is_none())
+        .collect())
+}
+
+/// Each row's values apart from the addresses, as one text: rows equal in it merge once
+/// coarsened (near enough: a kept address of a Teams or proxied row only splits more).
+fn signatures(df: &DataFrame) -> PolarsResult<Vec<String>> {
+    let columns: Vec<Vec<Option<String>>> = KEY
+        .iter()
+        .filter(|k| !matches!(**k, "client_ip" | "server_ip"))
+        .filter(|k| df.get_column_index(k).is_some())
+        .map(|k| texts(df, k))
+        .collect::<PolarsResult<_>>()?;
+    Ok((0..df.height())
+        .map(|i| {
+            let mut sig = String::new();
+            for c in &columns {
+                if let Some(Some(v)) = c.get(i) {
+                    sig.push_str(v);
+                }
+                sig.push('\u{1f}');
+            }
+            sig
+        })
+        .collect())
+}
 
 fn with_nulls(df: &DataFrame, columns: &[&str], o365: Option<bool>) -> PolarsResult<DataFrame> {
     let mut set: Vec<Expr> = o365.map(|o| lit(o).alias(O365)).into_iter().collect();
@@ -226,46 +278,52 @@ fn split(df: &DataFrame, keep: &[bool]) -> PolarsResult<(DataFrame, DataFrame)> 
     Ok((df.filter(&yes)?, df.filter(&no)?))
 }
 
-/// Keeps at most `keep` groups beside the one of flows only the totals count. First the groups
-/// with the fewest bytes lose their addresses and merge with groups equal in everything else
-/// (counted in `coarsened`); should that not be enough, the smallest groups then count as other
-/// traffic (counted in `demoted`). The group of flows only the totals count is never touched.
+/// Keeps at most `keep` groups beside the one of flows only the totals count. The groups with
+/// the fewest bytes lose their addresses and merge with groups equal in everything else, as
+/// few of them as makes the groups fit (chosen in one pass over the groups' other values);
+/// when no number of them would, none does, and the smallest groups count as other traffic
+/// instead (`demoted`). The group of flows only the totals count is never touched.
+/// `coarsened` is what the result holds, so a flow is never counted twice.
 pub fn spill(groups: &DataFrame, keep: usize) -> PolarsResult<(DataFrame, Overflow)> {
     let mut overflow = Overflow::default();
-    if groups.height() <= keep.saturating_add(1) {
+    let limit = keep.saturating_add(1);
+    if groups.height() <= limit {
         return Ok((groups.clone(), overflow));
     }
     let others = counts_only(groups)?;
     let (totals_only, rest) = split(groups, &others)?;
-    let (coarse, fine) = split(
-        &rest,
-        &texts(&rest, "client_ip")?
-            .iter()
-            .map(Option::is_none)
-            .collect::<Vec<_>>(),
-    )?;
-    // As many of the largest groups kept whole as leaves room for the coarsened ones: each try
-    // coarsens more, until the groups fit or none is left whole.
+    let (coarse_groups, fine) = split(&rest, &coarse(&rest)?)?;
     let fine = by_bytes(&fine)?;
-    let mut room = keep.saturating_sub(coarse.height()).min(fine.height());
+    // With the largest `r` fine groups kept whole, the groups are: the totals-only one, those
+    // `r`, and the distinct signatures among the coarse groups and the fine ones after `r`.
+    let fine_sigs = signatures(&fine)?;
+    let coarse_sigs = signatures(&coarse_groups)?;
+    let mut seen: std::collections::HashSet<&str> =
+        coarse_sigs.iter().map(String::as_str).collect();
+    let n = fine.height();
+    let mut distinct_from = vec![seen.len(); n + 1];
+    for r in (0..n).rev() {
+        if let Some(sig) = fine_sigs.get(r) {
+            seen.insert(sig);
+        }
+        if let Some(d) = distinct_from.get_mut(r) {
+            *d = seen.len();
+        }
+    }
+    let fits = |r: usize| {
+        totals_only.height() + r + distinct_from.get(r).copied().unwrap_or(usize::MAX) <= limit
+    };
     let mut merged = groups.clone();
-    while fine.height() > room {
+    if let Some(room) = (0..n).rev().find(|r| fits(*r)) {
         let kept = fine.head(Some(room));
-        let small = fine.slice(i64::try_from(room).unwrap_or(i64::MAX), fine.height());
-        overflow.coarsened = Spilled::of(&small)?;
-        let small = with_nulls(&small, &ADDRESSES, None)?;
+        let small = fine.slice(i64::try_from(room).unwrap_or(i64::MAX), n);
         let mut all = totals_only.clone();
-        for part in [&coarse, &kept, &small] {
+        for part in [&coarse_groups, &kept, &coarsened(&small)?] {
             all.vstack_mut(part)?;
         }
         merged = group(&all)?;
-        let excess = merged.height().saturating_sub(keep.saturating_add(1));
-        if excess == 0 || room == 0 {
-            break;
-        }
-        room = room.saturating_sub(excess);
     }
-    if merged.height() > keep.saturating_add(1) {
+    if merged.height() > limit {
         let others = counts_only(&merged)?;
         let (totals_only, rest) = split(&merged, &others)?;
         let rest = by_bytes(&rest)?;
@@ -289,5 +347,9 @@ pub fn spill(groups: &DataFrame, keep: usize) -> PolarsResult<(DataFrame, Overfl
         all.vstack_mut(&small)?;
         merged = group(&all)?;
     }
+    let others = counts_only(&merged)?;
+    let (_, rest) = split(&merged, &others)?;
+    let (now_coarse, _) = split(&rest, &coarse(&rest)?)?;
+    overflow.coarsened = Spilled::of(&now_coarse)?;
     Ok((merged, overflow))
 }

@@ -334,7 +334,10 @@ impl Gathered {
         if let Some(groups) = &self.groups {
             let (kept, spilled) = groups::spill(groups, max_groups)?;
             self.groups = Some(kept);
-            self.overflow.coarsened.add(spilled.coarsened);
+            // Coarsened: what the groups hold now; demoted: every flow moved so far.
+            if spilled != groups::Overflow::default() {
+                self.overflow.coarsened = spilled.coarsened;
+            }
             self.overflow.demoted.add(spilled.demoted);
         }
         Ok(())
@@ -346,7 +349,7 @@ impl Gathered {
         let (coarse, demoted) = (self.overflow.coarsened, self.overflow.demoted);
         if coarse.flows > 0 {
             out.push(format!(
-                "{} flows ({} of them Office 365, {} bytes) are kept without their client and server addresses (the report's limit of flow groups): they count in every table, but not in client counts, top talkers or address evidence",
+                "{} flows ({} of them Office 365, {} bytes) are kept without their client or server address (the report's limit of flow groups; Teams flows keep their client, proxied ones their proxy): they count in every table's flows and bytes, but not in client counts or top talkers, and their evidence lines show no address",
                 coarse.flows, coarse.o365, coarse.bytes
             ));
         }
