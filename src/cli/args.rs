@@ -206,8 +206,8 @@ pub struct LiveArgs {
     pub recent_rows: usize,
 
     /// With --out: the report gathers flows in at most N groups (flows equal in every value the
-    /// report reads are one group); beyond, the groups with the fewest bytes count in the totals
-    /// only, and the report says so.
+    /// report reads are one group); beyond, the groups with the fewest bytes first lose their
+    /// client or server address, then count in the totals only, and the report says so.
     #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = parse_count)]
     pub report_groups: usize,
 
