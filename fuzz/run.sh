@@ -10,6 +10,7 @@
 #
 # O365FLOW_FUZZ_TARGETS="a b" runs only those targets (to try one out or replay a finding); the
 # run then says so and counts only those as declared. CI never sets it.
+# O365FLOW_FUZZ_SUMMARY=FILE writes the per-target table there instead (two runs side by side).
 #
 # Fails (exit 1) when a target does not build, when an input kept under fuzz/regressions/TARGET/
 # crashes again, when a target crashes, times out or stops without libFuzzer's final report,
@@ -31,7 +32,7 @@ else
 fi
 only=${O365FLOW_FUZZ_TARGETS:-}
 logs="$here/target/fuzz-logs"
-summary="$here/target/fuzz-summary.tsv"
+summary=${O365FLOW_FUZZ_SUMMARY:-$here/target/fuzz-summary.tsv}
 mkdir -p "$logs"
 printf 'target\tseconds\texecutions\tcov\tft\tcorpus\tresult\n' >"$summary"
 cd "$here"
