@@ -3,6 +3,8 @@
 //! o365flow version. It goes into summary.json and into the Parquet file's key-value metadata,
 //! so `o365flow report` rebuilds the whole report, header included, from flow files alone.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 
 use super::row::SCHEMA_VERSION;
@@ -129,21 +131,26 @@ impl RunMeta {
     /// one live run carry snapshots of the same run taken as they were written: the latest
     /// (most packets) stands for the run.
     pub fn merge(runs: &[RunMeta]) -> RunMeta {
-        let superseded = |i: usize, run: &RunMeta| {
-            let Some(id) = run.live_identity() else {
-                return false;
-            };
-            runs.iter().enumerate().any(|(j, other)| {
-                j != i
-                    && other.live_identity().as_ref() == Some(&id)
-                    && (other.packets(), j) > (run.packets(), i)
-            })
-        };
+        // One pass: the latest snapshot of each live run (most packets, later file on a tie).
+        // Comparing every part with every other was quadratic in the parts of a long live run.
+        let identities: Vec<Option<Vec<(&str, &str)>>> =
+            runs.iter().map(RunMeta::live_identity).collect();
+        let mut latest: HashMap<&[(&str, &str)], (u64, usize)> = HashMap::default();
+        for (i, (run, id)) in runs.iter().zip(&identities).enumerate() {
+            if let Some(id) = id {
+                let best = latest.entry(id.as_slice()).or_insert((run.packets(), i));
+                *best = (*best).max((run.packets(), i));
+            }
+        }
         let runs: Vec<&RunMeta> = runs
             .iter()
+            .zip(&identities)
             .enumerate()
-            .filter(|(i, run)| !superseded(*i, run))
-            .map(|(_, run)| run)
+            .filter(|(i, (_, id))| {
+                id.as_ref()
+                    .is_none_or(|id| latest.get(id.as_slice()).map(|&(_, j)| j) == Some(*i))
+            })
+            .map(|(_, (run, _))| run)
             .collect();
         let Some(first) = runs.first().copied() else {
             return RunMeta {
@@ -153,15 +160,20 @@ impl RunMeta {
             };
         };
         let mut out = first.clone();
+        // Warnings and values once each, however many parts repeat them.
+        let mut seen_warnings: HashSet<String> = out.warnings.iter().cloned().collect();
+        let mut warn = |out: &mut RunMeta, warning: String| {
+            if seen_warnings.insert(warning.clone()) {
+                out.warnings.push(warning);
+            }
+        };
         for run in runs.iter().copied().skip(1) {
             out.captures.extend(run.captures.iter().cloned());
             out.malformed_packets += run.malformed_packets;
             out.evicted_flows += run.evicted_flows;
             out.pseudonymized |= run.pseudonymized;
             for w in &run.warnings {
-                if !out.warnings.contains(w) {
-                    out.warnings.push(w.clone());
-                }
+                warn(&mut out, w.clone());
             }
             for (all, more) in [
                 (&mut out.sites, &run.sites),
@@ -174,16 +186,18 @@ impl RunMeta {
                 }
             }
             if run.catalog != first.catalog {
-                out.warnings.push(format!(
+                let warning = format!(
                     "flow files judged with different catalogs: {} and {}",
                     first.catalog, run.catalog
-                ));
+                );
+                warn(&mut out, warning);
             }
             if run.internal_networks != first.internal_networks {
-                out.warnings.push(format!(
+                let warning = format!(
                     "flow files used different internal networks: {:?} and {:?}",
                     first.internal_networks, run.internal_networks
-                ));
+                );
+                warn(&mut out, warning);
             }
         }
         out
@@ -236,5 +250,44 @@ mod tests {
         let mut file = live(10, a);
         file.captures[0].sha256 = "ab".repeat(32);
         assert_eq!(RunMeta::merge(&[file.clone(), file]).packets(), 20);
+    }
+
+    #[test]
+    fn many_parts_merge_once_with_each_warning_once() {
+        // A month of hourly parts and more: one live run, its latest snapshot in the middle,
+        // every part after the first judged with another catalog.
+        let a = "2026-01-05T10:00:00.000000Z";
+        let mut parts: Vec<RunMeta> = (0..20_000u64)
+            .map(|i| RunMeta {
+                catalog: if i == 0 { "first" } else { "second" }.into(),
+                warnings: vec!["2 packets truncated".into()],
+                ..live(i % 10_007, a)
+            })
+            .collect();
+        parts[0].warnings.clear();
+        let merged = RunMeta::merge(&parts);
+        assert_eq!(merged.packets(), 10_006);
+        assert_eq!(merged.captures.len(), 1);
+        // Only the latest snapshot stands, so only its warnings and catalog count.
+        assert_eq!(merged.catalog, "second");
+        assert_eq!(merged.warnings, ["2 packets truncated"]);
+        // Equal snapshots: the later file stands.
+        let (mut early, late) = (live(7, a), live(7, a));
+        early.catalog = "early".into();
+        assert_eq!(RunMeta::merge(&[early, late.clone()]).catalog, late.catalog);
+        // Capture files are all kept; a repeated warning shows once.
+        let file = |catalog: &str| {
+            let mut f = live(1, a);
+            f.captures[0].sha256 = "ab".repeat(32);
+            f.catalog = catalog.into();
+            f
+        };
+        let files: Vec<RunMeta> = [vec![file("first")], vec![file("second"); 1_000]].concat();
+        let merged = RunMeta::merge(&files);
+        assert_eq!(merged.packets(), 1_001);
+        assert_eq!(
+            merged.warnings,
+            ["flow files judged with different catalogs: first and second"]
+        );
     }
 }
