@@ -424,6 +424,30 @@ fn an_invalid_capture_filter_is_refused_before_capture() {
     );
 }
 
+/// The flags that size what `--out` writes are refused without it (no root needed: clap
+/// refuses them before any capture opens).
+#[test]
+fn output_sizing_flags_need_out() {
+    for flag in [
+        "--recent-rows",
+        "--report-rows",
+        "--report-groups",
+        "--part-rows",
+        "--keep-days",
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_o365flow"))
+            .args(["live", "-i", "no-such-interface0", flag, "5"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{flag}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("required arguments were not provided") && err.contains("--out <DIR>"),
+            "{flag}: {err}"
+        );
+    }
+}
+
 /// Issue 19: a filter nothing matches, so libpcap (immediate mode) never returns a packet. A
 /// signal still ends the run within 1.5 s, with exit 0 and the whole report set.
 #[test]

@@ -202,18 +202,20 @@ pub struct LiveArgs {
     /// With --out: DIR/flows.csv and DIR/flows.jsonl hold the most recent N ended flows (every
     /// flow is in the Parquet parts under DIR/flows/; the report covers them all).
     #[arg(long, value_name = "N", default_value_t = 10_000, value_parser = parse_count,
-          alias = "report-rows")]
+          alias = "report-rows", requires = "out")]
     pub recent_rows: usize,
 
     /// With --out: the report gathers flows in at most N groups (flows equal in every value the
     /// report reads are one group); beyond, the groups with the fewest bytes first lose their
     /// client or server address, then count in the totals only, and the report says so.
-    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = parse_count)]
+    #[arg(long, value_name = "N", default_value_t = 200_000, value_parser = parse_count,
+          requires = "out")]
     pub report_groups: usize,
 
     /// With --out: start a new Parquet part under DIR/flows/date=.../hour=.../ after this many
     /// ended flows (and at least every hour).
-    #[arg(long, value_name = "N", default_value_t = 50_000, value_parser = parse_count)]
+    #[arg(long, value_name = "N", default_value_t = 50_000, value_parser = parse_count,
+          requires = "out")]
     pub part_rows: usize,
 
     /// With --out: delete the flow parts of days more than N days ago (UTC), checked as each

@@ -27,22 +27,32 @@ fn io_error(path: &Path, e: &dyn std::fmt::Display) -> WriteError {
 }
 
 /// Writes `path` through `write` into a temporary name in the same directory (keeping the
-/// extension, which picks the format of flow files), then renames it into place.
+/// extension, which picks the format of flow files), then renames it into place. The file's
+/// data reaches the disk before the rename, and the rename before this returns: a sensor that
+/// loses power mid-run keeps whole parts and reports under their names, never empty files
+/// (a rename alone may reach the disk before the data it names).
 fn replace_file(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), WriteError>,
 ) -> Result<(), WriteError> {
     let tmp = temp_path_for(path)?;
     write(&tmp)?;
-    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))
+    File::open(&tmp)
+        .and_then(|file| file.sync_all())
+        .map_err(|e| io_error(&tmp, &e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io_error(path, &e))?;
+    // The directory entry; some file systems cannot sync a directory, and the data is safe.
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        let _ = File::open(dir).and_then(|d| d.sync_all());
+    }
+    Ok(())
 }
 
 /// Writes `bytes` to `path` atomically (temporary name, then rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
     replace_file(path, |tmp| {
         let mut file = File::create(tmp).map_err(|e| io_error(tmp, &e))?;
-        file.write_all(bytes).map_err(|e| io_error(tmp, &e))?;
-        file.sync_all().map_err(|e| io_error(tmp, &e))
+        file.write_all(bytes).map_err(|e| io_error(tmp, &e))
     })
 }
 
