@@ -125,6 +125,12 @@ fn catalog_match(c: &mut Criterion) {
             black_box(catalog.match_name(black_box(names[i]), Transport::Tcp, 443))
         })
     });
+    // The worst name off the wire: a 16 KB SNI of one-letter labels (the most a ClientHello
+    // in one TLS record carries). Linear in its length; it was quadratic before.
+    let long = "a.".repeat(8_000) + "teams.microsoft.com";
+    c.bench_function("catalog match: 16 KB name of one-letter labels", |b| {
+        b.iter(|| black_box(catalog.match_name(black_box(&long), Transport::Tcp, 443)))
+    });
     c.bench_function("catalog match: address", |b| {
         let mut i = 0;
         b.iter(|| {

@@ -31,6 +31,9 @@ pub struct DomainPattern {
     labels: Vec<Label>,
 }
 
+/// The longest DNS name in text form (RFC 1035: 255 octets on the wire).
+pub const MAX_NAME_LEN: usize = 253;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PatternError {
     #[error("empty name")]
@@ -47,7 +50,7 @@ impl DomainPattern {
         if norm.is_empty() {
             return Err(PatternError::Empty);
         }
-        if norm.len() > 253 {
+        if norm.len() > MAX_NAME_LEN {
             return Err(PatternError::TooLong);
         }
         let mut labels = Vec::new();
@@ -193,6 +196,17 @@ pub fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// The last `count` labels of `name` (all of it when it has no more; empty for 0).
+pub fn last_labels(name: &str, count: usize) -> &str {
+    let Some(skip) = count.checked_sub(1) else {
+        return "";
+    };
+    match name.rmatch_indices('.').nth(skip) {
+        Some((at, _)) => name.get(at + 1..).unwrap_or(name),
+        None => name,
+    }
+}
+
 /// Lower-case ASCII and drop one trailing dot.
 pub fn normalize(name: &str) -> String {
     let trimmed = name.trim();
@@ -206,6 +220,8 @@ pub struct DomainIndex<T> {
     patterns: Vec<(DomainPattern, Vec<T>)>,
     by_text: HashMap<String, usize>,
     by_suffix: HashMap<String, Vec<usize>>,
+    /// The most labels any key of `by_suffix` has: a name's longer suffixes are never keys.
+    max_suffix_labels: usize,
 }
 
 impl<T: Clone + PartialEq> DomainIndex<T> {
@@ -220,10 +236,11 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
         }
         let i = self.patterns.len();
         self.by_text.insert(pattern.as_str().to_owned(), i);
-        self.by_suffix
-            .entry(pattern.fixed_suffix())
-            .or_default()
-            .push(i);
+        let suffix = pattern.fixed_suffix();
+        if !suffix.is_empty() {
+            self.max_suffix_labels = self.max_suffix_labels.max(suffix.split('.').count());
+        }
+        self.by_suffix.entry(suffix).or_default().push(i);
         self.patterns.push((pattern, vec![value]));
     }
 
@@ -260,15 +277,20 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
                 }
             }
         };
-        // Every suffix at a label boundary, the whole name included, and the empty suffix.
-        let mut suffix: &str = &name;
-        loop {
-            if let Some(candidates) = self.by_suffix.get(suffix) {
-                candidates.iter().for_each(&mut consider);
-            }
-            match suffix.split_once('.') {
-                Some((_, rest)) => suffix = rest,
-                None => break,
+        // Every suffix at a label boundary that can be a key, longest first (the whole name
+        // when it is short enough), then the empty suffix. Only the last labels: a 16 KB name
+        // of one-letter labels off the wire has 8,000 suffixes, and hashing each cost time
+        // quadratic in its length (seconds a flow).
+        if self.max_suffix_labels > 0 {
+            let mut suffix = last_labels(&name, self.max_suffix_labels);
+            loop {
+                if let Some(candidates) = self.by_suffix.get(suffix) {
+                    candidates.iter().for_each(&mut consider);
+                }
+                match suffix.split_once('.') {
+                    Some((_, rest)) => suffix = rest,
+                    None => break,
+                }
             }
         }
         if let Some(candidates) = self.by_suffix.get("") {
@@ -411,6 +433,38 @@ mod tests {
         assert!(!pattern.matches(&name));
         let name = "a.".repeat(4_000) + "bxc.d.e.com";
         assert!(pattern.matches(&name));
+    }
+
+    #[test]
+    fn long_names_look_up_only_suffixes_that_can_be_keys() {
+        assert_eq!(last_labels("a.b.c.d", 2), "c.d");
+        assert_eq!(last_labels("a.b.c.d", 4), "a.b.c.d");
+        assert_eq!(last_labels("a.b.c.d", 9), "a.b.c.d");
+        assert_eq!(last_labels("a.b.c.d", 0), "");
+        let mut idx = DomainIndex::default();
+        idx.insert(DomainPattern::parse("*.microsoft.com").unwrap(), 78);
+        idx.insert(DomainPattern::parse("*.teams.microsoft.com").unwrap(), 12);
+        idx.insert(DomainPattern::parse("teams.microsoft.com").unwrap(), 11);
+        idx.insert(DomainPattern::parse("*.*").unwrap(), 1);
+        assert_eq!(idx.max_suffix_labels, 3);
+        // 32,000 one-letter labels (64 KB, as an SNI can carry): the same answers as for a
+        // short name, found by looking up four suffixes, not 32,000.
+        for prefix in ["a.", &"a.".repeat(32_000)] {
+            let hits: Vec<(&str, u16)> = idx
+                .lookup_all(&format!("{prefix}teams.microsoft.com"))
+                .iter()
+                .map(|h| (h.pattern.as_str(), h.rank))
+                .collect();
+            assert_eq!(
+                hits,
+                [
+                    ("*.teams.microsoft.com", 0),
+                    ("*.microsoft.com", 1),
+                    ("*.*", 2)
+                ]
+            );
+        }
+        assert_eq!(idx.lookup("teams.microsoft.com")[0].1, &[11]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use crate::catalog::domain::normalized;
+use crate::catalog::domain::{last_labels, normalized};
 use crate::catalog::prefix::PrefixIndex;
 
 // foldhash: a handful of short lookups per name, where SipHash would cost more than the work.
@@ -42,6 +42,10 @@ pub struct Ownership {
     /// Looked up by each of a name's dot-separated suffixes: a few hash lookups per name
     /// instead of comparing it with every domain (a certificate brings dozens of names).
     domains: HashSet<String>,
+    /// The most labels a domain of `domains` (of `consumer_domains`) has: a name's longer
+    /// suffixes are never looked up (a 16 KB name off the wire has thousands).
+    domain_labels: usize,
+    consumer_domain_labels: usize,
     prefixes: PrefixIndex<()>,
     /// Consumer names without the names under them, and domains with them (`*.` lines).
     consumer_names: HashSet<String>,
@@ -54,9 +58,11 @@ fn data_lines(text: &str) -> impl Iterator<Item = &str> {
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
 }
 
-/// `name` and the names it is under: `a.b.com`, `b.com`, `com`.
-fn and_parents(name: &str) -> impl Iterator<Item = &str> {
-    std::iter::once(name).chain(
+/// `name` and the names it is under: `a.b.com`, `b.com`, `com`; only those of at most
+/// `labels` labels.
+fn and_parents(name: &str, labels: usize) -> impl Iterator<Item = &str> {
+    let name = last_labels(name, labels);
+    std::iter::once(name).filter(|n| !n.is_empty()).chain(
         name.match_indices('.')
             .filter_map(move |(at, _)| name.get(at + 1..)),
     )
@@ -74,14 +80,20 @@ impl Ownership {
             }
             let (domains, names): (Vec<&str>, Vec<&str>) =
                 data_lines(CONSUMER).partition(|l| l.starts_with("*."));
+            let consumer_domains: HashSet<String> = domains
+                .into_iter()
+                .map(|l| l.trim_start_matches("*.").to_owned())
+                .collect();
+            let domains: HashSet<String> = data_lines(DOMAINS).map(str::to_owned).collect();
+            let most_labels =
+                |set: &HashSet<String>| set.iter().map(|d| d.split('.').count()).max().unwrap_or(0);
             Ownership {
-                domains: data_lines(DOMAINS).map(str::to_owned).collect(),
+                domain_labels: most_labels(&domains),
+                consumer_domain_labels: most_labels(&consumer_domains),
+                domains,
                 prefixes,
                 consumer_names: names.into_iter().map(str::to_owned).collect(),
-                consumer_domains: domains
-                    .into_iter()
-                    .map(|l| l.trim_start_matches("*.").to_owned())
-                    .collect(),
+                consumer_domains,
             }
         })
     }
@@ -91,7 +103,7 @@ impl Ownership {
         let name = normalized(name);
         // Bound before returning: the iterator borrows `name`, which the tail expression
         // would outlive.
-        let owned = and_parents(&name).any(|n| self.domains.contains(n));
+        let owned = and_parents(&name, self.domain_labels).any(|n| self.domains.contains(n));
         owned
     }
 
@@ -105,7 +117,8 @@ impl Ownership {
         let name = normalized(name);
         // Bound before returning, as in `owns_name`.
         let consumer = self.consumer_names.contains(name.as_ref())
-            || and_parents(&name).any(|n| self.consumer_domains.contains(n));
+            || and_parents(&name, self.consumer_domain_labels)
+                .any(|n| self.consumer_domains.contains(n));
         consumer
     }
 
@@ -159,6 +172,22 @@ mod tests {
         assert!(o.owns_addr("137.135.131.52".parse().unwrap()));
         assert!(o.owns_addr("2603:1030::1".parse().unwrap()));
         assert!(!o.owns_addr("93.71.110.205".parse().unwrap()));
+    }
+
+    #[test]
+    fn long_names_look_up_only_suffixes_that_can_be_listed() {
+        let o = Ownership::get();
+        // 32,000 one-letter labels (64 KB, as an SNI can carry): the same answers as for a
+        // short name, from a few suffixes.
+        let huge = "a.".repeat(32_000);
+        assert!(o.owns_name(&format!("{huge}api.microsoftstream.com")));
+        assert!(!o.owns_name(&format!("{huge}example.com")));
+        assert!(o.consumer_name("outlook.live.com"));
+        assert!(!o.consumer_name(&format!("{huge}outlook.live.com")));
+        assert_eq!(
+            o.consumer_name(&format!("{huge}x.onedrive.live.com")),
+            o.consumer_name("a.x.onedrive.live.com")
+        );
     }
 
     #[test]
