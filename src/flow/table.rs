@@ -110,6 +110,11 @@ pub struct FlowTable<S> {
     flows: Slab<FlowEntry<S>>,
     limits: TableLimits,
     last_sweep: Option<Timestamp>,
+    /// Packets since the last sweep, and whether time went backwards since: see `maybe_sweep`.
+    packets_since_sweep: usize,
+    went_back: bool,
+    /// Sweeps done (each scans the whole table).
+    sweeps: u64,
     stats: TableStats,
 }
 
@@ -122,6 +127,9 @@ impl<S: Default> FlowTable<S> {
                 ..limits
             },
             last_sweep: None,
+            packets_since_sweep: 0,
+            went_back: false,
+            sweeps: 0,
             stats: TableStats::default(),
         }
     }
@@ -215,10 +223,16 @@ impl<S: Default> FlowTable<S> {
     /// Ends flows idle at `now` when a sweep is due (every half timeout): live capture calls it
     /// while no packets arrive.
     pub fn sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
-        self.maybe_sweep(now, on_end);
+        self.sweep_if_due(now, on_end);
     }
 
+    /// [`FlowTable::sweep`] for a packet at `now`.
     fn maybe_sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+        self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
+        self.sweep_if_due(now, on_end);
+    }
+
+    fn sweep_if_due(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
         // Sweeping every half timeout bounds how long an idle flow lingers (1.5x the timeout).
         let interval = Duration((self.limits.idle_timeout.0 / 2).max(1_000_000_000));
         let last = match self.last_sweep {
@@ -229,6 +243,7 @@ impl<S: Default> FlowTable<S> {
             Some(last) if now < last => {
                 // Time went backwards: restart the interval from here, expire nothing now.
                 self.last_sweep = Some(now);
+                self.went_back = true;
                 return;
             }
             Some(last) => last,
@@ -236,6 +251,17 @@ impl<S: Default> FlowTable<S> {
         if now.saturating_since(last) < interval {
             return;
         }
+        // A capture whose packets alternate between two times an interval apart would restart
+        // the interval and sweep (scan every flow) on every second packet: hours for a table of
+        // a million flows. Once time has gone back, a sweep waits for an eighth of the table's
+        // size in packets, so sweeping costs at most eight flows a packet. Captures whose
+        // clock only moves forward never wait.
+        if self.went_back && self.packets_since_sweep < self.flows.len() / 8 {
+            return;
+        }
+        self.went_back = false;
+        self.packets_since_sweep = 0;
+        self.sweeps += 1;
         self.last_sweep = Some(now);
         let timeout = self.limits.idle_timeout;
         let mut idle: Vec<(Timestamp, FlowKey)> = self
@@ -396,6 +422,43 @@ mod tests {
         let out = run(&mut t, &[meta(C, S, None, 0), meta(C, S, None, 200)]);
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].1, EndReason::Idle);
+    }
+
+    #[test]
+    fn a_clock_swinging_back_and_forth_does_not_sweep_every_packet() {
+        let limits = TableLimits {
+            max_flows: 100_000,
+            idle_timeout: Duration::from_secs(300),
+        };
+        let mut t: FlowTable<()> = FlowTable::new(limits);
+        let flows: Vec<PacketMeta> = (0..8_000u32)
+            .map(|i| {
+                let ip = format!("10.1.{}.{}", i / 250, i % 250);
+                meta((&ip, 40_000), S, None, 1_000)
+            })
+            .collect();
+        let mut ended = 0;
+        for p in &flows {
+            let _ = t.packet(p, 0, &mut |_, _| ended += 1);
+        }
+        // 10,000 packets on one flow, at 1,000 s and 1,150 s by turns (half the timeout apart):
+        // every flow stays within the timeout, and each pair used to cost a sweep.
+        for k in 0..10_000 {
+            let p = meta(C, S, None, if k % 2 == 0 { 1_150 } else { 1_000 });
+            let _ = t.packet(&p, 0, &mut |_, _| ended += 1);
+        }
+        assert_eq!(ended, 0);
+        // One sweep per 1,000 packets (an eighth of the 8,001 flows), not 5,000.
+        assert!(t.sweeps <= 10, "{} sweeps", t.sweeps);
+        // The clock moving on expires the idle flows all the same (the swinging flow too: its
+        // last packet was at 1,000 s).
+        let late = meta(C, S, None, 2_000);
+        let _ = t.packet(&late, 0, &mut |_, _| ended += 1);
+        let later = meta(C, S, None, 2_200);
+        for _ in 0..1_001 {
+            let _ = t.packet(&later, 0, &mut |_, _| ended += 1);
+        }
+        assert_eq!(ended, 8_001);
     }
 
     #[test]
