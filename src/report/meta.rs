@@ -167,6 +167,8 @@ impl RunMeta {
                 out.warnings.push(warning);
             }
         };
+        let mut seen_sites: HashSet<String> = out.sites.iter().cloned().collect();
+        let mut seen_tenants: HashSet<String> = out.tenants.iter().cloned().collect();
         for run in runs.iter().copied().skip(1) {
             out.captures.extend(run.captures.iter().cloned());
             out.malformed_packets += run.malformed_packets;
@@ -175,12 +177,12 @@ impl RunMeta {
             for w in &run.warnings {
                 warn(&mut out, w.clone());
             }
-            for (all, more) in [
-                (&mut out.sites, &run.sites),
-                (&mut out.tenants, &run.tenants),
+            for (all, seen, more) in [
+                (&mut out.sites, &mut seen_sites, &run.sites),
+                (&mut out.tenants, &mut seen_tenants, &run.tenants),
             ] {
                 for value in more {
-                    if !all.contains(value) {
+                    if seen.insert(value.clone()) {
                         all.push(value.clone());
                     }
                 }
@@ -280,11 +282,13 @@ mod tests {
             let mut f = live(1, a);
             f.captures[0].sha256 = "ab".repeat(32);
             f.catalog = catalog.into();
+            f.tenants = vec!["contoso".into(), catalog.into()];
             f
         };
         let files: Vec<RunMeta> = [vec![file("first")], vec![file("second"); 1_000]].concat();
         let merged = RunMeta::merge(&files);
         assert_eq!(merged.packets(), 1_001);
+        assert_eq!(merged.tenants, ["contoso", "first", "second"]);
         assert_eq!(
             merged.warnings,
             ["flow files judged with different catalogs: first and second"]

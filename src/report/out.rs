@@ -162,6 +162,7 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
     }
     let mut frames: Option<DataFrame> = None;
     let mut metas: Vec<RunMeta> = Vec::new();
+    let mut seen_metas: std::collections::HashSet<String> = std::collections::HashSet::new();
     for path in &files {
         let (stored, df) = refuse_panics(path, || {
             let file = File::open(path).map_err(|e| io_error(path, &e))?;
@@ -199,7 +200,9 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
                 ..RunMeta::default()
             },
         };
-        if !metas.contains(&meta) {
+        // Once each, compared by their canonical text: comparing each with every kept one was
+        // quadratic in the parts of a long live run (each carries another snapshot).
+        if seen_metas.insert(serde_json::to_string(&meta).map_err(|e| io_error(path, &e))?) {
             metas.push(meta);
         }
         frames = Some(match frames {

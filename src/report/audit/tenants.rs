@@ -147,7 +147,9 @@ pub(super) fn tenants(
     } else {
         (Vec::new(), "none")
     };
-    let is_own = |t: &str| own.iter().any(|o| o == t);
+    // A set: a flow file's metadata may declare any number of tenants.
+    let own_set: std::collections::HashSet<&str> = own.iter().map(String::as_str).collect();
+    let is_own = |t: &str| own_set.contains(t);
     let seen_all: Vec<&String> = order
         .iter()
         .filter(|((_, k), _)| *k == Kind::Tenant)

@@ -125,6 +125,11 @@ pub(super) fn quic_blocked(temporal: &Temporal) -> PolarsResult<Option<Finding>>
     for (client, name, start) in &temporal.tcp443 {
         tcp.entry((*client, *name)).or_default().push(*start);
     }
+    // Sorted, so each attempt finds the first start at or after its own by binary search:
+    // scanning them all was quadratic for one client and name with many of both.
+    for starts in tcp.values_mut() {
+        starts.sort_unstable();
+    }
     // name -> (clients, flows, endpoint sets)
     let mut blocked: BTreeMap<String, (BTreeSet<String>, i64, BTreeSet<i64>)> = BTreeMap::new();
     let mut flows = 0;
@@ -132,9 +137,10 @@ pub(super) fn quic_blocked(temporal: &Temporal) -> PolarsResult<Option<Finding>>
         let fell_back = tcp
             .get(&(attempt.client, attempt.name))
             .is_some_and(|starts| {
-                starts.iter().any(|s| {
-                    *s >= attempt.start && *s <= attempt.end.saturating_add(QUIC_FALLBACK_NS)
-                })
+                let first_after = starts.partition_point(|s| *s < attempt.start);
+                starts
+                    .get(first_after)
+                    .is_some_and(|s| *s <= attempt.end.saturating_add(QUIC_FALLBACK_NS))
             });
         if fell_back {
             let entry = blocked.entry(name_of(attempt.shown)).or_default();
