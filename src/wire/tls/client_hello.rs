@@ -156,6 +156,10 @@ fn read_client_hello(message: &[u8], memo: Option<&mut Ja4Memo>) -> Option<Clien
     })
 }
 
+/// ALPN values kept for the report. Clients offer one to three; a hostile ClientHello can list
+/// 30,000 empty ones, each a `String` held until the run ends (25 times the bytes it came in).
+pub const MAX_ALPN: usize = 32;
+
 /// What the report shows from the extensions, as `tls-parser` reads them.
 #[derive(Default)]
 struct Named {
@@ -176,6 +180,7 @@ impl Named {
             TlsExtension::ALPN(protocols) => {
                 self.alpn = protocols
                     .iter()
+                    .take(MAX_ALPN)
                     .map(|p| String::from_utf8_lossy(p).into_owned())
                     .collect();
             }
@@ -247,6 +252,10 @@ mod tests {
     /// A ClientHello for "outlook.office365.com" with ALPN h2,http/1.1 and
     /// supported_versions 1.3,1.2, built field by field.
     pub(crate) fn client_hello_record(sni: &str) -> Vec<u8> {
+        client_hello_record_offering(sni, &["h2", "http/1.1"])
+    }
+
+    fn client_hello_record_offering(sni: &str, protocols: &[&str]) -> Vec<u8> {
         let mut ext = Vec::new();
         // server_name
         let name = sni.as_bytes();
@@ -260,7 +269,7 @@ mod tests {
         ext.extend_from_slice(&sn);
         // ALPN
         let mut alpn = Vec::new();
-        for p in ["h2", "http/1.1"] {
+        for p in protocols {
             alpn.push(p.len() as u8);
             alpn.extend_from_slice(p.as_bytes());
         }
@@ -293,6 +302,19 @@ mod tests {
         assert_eq!(ch.alpn, vec!["h2", "http/1.1"]);
         let v: Vec<String> = ch.offered_versions.iter().map(|v| v.to_string()).collect();
         assert_eq!(v, vec!["1.3", "1.2"]);
+    }
+
+    #[test]
+    fn a_hostile_alpn_list_keeps_its_first_values_only() {
+        let protocols = vec!["x"; 5_000];
+        let rec = client_hello_record_offering("a.example", &protocols);
+        let mut memo = Ja4Memo::default();
+        let Probe::ClientHello(ch) = probe_client_hello(&rec, &mut Vec::new(), 65536, &mut memo)
+        else {
+            panic!("no hello")
+        };
+        assert_eq!(ch.alpn, vec!["x"; MAX_ALPN]);
+        assert_eq!(ch.sni.as_deref(), Some("a.example"));
     }
 
     #[test]
