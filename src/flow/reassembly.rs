@@ -61,9 +61,14 @@ impl StreamBuffer {
             if offset >= self.limit || self.pending.len() >= MAX_PENDING {
                 return Push::Overflow;
             }
-            let keep = bytes.len().min(self.limit - offset);
-            self.pending
-                .push((seq, bytes.get(..keep).unwrap_or_default().to_vec()));
+            // Parked bytes count against the limit too: sixteen overlapping segments of up to
+            // the limit each would hold sixteen times what the handshake budget reserved.
+            let room = self.limit.saturating_sub(self.held());
+            let keep = bytes.len().min(self.limit - offset).min(room);
+            if keep > 0 {
+                self.pending
+                    .push((seq, bytes.get(..keep).unwrap_or_default().to_vec()));
+            }
             return Push::Unchanged;
         }
         let mut result = self.append_at(offset, bytes);
@@ -150,5 +155,21 @@ mod tests {
             assert_eq!(b.push(100 + i * 10, b"x"), Push::Unchanged);
         }
         assert_eq!(b.push(5000, b"x"), Push::Overflow);
+    }
+
+    #[test]
+    fn parked_bytes_count_against_the_limit() {
+        // Sixteen overlapping out-of-order segments, each as long as the limit allows.
+        let mut b = StreamBuffer::new(32_768);
+        b.start_after_syn(0);
+        let big = vec![7u8; 65_535];
+        for i in 0..MAX_PENDING as u32 {
+            assert_eq!(b.push(2 + i, &big), Push::Unchanged);
+            assert!(b.held() <= 32_768, "{} held", b.held());
+        }
+        // The gap fills: what was parked joins, still within the limit.
+        assert_eq!(b.push(1, b"a"), Push::Grew);
+        assert!(b.contiguous().len() <= 32_768);
+        assert!(b.held() <= 32_768);
     }
 }
