@@ -24,6 +24,8 @@ pub struct FragmentKey {
 #[derive(Debug, Default)]
 struct Pending {
     pieces: Vec<(usize, Vec<u8>)>,
+    /// Bytes in `pieces`, overlaps counted twice.
+    held: usize,
     total: Option<usize>,
     later_packets: u64,
     later_bytes: u64,
@@ -98,7 +100,10 @@ impl Defragmenter {
         });
         entry.last_seen = entry.last_seen.max(ts);
         let end = offset.saturating_add(data.len());
-        if end > MAX_DATAGRAM || entry.pieces.len() >= MAX_PIECES {
+        // Overlapping fragments are kept whole: without a bound on their bytes, 64 pieces of
+        // 64 KB each would hold 4 MB for one datagram of at most 64 KB.
+        let held = entry.held.saturating_add(data.len());
+        if end > MAX_DATAGRAM || entry.pieces.len() >= MAX_PIECES || held > MAX_DATAGRAM {
             self.pending.remove(&key);
             self.stats.incomplete += 1;
             return None;
@@ -110,6 +115,7 @@ impl Defragmenter {
         if !more {
             entry.total = Some(end);
         }
+        entry.held = held;
         entry.pieces.push((offset, data.to_vec()));
         let total = entry.total?;
         // Whole when the pieces, sorted, cover [0, total) without a gap.
@@ -210,5 +216,19 @@ mod tests {
         assert_eq!(d.stats.incomplete, 5);
         // A datagram claiming more than 64 KiB is refused.
         assert!(d.push(key(20), 65_530, false, &[0; 16], 50, t).is_none());
+    }
+
+    #[test]
+    fn overlapping_pieces_hold_at_most_one_datagram_of_bytes() {
+        let mut d = Defragmenter::default();
+        let t = Timestamp(0);
+        let big = vec![0u8; 30_000];
+        // The same 30,000 bytes at offset 0, again and again: the third would pass 64 KiB.
+        assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
+        assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
+        assert_eq!(d.stats.incomplete, 0);
+        assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
+        assert_eq!(d.stats.incomplete, 1);
+        assert_eq!(d.pending(), 0);
     }
 }
