@@ -9,7 +9,9 @@ use o365flow::classify::{Direction, MicrosoftStatus};
 use o365flow::wire::Transport;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Some((pattern, name)) = text.split_once('\n') {
         if let Ok(p) = DomainPattern::parse(pattern) {
             let _ = p.matches(name);

@@ -8,9 +8,9 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use o365flow::engine::Engine;
 use o365flow::capture::{LinkType, RawPacket};
 use o365flow::catalog::Catalog;
+use o365flow::engine::Engine;
 use o365flow::flow::TableLimits;
 use o365flow::time::{Duration, Precision, Timestamp};
 use o365flow::AnalysisConfig;

@@ -10,10 +10,18 @@ use o365flow::wire::quic::{
     parse_long_header, InitialKeys, QuicVersion,
 };
 
-const VERSIONS: [u32; 5] = [0x0000_0001, 0x6b33_43cf, 0xff00_001d, 0x5430_3531, 0x5130_3530];
+const VERSIONS: [u32; 5] = [
+    0x0000_0001,
+    0x6b33_43cf,
+    0xff00_001d,
+    0x5430_3531,
+    0x5130_3530,
+];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&mode, rest)) = data.split_first() else { return };
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
     match mode % 3 {
         0 => {
             let mut scratch = Vec::new();

@@ -2,7 +2,9 @@
 
 use libfuzzer_sys::fuzz_target;
 use o365flow::wire::ja4::Ja4Memo;
-use o365flow::wire::tls::{parse_client_hello, probe_client_hello};
+use o365flow::wire::tls::{
+    parse_client_hello, probe_client_hello, probe_client_hello_resuming, ProbeProgress,
+};
 
 fuzz_target!(|data: &[u8]| {
     let mut scratch = Vec::new();
@@ -14,5 +16,21 @@ fuzz_target!(|data: &[u8]| {
         probe_client_hello(data, &mut scratch, 16 * 1024, &mut memo),
         first
     );
+    // The stream as it grows, in steps of 1 to 7 bytes (the first byte picks): the probe that
+    // resumes where the last one stopped answers as the full one at every step.
+    let mut progress = ProbeProgress::default();
+    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let mut end = 0;
+    loop {
+        end = (end + step.min(7)).min(data.len());
+        let prefix = &data[..end];
+        let full = probe_client_hello(prefix, &mut scratch, 16 * 1024, &mut memo);
+        let resumed =
+            probe_client_hello_resuming(prefix, &mut scratch, 16 * 1024, &mut memo, &mut progress);
+        assert_eq!(resumed, full);
+        if full != o365flow::wire::tls::Probe::NeedMore || end == data.len() {
+            break;
+        }
+    }
     let _ = parse_client_hello(data);
 });

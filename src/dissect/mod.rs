@@ -29,17 +29,47 @@ use crate::flow::{Side, StreamBuffer};
 use crate::time::Timestamp;
 use crate::wire::plaintext::{sip_message, sip_user_agent};
 use crate::wire::quic::{QuicVersion, MAX_CID_LEN};
-use crate::wire::tls::{looks_like_client_hello, ClientHello};
+use crate::wire::tls::{looks_like_client_hello, ClientHello, ProbeProgress};
 use crate::wire::tls_server::ServerHello;
 use crate::wire::vpn;
 use crate::wire::{TcpHeader, Transport};
+
+/// A client stream being buffered, and how far its ClientHello was read (so each segment
+/// reads only what it added).
+#[derive(Debug)]
+struct Buffered {
+    stream: StreamBuffer,
+    progress: ProbeProgress,
+}
+
+impl From<StreamBuffer> for Buffered {
+    fn from(stream: StreamBuffer) -> Self {
+        Buffered {
+            stream,
+            progress: ProbeProgress::default(),
+        }
+    }
+}
+
+impl std::ops::Deref for Buffered {
+    type Target = StreamBuffer;
+    fn deref(&self) -> &StreamBuffer {
+        &self.stream
+    }
+}
+
+impl std::ops::DerefMut for Buffered {
+    fn deref_mut(&mut self) -> &mut StreamBuffer {
+        &mut self.stream
+    }
+}
 
 #[derive(Debug, Default)]
 enum Stage {
     /// Nothing decided yet; the buffer exists once the client sent payload.
     #[default]
     Probing,
-    Buffering(Box<StreamBuffer>, usize),
+    Buffering(Box<Buffered>, usize),
     /// QUIC Initials seen; their CRYPTO stream is being collected.
     Quic(Box<QuicHandshake>, usize),
     /// A plaintext start (banner, HTTP CONNECT, SOCKS, STARTTLS) was seen; client segments are

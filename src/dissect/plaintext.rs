@@ -110,7 +110,7 @@ impl FlowDissect {
                 return;
             };
             let buf = StreamBuffer::new(shared.budget.max_handshake);
-            self.stage = Stage::Buffering(Box::new(buf), reserved);
+            self.stage = Stage::Buffering(Box::new(buf.into()), reserved);
             self.push_and_probe(seq, payload, server_port, shared);
             return;
         }

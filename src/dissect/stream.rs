@@ -2,10 +2,10 @@
 //! not, TCP Fast Open, out of order, retransmitted), then the server's first flight.
 
 use super::AppProtocol;
-use super::{DissectShared, FlowDissect, Stage, MAX_SERVER_SEGMENTS};
+use super::{Buffered, DissectShared, FlowDissect, Stage, MAX_SERVER_SEGMENTS};
 use crate::flow::{Push, Side, StreamBuffer};
 use crate::wire::plaintext::server_banner;
-use crate::wire::tls::{probe_client_hello, Probe};
+use crate::wire::tls::{probe_client_hello, probe_client_hello_resuming, Probe};
 use crate::wire::tls_server::{probe_server_flight, ServerProbe};
 use crate::wire::TcpHeader;
 
@@ -49,7 +49,7 @@ impl FlowDissect {
                 };
                 let mut buf = StreamBuffer::new(shared.budget.max_handshake);
                 buf.start_after_syn(tcp.seq);
-                self.stage = Stage::Buffering(Box::new(buf), reserved);
+                self.stage = Stage::Buffering(Box::new(buf.into()), reserved);
             }
             if payload.is_empty() {
                 return;
@@ -84,7 +84,7 @@ impl FlowDissect {
                     return;
                 };
                 let buf = StreamBuffer::new(shared.budget.max_handshake);
-                self.stage = Stage::Buffering(Box::new(buf), reserved);
+                self.stage = Stage::Buffering(Box::new(buf.into()), reserved);
             }
             Stage::AwaitTls(_) => {
                 self.await_tls(tcp.seq, payload, server_port, shared);
@@ -109,11 +109,13 @@ impl FlowDissect {
         let answer = if pushed == Push::Unchanged {
             return;
         } else {
-            probe_client_hello(
-                buf.contiguous(),
+            let Buffered { stream, progress } = &mut **buf;
+            probe_client_hello_resuming(
+                stream.contiguous(),
                 &mut shared.scratch,
                 shared.budget.max_handshake,
                 &mut shared.ja4,
+                progress,
             )
         };
         match answer {

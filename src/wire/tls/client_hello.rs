@@ -14,7 +14,7 @@ use tls_parser::{
 use super::super::field::{be16_list, be24, prefixed16, prefixed8};
 use super::ja4::{ja4, Ja4Input, Ja4Memo};
 use super::record::{
-    content, extension, handshake, raw_extensions, records, TlsVersion, MAX_RECORD,
+    content, extension, handshake, raw_extensions, records, TlsVersion, MAX_RECORD, RECORD_HEADER,
 };
 
 /// What a ClientHello revealed. Owned: it outlives the packet that completed it.
@@ -95,6 +95,68 @@ pub fn probe_client_hello(
         }
     }
     Probe::NeedMore
+}
+
+/// How far [`probe_client_hello_resuming`] read a client stream that needed more bytes: the
+/// next call reads only the records that came since, until the ClientHello can be whole.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ProbeProgress {
+    /// Stream offset just past the last complete record read.
+    records_end: usize,
+    /// Handshake bytes in those records.
+    handshake_bytes: usize,
+    /// The ClientHello's length with its 4-byte header; 0 until that header was read.
+    needed: usize,
+}
+
+/// [`probe_client_hello`] for a stream that grows at its end, the same answers, without
+/// reading again what `progress` says was read. Re-reading every record for every segment was
+/// quadratic: a ClientHello sent as 6-byte records in 1-byte segments cost about a second.
+pub fn probe_client_hello_resuming(
+    stream: &[u8],
+    scratch: &mut Vec<u8>,
+    max_handshake: usize,
+    ja4: &mut Ja4Memo,
+    progress: &mut ProbeProgress,
+) -> Probe {
+    if progress.needed > 0 && still_short(stream, progress) == Some(true) {
+        return Probe::NeedMore;
+    }
+    let answer = probe_client_hello(stream, scratch, max_handshake, ja4);
+    *progress = ProbeProgress::default();
+    if answer == Probe::NeedMore {
+        // The full probe accepted every record and, with four handshake bytes, a ClientHello
+        // header within the limit: from now on only its length can change the answer.
+        if let Some(total) = be24(scratch, 1) {
+            for record in records(stream).take_while(|r| r.is_complete()) {
+                progress.records_end += RECORD_HEADER + record.len;
+                progress.handshake_bytes += record.len;
+            }
+            progress.needed = total + 4;
+        }
+    }
+    answer
+}
+
+/// Reads the records after `progress`: `Some(true)` while they cannot complete the ClientHello
+/// (the full probe would say `NeedMore`), `None` when the full probe must answer (a record it
+/// would refuse, or enough bytes).
+fn still_short(stream: &[u8], progress: &mut ProbeProgress) -> Option<bool> {
+    for record in records(stream.get(progress.records_end..)?) {
+        if record.kind != content::HANDSHAKE || record.len == 0 || record.len > MAX_RECORD {
+            return None;
+        }
+        if !record.is_complete() {
+            return (progress.handshake_bytes + record.body.len() < progress.needed)
+                .then_some(true);
+        }
+        progress.records_end += RECORD_HEADER + record.len;
+        progress.handshake_bytes += record.len;
+        if progress.handshake_bytes >= progress.needed {
+            return None;
+        }
+    }
+    Some(true)
 }
 
 /// Examines handshake messages without a record layer (the QUIC CRYPTO stream).
@@ -315,6 +377,74 @@ mod tests {
         };
         assert_eq!(ch.alpn, vec!["x"; MAX_ALPN]);
         assert_eq!(ch.sni.as_deref(), Some("a.example"));
+    }
+
+    /// `hello` re-framed as records of at most `size` handshake bytes each.
+    fn in_records_of(hello: &[u8], size: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        for body in hello[5..].chunks(size) {
+            out.extend_from_slice(&[0x16, 3, 1]);
+            out.extend_from_slice(&(body.len() as u16).to_be_bytes());
+            out.extend_from_slice(body);
+        }
+        out
+    }
+
+    #[test]
+    fn resuming_answers_as_a_full_probe_for_every_prefix() {
+        let hello = client_hello_record("teams.microsoft.com");
+        let mut streams = vec![
+            hello.clone(),
+            in_records_of(&hello, 1),
+            in_records_of(&hello, 7),
+        ];
+        // An alert record after three handshake records: the full probe refuses it.
+        let mut refused = in_records_of(&hello, 3)[..24].to_vec();
+        refused.extend_from_slice(&[0x15, 3, 3, 0, 2, 2, 40]);
+        streams.push(refused);
+        // A handshake that is not a ClientHello.
+        let mut other = in_records_of(&hello, 2);
+        other[5] = 2;
+        streams.push(other);
+        for stream in &streams {
+            let mut memo = Ja4Memo::default();
+            let mut progress = ProbeProgress::default();
+            let (mut full_scratch, mut scratch) = (Vec::new(), Vec::new());
+            // The stream as it grows, byte by byte.
+            for end in 0..=stream.len() {
+                let prefix = &stream[..end];
+                let full = probe_client_hello(prefix, &mut full_scratch, 200, &mut memo);
+                let resumed = probe_client_hello_resuming(
+                    prefix,
+                    &mut scratch,
+                    200,
+                    &mut memo,
+                    &mut progress,
+                );
+                assert_eq!(resumed, full, "prefix {end} of {}", stream.len());
+                if full != Probe::NeedMore {
+                    break;
+                }
+            }
+        }
+        // Once the header is read, a growing stream is not read again from its start.
+        let tiny = in_records_of(&hello, 1);
+        let mut progress = ProbeProgress::default();
+        let mut memo = Ja4Memo::default();
+        for end in 0..=60 {
+            probe_client_hello_resuming(
+                &tiny[..end],
+                &mut Vec::new(),
+                65536,
+                &mut memo,
+                &mut progress,
+            );
+        }
+        assert_eq!(progress.needed, hello.len() - 5);
+        assert_eq!(
+            (progress.records_end, progress.handshake_bytes),
+            (60 / 6 * 6, 10)
+        );
     }
 
     #[test]

@@ -16,7 +16,8 @@ pub mod record;
 pub mod server;
 
 pub use client_hello::{
-    parse_client_hello, probe_client_hello, probe_handshake, scan_extensions, ClientHello, Probe,
+    parse_client_hello, probe_client_hello, probe_client_hello_resuming, probe_handshake,
+    scan_extensions, ClientHello, Probe, ProbeProgress,
 };
 pub use record::{
     looks_like_client_hello, looks_like_record, raw_extensions, RawExtensions, TlsVersion,
