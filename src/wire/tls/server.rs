@@ -243,9 +243,15 @@ fn parse_certificate(der: &[u8]) -> Option<Certificate> {
                 _ => continue,
             };
             // DNS names compare without case: `Outlook.office.com` (CN) is `outlook.office.com`.
-            let known = names.iter().any(|n| n.eq_ignore_ascii_case(&text));
-            if names.len() < MAX_NAMES && !text.is_empty() && !known {
+            // The cap first: past it, comparing each of thousands of names with 256 is waste.
+            if names.len() < MAX_NAMES
+                && !text.is_empty()
+                && !names.iter().any(|n| n.eq_ignore_ascii_case(&text))
+            {
                 names.push(text);
+            }
+            if names.len() >= MAX_NAMES {
+                break;
             }
         }
     }
