@@ -211,6 +211,8 @@ pub struct Catalog {
     name: String,
     version: String,
     sets: Vec<EndpointSet>,
+    /// Each id's first set: reports look a set up by id for every row.
+    by_id: crate::flow::FastMap<EndpointId, SetIndex>,
     names: DomainIndex<SetIndex>,
     prefixes: PrefixIndex<SetIndex>,
 }
@@ -380,6 +382,7 @@ impl Catalog {
             name: source_name.to_owned(),
             version: String::new(),
             sets: Vec::with_capacity(raw.len()),
+            by_id: Default::default(),
             names: DomainIndex::default(),
             prefixes: PrefixIndex::default(),
         };
@@ -424,6 +427,7 @@ impl Catalog {
             for net in &ips {
                 catalog.prefixes.insert(*net, index);
             }
+            catalog.by_id.entry(EndpointId(id)).or_insert(index);
             catalog.sets.push(EndpointSet {
                 id: EndpointId(id),
                 service_area,
@@ -455,7 +459,8 @@ impl Catalog {
     }
 
     pub fn set(&self, id: EndpointId) -> Option<&EndpointSet> {
-        self.sets.iter().find(|s| s.id == id)
+        let index = *self.by_id.get(&id)?;
+        self.sets.get(usize::try_from(index).ok()?)
     }
 
     /// Every set a server name belongs to, through every pattern that matches it, most
