@@ -16,13 +16,14 @@ fuzz_target!(|data: &[u8]| {
         probe_client_hello(data, &mut scratch, 16 * 1024, &mut memo),
         first
     );
-    // The stream as it grows, in steps of 1 to 7 bytes (the first byte picks): the probe that
-    // resumes where the last one stopped answers as the full one at every step.
+    // The stream as it grows, in steps of 1 to 7 bytes (the last byte picks: the first is
+    // nearly always 0x16): the probe that resumes where the last one stopped answers as the
+    // full one at every step.
     let mut progress = ProbeProgress::default();
-    let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
+    let step = data.last().map_or(1, |b| usize::from(b % 7) + 1);
     let mut end = 0;
     loop {
-        end = (end + step.min(7)).min(data.len());
+        end = (end + step).min(data.len());
         let prefix = &data[..end];
         let full = probe_client_hello(prefix, &mut scratch, 16 * 1024, &mut memo);
         let resumed =

@@ -154,8 +154,22 @@ impl<S: Default> FlowTable<S> {
         capture: u32,
         on_end: &mut impl FnMut(FlowEntry<S>, EndReason),
     ) -> Option<(&mut FlowEntry<S>, Side)> {
-        self.maybe_sweep(pkt.ts, on_end);
+        let held_back = self.maybe_sweep(pkt.ts, on_end);
         let (key, _) = FlowKey::new(pkt.src, pkt.dst, pkt.transport.ip_number());
+        if held_back {
+            // The sweep would have ended this flow if idle: so does this packet.
+            let timeout = self.limits.idle_timeout;
+            let idle = self
+                .flows
+                .get(&key)
+                .is_some_and(|e| pkt.ts.saturating_since(e.record.last_seen) > timeout);
+            if idle {
+                if let Some(old) = self.flows.remove(&key) {
+                    self.stats.expired += 1;
+                    on_end(old, EndReason::Idle);
+                }
+            }
+        }
         let starts_conversation = pkt
             .tcp_flags
             .is_some_and(|f| f.has(TcpFlags::SYN) && !f.has(TcpFlags::ACK));
@@ -221,43 +235,53 @@ impl<S: Default> FlowTable<S> {
     }
 
     /// Ends flows idle at `now` when a sweep is due (every half timeout): live capture calls it
-    /// while no packets arrive.
+    /// while no packets arrive (on a timer, so it is never held back; see `maybe_sweep`).
     pub fn sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
-        self.sweep_if_due(now, on_end);
+        let _ = self.sweep_if_due(now, false, on_end);
     }
 
-    /// [`FlowTable::sweep`] for a packet at `now`.
-    fn maybe_sweep(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+    /// [`FlowTable::sweep`] for a packet at `now`. A capture whose packets alternate between two
+    /// times an interval apart would restart the interval and sweep (scan every flow) on every
+    /// second packet: hours for a table of a million flows. Once time has gone back, a sweep
+    /// waits for an eighth of the table's size in packets, so sweeping costs at most eight flows
+    /// a packet; captures whose clock only moves forward never wait. True when a due sweep was
+    /// held back: the packet's own flow is then judged as the sweep would have (`packet`).
+    fn maybe_sweep(
+        &mut self,
+        now: Timestamp,
+        on_end: &mut impl FnMut(FlowEntry<S>, EndReason),
+    ) -> bool {
         self.packets_since_sweep = self.packets_since_sweep.saturating_add(1);
-        self.sweep_if_due(now, on_end);
+        self.sweep_if_due(now, true, on_end)
     }
 
-    fn sweep_if_due(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+    /// Sweeps when due; true when due but held back (`gated`, after time went back).
+    fn sweep_if_due(
+        &mut self,
+        now: Timestamp,
+        gated: bool,
+        on_end: &mut impl FnMut(FlowEntry<S>, EndReason),
+    ) -> bool {
         // Sweeping every half timeout bounds how long an idle flow lingers (1.5x the timeout).
         let interval = Duration((self.limits.idle_timeout.0 / 2).max(1_000_000_000));
         let last = match self.last_sweep {
             None => {
                 self.last_sweep = Some(now);
-                return;
+                return false;
             }
             Some(last) if now < last => {
                 // Time went backwards: restart the interval from here, expire nothing now.
                 self.last_sweep = Some(now);
-                self.went_back = true;
-                return;
+                self.went_back |= gated;
+                return false;
             }
             Some(last) => last,
         };
         if now.saturating_since(last) < interval {
-            return;
+            return false;
         }
-        // A capture whose packets alternate between two times an interval apart would restart
-        // the interval and sweep (scan every flow) on every second packet: hours for a table of
-        // a million flows. Once time has gone back, a sweep waits for an eighth of the table's
-        // size in packets, so sweeping costs at most eight flows a packet. Captures whose
-        // clock only moves forward never wait.
-        if self.went_back && self.packets_since_sweep < self.flows.len() / 8 {
-            return;
+        if gated && self.went_back && self.packets_since_sweep < self.flows.len() / 8 {
+            return true;
         }
         self.went_back = false;
         self.packets_since_sweep = 0;
@@ -277,6 +301,7 @@ impl<S: Default> FlowTable<S> {
                 on_end(entry, EndReason::Idle);
             }
         }
+        false
     }
 
     fn evict_batch(&mut self, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
@@ -459,6 +484,49 @@ mod tests {
             let _ = t.packet(&later, 0, &mut |_, _| ended += 1);
         }
         assert_eq!(ended, 8_001);
+    }
+
+    #[test]
+    fn a_held_back_sweep_still_ends_the_packets_own_idle_flow_and_quiet_sweeps_run() {
+        let limits = TableLimits {
+            max_flows: 100_000,
+            idle_timeout: Duration::from_secs(300),
+        };
+        let flows: Vec<PacketMeta> = (0..800u32)
+            .map(|i| {
+                meta(
+                    (&format!("10.2.{}.{}", i / 250, i % 250), 40_000),
+                    S,
+                    None,
+                    0,
+                )
+            })
+            .collect();
+        let mut t: FlowTable<()> = FlowTable::new(limits);
+        let mut ended: Vec<(u16, EndReason)> = Vec::new();
+        let feed =
+            |t: &mut FlowTable<()>, p: &PacketMeta, ended: &mut Vec<(u16, EndReason)>| {
+                let _ = t.packet(p, 0, &mut |e, r| ended.push((e.record.client.port, r)));
+            };
+        for p in &flows {
+            feed(&mut t, p, &mut ended);
+        }
+        // A sweep at 160 s (nothing idle), then a step back to 159 s: sweeps are held back.
+        feed(&mut t, &meta(C, S, None, 160), &mut ended);
+        feed(&mut t, &meta(C, S, None, 159), &mut ended);
+        // 400 s: the first flow has been idle 400 s; its packet starts a new flow, as before.
+        feed(&mut t, &flows[0], &mut ended);
+        let mut first = flows[0];
+        first.ts = Timestamp::from_secs_nanos(400, 0);
+        feed(&mut t, &first, &mut ended);
+        assert_eq!(ended, [(40_000, EndReason::Idle)]);
+        assert_eq!(t.len(), 801);
+        // A quiet period (live capture's timer) is never held back: the rest end as idle.
+        t.sweep(Timestamp::from_secs_nanos(700, 0), &mut |e, r| {
+            ended.push((e.record.client.port, r))
+        });
+        assert_eq!(ended.len(), 1 + 799 + 1);
+        assert!(ended.iter().all(|(_, r)| *r == EndReason::Idle));
     }
 
     #[test]
