@@ -504,10 +504,9 @@ mod tests {
             .collect();
         let mut t: FlowTable<()> = FlowTable::new(limits);
         let mut ended: Vec<(u16, EndReason)> = Vec::new();
-        let feed =
-            |t: &mut FlowTable<()>, p: &PacketMeta, ended: &mut Vec<(u16, EndReason)>| {
-                let _ = t.packet(p, 0, &mut |e, r| ended.push((e.record.client.port, r)));
-            };
+        let feed = |t: &mut FlowTable<()>, p: &PacketMeta, ended: &mut Vec<(u16, EndReason)>| {
+            let _ = t.packet(p, 0, &mut |e, r| ended.push((e.record.client.port, r)));
+        };
         for p in &flows {
             feed(&mut t, p, &mut ended);
         }
