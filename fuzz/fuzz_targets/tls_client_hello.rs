@@ -3,7 +3,7 @@
 use libfuzzer_sys::fuzz_target;
 use o365flow::wire::ja4::Ja4Memo;
 use o365flow::wire::tls::{
-    parse_client_hello, probe_client_hello, probe_client_hello_resuming, ProbeProgress,
+    parse_client_hello, probe_client_hello, probe_client_hello_resuming, Probe, ProbeProgress,
 };
 
 fuzz_target!(|data: &[u8]| {
@@ -29,7 +29,7 @@ fuzz_target!(|data: &[u8]| {
         let resumed =
             probe_client_hello_resuming(prefix, &mut scratch, 16 * 1024, &mut memo, &mut progress);
         assert_eq!(resumed, full);
-        if full != o365flow::wire::tls::Probe::NeedMore || end == data.len() {
+        if full != Probe::NeedMore || end == data.len() {
             break;
         }
     }

@@ -119,7 +119,7 @@ impl DomainPattern {
 /// Every label but `*` matches exactly one name label, so when a later part fails, letting the
 /// last `*` take one more label is the only retry that can help (the classic glob argument).
 /// The recursive form tried every split for every `*` and was exponential in their number: a
-/// `--catalog-extra` pattern like `*.*.*.*.x` against a long name off the wire took minutes.
+/// pattern like `*.*.**.*.*.x` against a 16 KB name did not finish in the fuzz target's 30 s.
 fn match_labels(pattern: &[Label], name: &[&str]) -> bool {
     let (mut p, mut n) = (0, 0);
     // The pattern index after the last `*` and the name index its labels reach (exclusive).
@@ -197,7 +197,7 @@ pub fn normalized(name: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The last `count` labels of `name` (all of it when it has no more; empty for 0).
-pub fn last_labels(name: &str, count: usize) -> &str {
+fn last_labels(name: &str, count: usize) -> &str {
     let Some(skip) = count.checked_sub(1) else {
         return "";
     };
@@ -205,6 +205,19 @@ pub fn last_labels(name: &str, count: usize) -> &str {
         Some((at, _)) => name.get(at + 1..).unwrap_or(name),
         None => name,
     }
+}
+
+/// `name`'s suffixes at label boundaries of at most `max_labels` labels, longest first
+/// (`a.b.com` with 2: `b.com`, `com`): the only ones that can be keys of a set or index whose
+/// longest key has `max_labels` labels. Only the last labels: a 16 KB name of one-letter labels
+/// off the wire has 8,000 suffixes, and hashing each cost time quadratic in its length.
+pub fn key_suffixes(name: &str, max_labels: usize) -> impl Iterator<Item = &str> {
+    let longest = last_labels(name, max_labels);
+    std::iter::once(longest).filter(|s| !s.is_empty()).chain(
+        longest
+            .match_indices('.')
+            .filter_map(move |(at, _)| longest.get(at + 1..)),
+    )
 }
 
 /// Lower-case ASCII and drop one trailing dot.
@@ -277,20 +290,10 @@ impl<T: Clone + PartialEq> DomainIndex<T> {
                 }
             }
         };
-        // Every suffix at a label boundary that can be a key, longest first (the whole name
-        // when it is short enough), then the empty suffix. Only the last labels: a 16 KB name
-        // of one-letter labels off the wire has 8,000 suffixes, and hashing each cost time
-        // quadratic in its length (seconds a flow).
-        if self.max_suffix_labels > 0 {
-            let mut suffix = last_labels(&name, self.max_suffix_labels);
-            loop {
-                if let Some(candidates) = self.by_suffix.get(suffix) {
-                    candidates.iter().for_each(&mut consider);
-                }
-                match suffix.split_once('.') {
-                    Some((_, rest)) => suffix = rest,
-                    None => break,
-                }
+        // Every suffix that can be a key, longest first, then the empty suffix.
+        for suffix in key_suffixes(&name, self.max_suffix_labels) {
+            if let Some(candidates) = self.by_suffix.get(suffix) {
+                candidates.iter().for_each(&mut consider);
             }
         }
         if let Some(candidates) = self.by_suffix.get("") {
@@ -441,6 +444,9 @@ mod tests {
         assert_eq!(last_labels("a.b.c.d", 4), "a.b.c.d");
         assert_eq!(last_labels("a.b.c.d", 9), "a.b.c.d");
         assert_eq!(last_labels("a.b.c.d", 0), "");
+        let all: Vec<&str> = key_suffixes("a.b.c.d", 2).collect();
+        assert_eq!(all, ["c.d", "d"]);
+        assert_eq!(key_suffixes("a.b", 0).count(), 0);
         let mut idx = DomainIndex::default();
         idx.insert(DomainPattern::parse("*.microsoft.com").unwrap(), 78);
         idx.insert(DomainPattern::parse("*.teams.microsoft.com").unwrap(), 12);

@@ -160,46 +160,31 @@ impl RunMeta {
             };
         };
         let mut out = first.clone();
-        // Warnings and values once each, however many parts repeat them.
-        let mut seen_warnings: HashSet<String> = out.warnings.iter().cloned().collect();
-        let mut warn = |out: &mut RunMeta, warning: String| {
-            if seen_warnings.insert(warning.clone()) {
-                out.warnings.push(warning);
-            }
-        };
-        let mut seen_sites: HashSet<String> = out.sites.iter().cloned().collect();
-        let mut seen_tenants: HashSet<String> = out.tenants.iter().cloned().collect();
+        // Warnings, sites and tenants once each, however many parts repeat them.
+        let mut warnings = Once::of(&out.warnings);
+        let mut sites = Once::of(&out.sites);
+        let mut tenants = Once::of(&out.tenants);
         for run in runs.iter().copied().skip(1) {
             out.captures.extend(run.captures.iter().cloned());
             out.malformed_packets += run.malformed_packets;
             out.evicted_flows += run.evicted_flows;
             out.pseudonymized |= run.pseudonymized;
-            for w in &run.warnings {
-                warn(&mut out, w.clone());
-            }
-            for (all, seen, more) in [
-                (&mut out.sites, &mut seen_sites, &run.sites),
-                (&mut out.tenants, &mut seen_tenants, &run.tenants),
-            ] {
-                for value in more {
-                    if seen.insert(value.clone()) {
-                        all.push(value.clone());
-                    }
-                }
-            }
+            warnings.extend(&mut out.warnings, &run.warnings);
+            sites.extend(&mut out.sites, &run.sites);
+            tenants.extend(&mut out.tenants, &run.tenants);
             if run.catalog != first.catalog {
                 let warning = format!(
                     "flow files judged with different catalogs: {} and {}",
                     first.catalog, run.catalog
                 );
-                warn(&mut out, warning);
+                warnings.extend(&mut out.warnings, &[warning]);
             }
             if run.internal_networks != first.internal_networks {
                 let warning = format!(
                     "flow files used different internal networks: {:?} and {:?}",
                     first.internal_networks, run.internal_networks
                 );
-                warn(&mut out, warning);
+                warnings.extend(&mut out.warnings, &[warning]);
             }
         }
         out
@@ -220,6 +205,23 @@ impl RunMeta {
     /// Seconds of traffic the captures cover together.
     pub fn covered_seconds(&self) -> f64 {
         self.captures.iter().map(|c| c.duration_seconds).sum()
+    }
+}
+
+/// Adds to a list only what it does not hold yet (a set beside it: no scan per value).
+struct Once(HashSet<String>);
+
+impl Once {
+    fn of(list: &[String]) -> Once {
+        Once(list.iter().cloned().collect())
+    }
+
+    fn extend(&mut self, list: &mut Vec<String>, more: &[String]) {
+        for value in more {
+            if self.0.insert(value.clone()) {
+                list.push(value.clone());
+            }
+        }
     }
 }
 
