@@ -325,13 +325,18 @@ fn clean_run_exits_zero() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-/// Flow files polars' Parquet reader panics on, or reads into columns of different lengths
-/// (kept by the fuzz target `flow_file`), are refused like any other bad input: exit 2 and a
-/// message naming the file, no crash.
+/// Flow files polars' Parquet reader panics on, reads into columns of different lengths, or
+/// aborts the process on (a negative page value count; all kept by the fuzz target
+/// `flow_file`), are refused like any other bad input: exit 2 and a message naming the file,
+/// no crash.
 #[test]
 fn report_refuses_flow_files_the_parquet_reader_cannot_read() {
     let dir = tempfile::tempdir().unwrap();
-    for name in ["sorting-column-bool-without-value", "column-lengths-differ"] {
+    for name in [
+        "sorting-column-bool-without-value",
+        "column-lengths-differ",
+        "validity-bitmap-of-2-exabytes",
+    ] {
         let bad = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("fuzz/regressions/flow_file")
             .join(name);
@@ -349,4 +354,20 @@ fn report_refuses_flow_files_the_parquet_reader_cannot_read() {
         );
         assert!(!dir.path().join(name).join("summary.json").exists());
     }
+    // The abort is stopped before polars decodes the page, by the header check.
+    let out = o365flow(&[
+        "report",
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/flow_file/validity-bitmap-of-2-exabytes")
+            .to_str()
+            .unwrap(),
+        "--out",
+        dir.path().join("again").to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&out)
+            .contains("(row group 0, column server_ip: a page of -126 values where 83 remain)"),
+        "{}",
+        stderr(&out)
+    );
 }

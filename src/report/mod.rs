@@ -18,6 +18,8 @@ pub mod audit;
 pub mod frame;
 #[cfg(feature = "report")]
 pub mod out;
+#[cfg(feature = "report")]
+pub mod pages;
 pub mod partition;
 
 pub use row::FlowRow;

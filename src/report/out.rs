@@ -166,10 +166,16 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
     for path in &files {
         let (stored, df) = refuse_panics(path, || {
             let file = File::open(path).map_err(|e| io_error(path, &e))?;
+            let checked = file.try_clone().map_err(|e| io_error(path, &e))?;
             let mut reader = ParquetReader::new(file);
-            let stored = reader
-                .get_metadata()
-                .map_err(|e| io_error(path, &e))?
+            let metadata = reader.get_metadata().map_err(|e| io_error(path, &e))?;
+            super::pages::check(&checked, metadata).map_err(|reason| {
+                io_error(
+                    path,
+                    &format!("not a readable Parquet flow file ({reason})"),
+                )
+            })?;
+            let stored = metadata
                 .key_value_metadata()
                 .as_ref()
                 .and_then(|kv| kv.iter().find(|k| k.key == PARQUET_META_KEY))
