@@ -100,6 +100,20 @@ impl Defragmenter {
         });
         entry.last_seen = entry.last_seen.max(ts);
         let end = offset.saturating_add(data.len());
+        // The same fragment again (a mirror port's duplicate, a retransmitted datagram) adds
+        // nothing to the datagram: counted on the wire, not held again, so duplicates of a
+        // large datagram do not push it past the byte bound below.
+        if entry
+            .pieces
+            .iter()
+            .any(|(o, d)| *o == offset && d.len() == data.len())
+        {
+            if offset > 0 {
+                entry.later_packets += 1;
+                entry.later_bytes += u64::from(wire_len);
+            }
+            return None;
+        }
         // Overlapping fragments are kept whole: without a bound on their bytes, 64 pieces of
         // 64 KB each would hold 4 MB for one datagram of at most 64 KB.
         let held = entry.held.saturating_add(data.len());
@@ -184,6 +198,33 @@ mod tests {
         }
     }
 
+    /// Every fragment of a 60,000-byte datagram seen twice (a SPAN port's duplicates): the
+    /// copies are counted on the wire but not held, so the datagram is still reassembled.
+    #[test]
+    fn duplicate_fragments_do_not_count_against_the_bound() {
+        let mut d = Defragmenter::default();
+        let t = Timestamp(0);
+        let piece = 1_480;
+        let total = 60_000;
+        let mut done = None;
+        for offset in (0..total).step_by(piece) {
+            let len = piece.min(total - offset);
+            let more = offset + len < total;
+            for _ in 0..2 {
+                if let Some(whole) = d.push(key(9), offset, more, &vec![7; len], 1_514, t) {
+                    done = Some(whole);
+                }
+            }
+        }
+        let done = done.expect("reassembled");
+        assert_eq!(done.payload, vec![7; total]);
+        // 41 fragments, 40 of them after the first, each seen twice; the last copy of the last
+        // fragment comes after the datagram was whole and starts a new pending entry.
+        assert_eq!((done.later_packets, done.later_bytes), (79, 79 * 1_514));
+        assert_eq!(d.stats.incomplete, 0);
+        assert_eq!(d.stats.reassembled, 1);
+    }
+
     #[test]
     fn out_of_order_overlapping_and_bounded() {
         let mut d = Defragmenter::default();
@@ -223,11 +264,12 @@ mod tests {
         let mut d = Defragmenter::default();
         let t = Timestamp(0);
         let big = vec![0u8; 30_000];
-        // The same 30,000 bytes at offset 0, again and again: the third would pass 64 KiB.
+        // 30,000 bytes at offsets 0, 8 and 16, each overlapping the last: the third would pass
+        // 64 KiB. (Exact duplicates are not held at all.)
         assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
-        assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
+        assert!(d.push(key(1), 8, true, &big, 50, t).is_none());
         assert_eq!(d.stats.incomplete, 0);
-        assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
+        assert!(d.push(key(1), 16, true, &big, 50, t).is_none());
         assert_eq!(d.stats.incomplete, 1);
         assert_eq!(d.pending(), 0);
     }

@@ -183,7 +183,7 @@ impl<S: Default> FlowTable<S> {
         }
         // Length first: the lookup is only needed when the table is full.
         if self.flows.len() >= self.limits.max_flows && !self.flows.contains(&key) {
-            self.evict_batch(on_end);
+            self.evict_batch(pkt.ts, on_end);
         }
         let len_before = self.flows.len();
         let stats = &mut self.stats;
@@ -304,7 +304,10 @@ impl<S: Default> FlowTable<S> {
         false
     }
 
-    fn evict_batch(&mut self, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
+    /// Ends the least recently seen sixteenth of a full table. A flow already idle past the
+    /// timeout at `now` (a sweep was not yet due, or was held back) ends as idle: `evicted`
+    /// means the table's limit cut a flow short, and the report counts those apart.
+    fn evict_batch(&mut self, now: Timestamp, on_end: &mut impl FnMut(FlowEntry<S>, EndReason)) {
         // Evicting 1/16 of the table at once keeps the cost per new flow constant on average.
         let batch = (self.flows.len() / 16).max(1);
         let mut by_age: Vec<(Timestamp, FlowKey)> = self
@@ -317,10 +320,16 @@ impl<S: Default> FlowTable<S> {
             by_age.truncate(batch);
         }
         by_age.sort();
-        for (_, key) in by_age {
+        let timeout = self.limits.idle_timeout;
+        for (last_seen, key) in by_age {
             if let Some(entry) = self.flows.remove(&key) {
-                self.stats.evicted += 1;
-                on_end(entry, EndReason::Evicted);
+                if now.saturating_since(last_seen) > timeout {
+                    self.stats.expired += 1;
+                    on_end(entry, EndReason::Idle);
+                } else {
+                    self.stats.evicted += 1;
+                    on_end(entry, EndReason::Evicted);
+                }
             }
         }
     }
@@ -548,6 +557,45 @@ mod tests {
             .map(|(f, _)| f.client.port)
             .collect();
         assert_eq!(evicted, vec![40000, 40001, 40002, 40003, 40004, 40005]);
+    }
+
+    /// A full table whose oldest flows are already idle (a sweep held back after the clock
+    /// stepped back) ends those as idle, not evicted: only live flows cut short are evictions.
+    #[test]
+    fn eviction_ends_already_idle_flows_as_idle() {
+        let limits = TableLimits {
+            max_flows: 64,
+            idle_timeout: Duration::from_secs(300),
+        };
+        let mut t: FlowTable<()> = FlowTable::new(limits);
+        let mut ended: Vec<(u16, EndReason)> = Vec::new();
+        let mut feed = |t: &mut FlowTable<()>, port: u16, secs: i64| {
+            let p = meta(("10.0.0.1", port), S, None, secs);
+            let _ = t.packet(&p, 0, &mut |e, r| ended.push((e.record.client.port, r)));
+        };
+        // Two flows at 0 s and 62 at 100 s fill the table. A sweep at 160 s ends nothing; the
+        // clock steps back to 159 s, so the next sweep waits for 8 packets (64 / 8).
+        feed(&mut t, 40_000, 0);
+        feed(&mut t, 40_001, 0);
+        for port in 41_000..41_062 {
+            feed(&mut t, port, 100);
+        }
+        feed(&mut t, 41_061, 160);
+        feed(&mut t, 41_061, 159);
+        // A new flow at 400 s: the sweep is held back and the full table evicts its oldest
+        // sixteenth (4 flows). The two seen at 0 s have been idle 400 s: idle. The two seen at
+        // 100 s, exactly the timeout ago, were still open: evicted.
+        feed(&mut t, 50_000, 400);
+        let idle: Vec<u16> = ended
+            .iter()
+            .filter(|(_, r)| *r == EndReason::Idle)
+            .map(|(port, _)| *port)
+            .collect();
+        assert_eq!(idle, [40_000, 40_001]);
+        assert_eq!(ended.len(), 4);
+        assert_eq!(t.stats().expired, 2);
+        assert_eq!(t.stats().evicted, 2);
+        assert_eq!(t.len(), 61);
     }
 
     #[test]
