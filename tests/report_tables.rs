@@ -635,6 +635,48 @@ fn report_over_flow_files_of_two_schemas() {
     assert_eq!(common::summary_rows(&s, "tenants").len(), 5);
 }
 
+/// Columns outside the flow schema (a file another tool added to) are left out when reading:
+/// files each with a column of its own give the report they give without them, and the stacked
+/// table does not grow by every file's extra columns.
+#[test]
+fn report_reads_only_the_flow_schemas_columns() {
+    let tenants = analyze_out(&[sample("report/tenants.pcap")], &[]);
+    let names = analyze_out(&[sample("report/names.pcap")], &[]);
+    let work = tempfile::tempdir().unwrap();
+    let mut with_extra = Vec::new();
+    for (i, dir) in [&tenants, &names].into_iter().enumerate() {
+        with_extra.push(rewrite(
+            &dir.path().join("flows.parquet"),
+            &work.path().join(format!("extra-{i}.parquet")),
+            |df| {
+                let extra = nulls(df, &format!("added_by_another_tool_{i}"));
+                df.with_column(extra).unwrap();
+            },
+        ));
+    }
+    let (stacked, _) = o365flow::report::out::read_flow_files(&with_extra).unwrap();
+    assert_eq!(stacked.width(), o365flow::report::columns::COLUMN_COUNT);
+    assert_eq!(stacked.height(), 13 + 7);
+    let extra = summary(report_out(&with_extra, &[]).path());
+    let plain = summary(
+        report_out(
+            &[
+                tenants.path().join("flows.parquet"),
+                names.path().join("flows.parquet"),
+            ],
+            &[],
+        )
+        .path(),
+    );
+    assert_eq!(extra["totals"], plain["totals"]);
+    for table in ["tenants", "names"] {
+        assert_eq!(
+            common::summary_rows(&extra, table),
+            common::summary_rows(&plain, table)
+        );
+    }
+}
+
 /// The proxy-target bucket: proxy-connect.pcap's CONNECT flows without their inner SNI (as when
 /// the ClientHello was not captured) are named by the proxy target.
 #[test]

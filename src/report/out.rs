@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use polars::prelude::*;
 
 use super::audit::{self, firewall, render, AuditReport, Gathered};
+use super::columns::COLUMN_TABLE;
 use super::frame::{flows_frame, Layout};
 use super::meta::{RunMeta, PARQUET_META_KEY, PARQUET_SCHEMA_KEY};
 use super::partition::{
@@ -194,6 +195,20 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
                     ),
                 ));
             }
+            // Only the flow schema's columns: the report reads no others, and a directory of
+            // files each with columns of its own would grow the stacked table by every file's
+            // columns, null-filled in all the others (quadratic in the files).
+            let known: Vec<PlSmallStr> = df
+                .get_column_names()
+                .into_iter()
+                .filter(|name| COLUMN_TABLE.iter().any(|c| c.name == name.as_str()))
+                .cloned()
+                .collect();
+            let df = if known.len() == df.width() {
+                df
+            } else {
+                df.select(known).map_err(|e| io_error(path, &e))?
+            };
             Ok((stored, df))
         })?;
         let meta = match stored {
