@@ -181,6 +181,20 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
                 .as_ref()
                 .and_then(|kv| kv.iter().find(|k| k.key == PARQUET_META_KEY))
                 .and_then(|k| k.value.clone());
+            // Only the flow schema's columns, left out before decoding: the report reads no
+            // others, and a directory of files each with columns of its own would grow the
+            // stacked table by every file's columns, null-filled in all the others (quadratic
+            // in the files).
+            let schema = reader.schema().map_err(|e| io_error(path, &e))?;
+            let known: Vec<usize> = schema
+                .iter_names()
+                .enumerate()
+                .filter(|(_, name)| COLUMN_TABLE.iter().any(|c| c.name == name.as_str()))
+                .map(|(at, _)| at)
+                .collect();
+            if known.len() < schema.len() {
+                reader = reader.with_projection(Some(known));
+            }
             let df = reader.finish().map_err(|e| io_error(path, &e))?;
             // polars can hand out columns of different lengths from a malformed file (found by
             // the fuzz target `flow_file`); every later step assumes one height.
@@ -195,20 +209,6 @@ pub fn read_flow_files(paths: &[PathBuf]) -> Result<(DataFrame, Vec<RunMeta>), W
                     ),
                 ));
             }
-            // Only the flow schema's columns: the report reads no others, and a directory of
-            // files each with columns of its own would grow the stacked table by every file's
-            // columns, null-filled in all the others (quadratic in the files).
-            let known: Vec<PlSmallStr> = df
-                .get_column_names()
-                .into_iter()
-                .filter(|name| COLUMN_TABLE.iter().any(|c| c.name == name.as_str()))
-                .cloned()
-                .collect();
-            let df = if known.len() == df.width() {
-                df
-            } else {
-                df.select(known).map_err(|e| io_error(path, &e))?
-            };
             Ok((stored, df))
         })?;
         let meta = match stored {
