@@ -8,8 +8,12 @@ use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Read size: large reads keep system calls rare; a whole record always fits.
-pub(super) const READ_CHUNK: usize = 1 << 20;
+/// Read size: 4,096 reads a GiB keep system calls rare, and a read buffer of this plus the
+/// largest record (about 512 KB) stays in a core's L2 cache, so the parser and the digest read
+/// what the kernel has just copied there. With 1 MiB reads the buffer (1.3 MB) spilled out of
+/// a 1 MiB L2 and pushed the flow table's lines out with it (BENCHMARKS.md: about 4% of a
+/// default run on the bench capture).
+pub(super) const READ_CHUNK: usize = 1 << 18;
 
 /// SHA-256 and size of the bytes seen so far.
 pub(super) struct Sha256Sum {

@@ -46,10 +46,10 @@ pub(super) struct NativeReader {
 
 const BUFFER_SIZE: usize = READ_CHUNK + MAX_RECORD_DATA + RECORD_HEADER;
 
-/// Read buffers kept from one file's reader for the next: each file took fresh ones (1.3 MB
+/// Read buffers kept from one file's reader for the next: each file took fresh ones (0.5 MB
 /// each, up to six with the chunks in flight), and touching their new pages made a run over 16
 /// files 25,000 page faults dearer than one over a file of the same packets. At most
-/// `POOLED` are kept (about 8 MB).
+/// `POOLED` are kept (about 3 MB).
 static POOL: Mutex<Vec<Arc<Vec<u8>>>> = Mutex::new(Vec::new());
 const POOLED: usize = 6;
 
