@@ -50,11 +50,36 @@ fn address_col(name: &str, rows: &[FlowRow], get: Getter) -> Column {
     for r in rows {
         text.clear();
         if let Cell::Address(ip) = get(r) {
-            let _ = write!(text, "{ip}");
+            push_address(&mut text, ip);
         }
         builder.append_value(&text);
     }
     builder.finish().into_series().into_column()
+}
+
+/// Appends an address as `Display` writes it. IPv4 digit by digit: through `fmt` each address
+/// cost about 1,200 instructions, 3% of all the work besides the digest (callgrind, 64 MiB of
+/// the bench capture); IPv6, rarer and with its zero-run rules, through `Display`.
+fn push_address(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                if octet >= 100 {
+                    out.push(char::from(b'0' + octet / 100));
+                }
+                if octet >= 10 {
+                    out.push(char::from(b'0' + octet / 10 % 10));
+                }
+                out.push(char::from(b'0' + octet % 10));
+            }
+        }
+        std::net::IpAddr::V6(_) => {
+            let _ = write!(out, "{ip}");
+        }
+    }
 }
 
 fn list_of(get: Getter, r: &FlowRow) -> &[String] {
@@ -197,4 +222,39 @@ pub fn flows_frame_on_two_threads(rows: &[FlowRow], layout: Layout) -> PolarsRes
         Err(panic) => std::panic::resume_unwind(panic),
     }
     DataFrame::new(rows.len(), all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_address;
+    use std::net::IpAddr;
+
+    #[test]
+    fn addresses_are_written_as_display_writes_them() {
+        let mut text = String::new();
+        let mut checked = 0;
+        // Every octet value in every position, and IPv6 with and without zero runs.
+        for value in 0..=255u8 {
+            for ip in [
+                [value, 0, 0, 0],
+                [1, value, 10, 100],
+                [255, 99, value, 9],
+                [0, 0, 0, value],
+            ] {
+                let ip = IpAddr::from(ip);
+                text.clear();
+                push_address(&mut text, ip);
+                assert_eq!(text, ip.to_string());
+                checked += 1;
+            }
+        }
+        for ip in ["2001:db8::1", "::ffff:10.0.0.1", "fe80::1:2:3:4", "::"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            text.clear();
+            push_address(&mut text, ip);
+            assert_eq!(text, ip.to_string());
+            checked += 1;
+        }
+        assert_eq!(checked, 1028);
+    }
 }
