@@ -219,7 +219,8 @@ fn damaged_files_fail_at_the_same_packet() {
 #[test]
 fn records_across_reads_come_out_whole() {
     // The native reader's first read fills its buffer: 256 KiB, the largest record and a
-    // record header (`native.rs`), so a read ends at this offset.
+    // record header (`native.rs`, whose unit test keeps this offset in step), so a read ends
+    // here.
     const FIRST_READ_END: usize = (1 << 18) + 262_144 + 16;
     let bytes = std::fs::read(common::samples_dir().join("teams.pcap")).unwrap();
     let ends = common::record_ends(&bytes);

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 /// Read size: 4,096 reads a GiB keep system calls rare, and a read buffer of this plus the
-/// largest record (about 512 KB) stays in a core's L2 cache, so the parser and the digest read
-/// what the kernel has just copied there. With 1 MiB reads the buffer (1.3 MB) spilled out of
-/// a 1 MiB L2 and pushed the flow table's lines out with it (BENCHMARKS.md: about 4% of a
-/// default run on the bench capture).
+/// largest record (about 512 KB) fits a core's 1 MiB L2 cache, where 1 MiB reads made a 1.3 MB
+/// buffer. Measured, not derived: about 5% off a default run on the bench capture and 0-4% off
+/// one thread (BENCHMARKS.md); 128 KiB was no better.
 pub(super) const READ_CHUNK: usize = 1 << 18;
 
 /// SHA-256 and size of the bytes seen so far.

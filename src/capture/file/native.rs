@@ -262,3 +262,13 @@ impl NativeReader {
 fn invalid_length(caplen: u32, snapshot: usize) -> String {
     format!("invalid packet capture length {caplen}, bigger than snaplen of {snapshot}")
 }
+
+#[cfg(test)]
+mod tests {
+    /// `tests/readers.rs` puts records across the first read's end at this offset; a changed
+    /// read size must move them too.
+    #[test]
+    fn the_first_read_ends_where_the_reader_tests_expect() {
+        assert_eq!(super::BUFFER_SIZE, (1 << 18) + 262_144 + 16);
+    }
+}
