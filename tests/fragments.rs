@@ -80,8 +80,9 @@ fn dns_response(name: &str, answers: u16) -> Vec<u8> {
     m
 }
 
-#[test]
-fn fragmented_dns_response_is_reassembled_and_dissected() {
+/// A DNS query and its 677-byte response, a UDP datagram split at 256 and 512 bytes: the
+/// query's packet and the three fragments.
+fn query_and_fragmented_response() -> (Vec<u8>, Vec<Vec<u8>>) {
     let client = [10, 0, 0, 1];
     let resolver = [10, 0, 0, 53];
     let query = {
@@ -94,7 +95,7 @@ fn fragmented_dns_response_is_reassembled_and_dissected() {
         udp.extend_from_slice(&q);
         ipv4(client, resolver, 1, 0, false, &udp)
     };
-    // 40 answers: a 677-byte DNS message in a UDP datagram split at 256 and 512 bytes.
+    // 40 answers: a 677-byte DNS message.
     let answer = dns_response("teams.microsoft.com", 40);
     let mut udp = vec![0, 53, 0xc3, 0x50];
     udp.extend_from_slice(&((answer.len() + 8) as u16).to_be_bytes());
@@ -105,30 +106,78 @@ fn fragmented_dns_response_is_reassembled_and_dissected() {
         (256, 512, true),
         (512, udp.len(), false),
     ];
-    let frags: Vec<Vec<u8>> = pieces
+    let frags = pieces
         .iter()
         .map(|(from, to, more)| ipv4(resolver, client, 77, *from, *more, &udp[*from..*to]))
         .collect();
+    (query, frags)
+}
+
+/// The analysis of the query and the fragments in `order`, each packet `copies` times in a
+/// row (a mirror port that duplicates every packet sends two).
+fn analyze_fragments(order: &[usize], copies: usize) -> (o365flow::engine::Analysis, u64) {
+    let (query, frags) = query_and_fragmented_response();
     let mut file = pcap_header();
-    record(&mut file, 1_700_000_000, &query);
-    // Out of order: last, first, middle.
-    for i in [2usize, 0, 1] {
-        record(&mut file, 1_700_000_001, &frags[i]);
+    for _ in 0..copies {
+        record(&mut file, 1_700_000_000, &query);
+    }
+    for &i in order {
+        for _ in 0..copies {
+            record(&mut file, 1_700_000_001, &frags[i]);
+        }
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fragments.pcap");
     std::fs::write(&path, &file).unwrap();
-    let analysis = common::analyze_one(&path);
-    assert_eq!(analysis.flows.len(), 1, "{:#?}", analysis.flows);
-    let flow = &analysis.flows[0];
-    assert_eq!(flow.app_protocol.as_str(), "dns");
-    assert_eq!(flow.dns_query.as_deref(), Some("teams.microsoft.com"));
-    assert_eq!((flow.packets_c2s, flow.packets_s2c), (1, 3));
     let bytes: usize = frags.iter().map(Vec::len).sum();
-    assert_eq!(flow.bytes_s2c, bytes as u64);
-    assert_eq!(analysis.summary.fragments, 2);
-    assert_eq!(analysis.summary.fragments_placed, 2);
-    assert_eq!(analysis.summary.fragments_reassembled, 1);
+    (common::analyze_one(&path), bytes as u64)
+}
+
+#[test]
+fn fragmented_dns_response_is_reassembled_and_dissected() {
+    // Out of order: last, first, middle; and the first fragment last of all, which makes the
+    // datagram whole when it arrives.
+    for order in [[2usize, 0, 1], [2, 1, 0]] {
+        let (analysis, bytes) = analyze_fragments(&order, 1);
+        assert_eq!(analysis.flows.len(), 1, "{order:?}: {:#?}", analysis.flows);
+        let flow = &analysis.flows[0];
+        assert_eq!(flow.app_protocol.as_str(), "dns", "{order:?}");
+        assert_eq!(flow.dns_query.as_deref(), Some("teams.microsoft.com"));
+        assert_eq!((flow.packets_c2s, flow.packets_s2c), (1, 3), "{order:?}");
+        assert_eq!(flow.bytes_s2c, bytes, "{order:?}");
+        assert_eq!(analysis.summary.fragments, 2);
+        assert_eq!(analysis.summary.fragments_placed, 2, "{order:?}");
+        assert_eq!(analysis.summary.fragments_reassembled, 1);
+        assert_eq!(analysis.summary.fragments_incomplete, 0);
+    }
+}
+
+/// A mirror port's copies: every packet twice. The copies of a fragment that come after the
+/// datagram was whole count for the flow like the others, and leave no datagram waiting for
+/// pieces that will never come.
+#[test]
+fn every_fragment_seen_twice_counts_twice_and_leaves_nothing_incomplete() {
+    for order in [[0usize, 1, 2], [2, 0, 1], [2, 1, 0]] {
+        let (analysis, bytes) = analyze_fragments(&order, 2);
+        assert_eq!(analysis.flows.len(), 1, "{order:?}: {:#?}", analysis.flows);
+        let flow = &analysis.flows[0];
+        assert_eq!(flow.dns_query.as_deref(), Some("teams.microsoft.com"));
+        assert_eq!((flow.packets_c2s, flow.packets_s2c), (2, 6), "{order:?}");
+        assert_eq!(flow.bytes_s2c, 2 * bytes, "{order:?}");
+        assert_eq!(analysis.summary.fragments, 4);
+        assert_eq!(analysis.summary.fragments_placed, 4, "{order:?}");
+        assert_eq!(analysis.summary.fragments_reassembled, 1, "{order:?}");
+        assert_eq!(analysis.summary.fragments_incomplete, 0, "{order:?}");
+    }
+}
+
+/// Pieces missing when the capture ends: the datagram counts as incomplete.
+#[test]
+fn a_datagram_missing_a_piece_at_the_end_is_incomplete() {
+    let (analysis, _) = analyze_fragments(&[0, 2], 1);
+    assert_eq!(analysis.summary.fragments_reassembled, 0);
+    assert_eq!(analysis.summary.fragments_incomplete, 1);
+    assert_eq!(analysis.summary.fragments_placed, 0);
 }
 
 #[test]
@@ -146,4 +195,65 @@ fn corpus_fragments_are_all_placed() {
         .iter()
         .filter(|f| f.transport.as_str() == "udp")
         .all(|f| f.app_protocol.as_str() == "dns"));
+}
+
+/// A classic pcap (little-endian) with every record written twice in a row.
+fn every_record_twice(pcap: &[u8]) -> Vec<u8> {
+    assert_eq!(
+        &pcap[..4],
+        &0xa1b2_c3d4u32.to_le_bytes(),
+        "little-endian microseconds"
+    );
+    let mut out = pcap[..24].to_vec();
+    let mut at = 24;
+    while at + 16 <= pcap.len() {
+        let captured = u32::from_le_bytes(pcap[at + 8..at + 12].try_into().unwrap()) as usize;
+        let record = &pcap[at..at + 16 + captured];
+        out.extend_from_slice(record);
+        out.extend_from_slice(record);
+        at += 16 + captured;
+    }
+    assert_eq!(at, pcap.len());
+    out
+}
+
+/// The corpus capture with every packet twice (what a mirror port that duplicates sends):
+/// every flow counts exactly twice the packets and bytes, and every fragment is placed.
+#[test]
+fn corpus_fragments_seen_twice_are_all_placed() {
+    let Some(shared) = common::shared_dir("corpus_fragments_seen_twice_are_all_placed") else {
+        return;
+    };
+    let original = shared.join("corpus/dns_fragmented.pcap");
+    let once = common::analyze_one(&original);
+    let dir = tempfile::tempdir().unwrap();
+    let doubled = dir.path().join("dns_fragmented_twice.pcap");
+    std::fs::write(
+        &doubled,
+        every_record_twice(&std::fs::read(&original).unwrap()),
+    )
+    .unwrap();
+    let twice = common::analyze_one(&doubled);
+    assert_eq!(twice.summary.fragments, 14);
+    assert_eq!(twice.summary.fragments_placed, 14);
+    assert_eq!(
+        twice.summary.fragments_reassembled,
+        once.summary.fragments_reassembled
+    );
+    assert_eq!(twice.summary.fragments_incomplete, 0);
+    assert_eq!(twice.flows.len(), once.flows.len());
+    for (a, b) in once.flows.iter().zip(&twice.flows) {
+        assert_eq!((a.client_ip, a.server_ip), (b.client_ip, b.server_ip));
+        assert_eq!(
+            (
+                2 * a.packets_c2s,
+                2 * a.packets_s2c,
+                2 * a.bytes_c2s,
+                2 * a.bytes_s2c
+            ),
+            (b.packets_c2s, b.packets_s2c, b.bytes_c2s, b.bytes_s2c),
+            "{a:#?}"
+        );
+        assert_eq!(a.dns_query, b.dns_query);
+    }
 }

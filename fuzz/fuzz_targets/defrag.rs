@@ -1,12 +1,13 @@
 //! IP fragment reassembly: fragments of a few datagrams (which datagram, offset, more-fragments
 //! flag, length and time from the input) into a small `Defragmenter`. A datagram handed out is
-//! as long as a last fragment (more-fragments flag clear) of its datagram said.
+//! as long as a last fragment (more-fragments flag clear) of its datagram said; a late copy is
+//! of a datagram made whole before, with the fragment's own place and length.
 #![no_main]
 
 use std::collections::HashMap;
 
 use libfuzzer_sys::fuzz_target;
-use o365flow::flow::defrag::{Defragmenter, FragmentKey};
+use o365flow::flow::defrag::{Defragmenter, FragmentKey, Pushed};
 use o365flow::time::{Duration, Timestamp};
 
 fuzz_target!(|data: &[u8]| {
@@ -15,6 +16,8 @@ fuzz_target!(|data: &[u8]| {
     let mut ts = 0i64;
     // Per datagram: fragments pushed, and the ends its last fragments gave.
     let mut pushed: HashMap<FragmentKey, (u64, Vec<usize>)> = HashMap::new();
+    // Datagrams made whole so far.
+    let mut whole_ones: HashMap<FragmentKey, usize> = HashMap::new();
     // Each fragment: [datagram, offset/8 (2 bytes), flags, length, time step], then its bytes.
     while rest.len() >= 6 {
         let (head, body) = rest.split_at(6);
@@ -36,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
         if !more {
             pushed.entry(key).or_default().1.push(offset + piece.len());
         }
-        if let Some(whole) = defrag.push(
+        match defrag.push(
             key,
             offset,
             more,
@@ -44,15 +47,29 @@ fuzz_target!(|data: &[u8]| {
             wire_len,
             Timestamp::from_secs_nanos(ts, 0),
         ) {
-            assert_eq!(whole.key, key);
-            let (pieces, ends) = &pushed[&key];
-            // As long as a last fragment said, and never more later pieces than were pushed.
-            assert!(
-                ends.contains(&whole.payload.len()),
-                "{} not in {ends:?}",
-                whole.payload.len()
-            );
-            assert!(whole.later_packets < *pieces);
+            Pushed::Whole(whole) => {
+                assert_eq!(whole.key, key);
+                let (pieces, ends) = &pushed[&key];
+                // As long as a last fragment said, and never more later pieces than were pushed.
+                assert!(
+                    ends.contains(&whole.payload.len()),
+                    "{} not in {ends:?}",
+                    whole.payload.len()
+                );
+                assert!(whole.later_packets < *pieces);
+                *whole_ones.entry(key).or_default() += 1;
+            }
+            Pushed::LateCopy {
+                key: copied,
+                later,
+                wire_len: copy_len,
+                ..
+            } => {
+                assert_eq!(copied, key);
+                assert!(whole_ones.contains_key(&key), "a copy of a datagram never whole");
+                assert_eq!((later, copy_len), (offset > 0, wire_len));
+            }
+            Pushed::Held => {}
         }
         assert!(defrag.pending() <= 4);
     }

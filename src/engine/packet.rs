@@ -4,11 +4,11 @@
 use crate::capture::{self, LinkType};
 use crate::catalog::Catalog;
 use crate::dissect::{DissectShared, FlowDissect, FlowPacket};
-use crate::flow::defrag::{Defragmenter, FragmentKey};
+use crate::flow::defrag::{Defragmenter, FragmentKey, Pushed, Reassembled};
 use crate::flow::table::PacketMeta;
-use crate::flow::{Endpoint, FlowTable};
+use crate::flow::{Endpoint, FlowEntry, FlowTable, Side};
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
-use crate::time::Precision;
+use crate::time::{Precision, Timestamp};
 use crate::wire::l2l4::{transport_of, unreachable_original, FragmentInfo};
 use crate::wire::{decode, DecodeError, Decoded, Transport};
 
@@ -22,6 +22,39 @@ fn fragment_key(f: &FragmentInfo<'_>) -> FragmentKey {
         protocol: f.protocol,
         id: f.id,
     }
+}
+
+/// Credits a whole datagram's later fragments to its flow and dissects its payload.
+fn place_whole(
+    entry: &mut FlowEntry<FlowDissect>,
+    side: Side,
+    whole: &Reassembled,
+    now: Timestamp,
+    summary: &mut RunSummary,
+    shared: &mut DissectShared,
+) {
+    let Some((_, _, tcp, payload)) = transport_of(whole.key.protocol, &whole.payload) else {
+        return;
+    };
+    summary.fragments_placed += whole.later_packets;
+    entry.record.credit(
+        side,
+        whole.later_packets,
+        whole.later_bytes,
+        whole.last_seen,
+    );
+    let server_port = entry.record.server.port;
+    entry.state.on_packet(
+        FlowPacket {
+            transport: Transport::from_ip_number(whole.key.protocol),
+            side,
+            tcp,
+            payload,
+            server_port,
+            now,
+        },
+        shared,
+    );
 }
 
 /// Malformed packets of one capture: count, first packet number, first reason.
@@ -198,9 +231,14 @@ impl<'a> Engine<'a> {
                     return;
                 };
                 if let Some(first) = ip.fragment {
-                    // The datagram's payload is dissected once it is whole.
+                    // The datagram's payload is dissected once it is whole: now, when the
+                    // first fragment is the last to arrive.
                     let key = fragment_key(&first);
-                    defrag.push(key, 0, true, first.data, wire_len, packet.ts);
+                    if let Pushed::Whole(whole) =
+                        defrag.push(key, 0, true, first.data, wire_len, packet.ts)
+                    {
+                        place_whole(entry, side, &whole, packet.ts, summary, &mut fin.shared);
+                    }
                     return;
                 }
                 let server_port = entry.record.server.port;
@@ -219,49 +257,50 @@ impl<'a> Engine<'a> {
             Ok(Decoded::Fragment(piece)) => {
                 summary.fragments += 1;
                 let key = fragment_key(&piece);
-                let Some(whole) = defrag.push(
+                let pushed = defrag.push(
                     key,
                     piece.offset,
                     piece.more,
                     piece.data,
                     wire_len,
                     packet.ts,
-                ) else {
-                    return;
+                );
+                let (whole, ports) = match &pushed {
+                    Pushed::Held => return,
+                    Pushed::Whole(whole) => match transport_of(key.protocol, &whole.payload) {
+                        Some((sport, dport, ..)) => (Some(whole), (sport, dport)),
+                        None => return,
+                    },
+                    // The first fragment's copy was counted by the flow table.
+                    Pushed::LateCopy {
+                        ports: Some(ports),
+                        later: true,
+                        ..
+                    } => (None, *ports),
+                    Pushed::LateCopy { .. } => return,
                 };
-                let Some((sport, dport, tcp, payload)) = transport_of(key.protocol, &whole.payload)
-                else {
-                    return;
-                };
-                let src = Endpoint {
-                    ip: key.src,
-                    port: sport,
-                };
-                let dst = Endpoint {
-                    ip: key.dst,
-                    port: dport,
-                };
+                let (src, dst) = (
+                    Endpoint {
+                        ip: key.src,
+                        port: ports.0,
+                    },
+                    Endpoint {
+                        ip: key.dst,
+                        port: ports.1,
+                    },
+                );
                 let transport = Transport::from_ip_number(key.protocol);
-                if let Some((entry, side)) = table.find_mut(src, dst, transport) {
-                    summary.fragments_placed += whole.later_packets;
-                    entry.record.credit(
-                        side,
-                        whole.later_packets,
-                        whole.later_bytes,
-                        whole.last_seen,
-                    );
-                    let server_port = entry.record.server.port;
-                    entry.state.on_packet(
-                        FlowPacket {
-                            transport,
-                            side,
-                            tcp,
-                            payload,
-                            server_port,
-                            now: packet.ts,
-                        },
-                        &mut fin.shared,
-                    );
+                let Some((entry, side)) = table.find_mut(src, dst, transport) else {
+                    return;
+                };
+                match whole {
+                    Some(whole) => {
+                        place_whole(entry, side, whole, packet.ts, summary, &mut fin.shared)
+                    }
+                    None => {
+                        summary.fragments_placed += 1;
+                        entry.record.credit(side, 1, u64::from(wire_len), packet.ts);
+                    }
                 }
             }
             Ok(Decoded::NotIp) => summary.non_ip_packets += 1,
@@ -278,7 +317,8 @@ impl<'a> Engine<'a> {
         table.drain(&mut |e, r| fin.end(e, r));
         summary.table = table.stats();
         summary.fragments_reassembled = self.defrag.stats.reassembled;
-        summary.fragments_incomplete = self.defrag.stats.incomplete;
+        // Datagrams still missing pieces when the captures ended are incomplete too.
+        summary.fragments_incomplete = self.defrag.stats.incomplete + self.defrag.pending() as u64;
         if summary.table.evicted > 0 {
             summary.warnings.push(Warning::Evictions {
                 count: summary.table.evicted,

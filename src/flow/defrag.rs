@@ -2,11 +2,16 @@
 //! flow at once (it carries the ports); the later ones are held here until the datagram is
 //! whole, then credited to the same flow and the whole payload handed to the dissectors.
 //! Datagrams left incomplete past the timeout, or pushed out when the table is full, are counted.
+//! A datagram made whole is remembered for the timeout, so a copy of one of its fragments that
+//! comes after it (a mirror port duplicates every packet) is credited to its flow instead of
+//! starting a datagram that can never be whole.
 
-use super::FastMap;
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 
+use super::FastMap;
 use crate::time::{Duration, Timestamp};
+use crate::wire::l2l4::transport_of;
 
 /// Largest reassembled datagram (the IP length field's limit).
 const MAX_DATAGRAM: usize = 65_535;
@@ -44,6 +49,35 @@ pub struct Reassembled {
     pub last_seen: Timestamp,
 }
 
+/// What one fragment did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    /// Held (or dropped, and counted) until the datagram is whole.
+    Held,
+    /// The datagram is whole.
+    Whole(Reassembled),
+    /// A copy of a fragment of a datagram made whole earlier: nothing to dissect again, but a
+    /// later fragment (`offset > 0`) still counts for its flow, found by the datagram's ports.
+    /// The first fragment's copy was counted by the flow table already.
+    LateCopy {
+        key: FragmentKey,
+        /// The datagram's transport ports (source, destination), when it is TCP or UDP.
+        ports: Option<(u16, u16)>,
+        later: bool,
+        wire_len: u32,
+        ts: Timestamp,
+    },
+}
+
+/// A datagram made whole: where each piece was and a hash of its bytes, so a late copy of a
+/// piece is told from a new datagram reusing the same id (the IPv4 id is 16 bits).
+#[derive(Debug)]
+struct Completed {
+    pieces: Vec<(usize, usize, u64)>,
+    ports: Option<(u16, u16)>,
+    at: Timestamp,
+}
+
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DefragStats {
     pub reassembled: u64,
@@ -53,6 +87,8 @@ pub struct DefragStats {
 
 pub struct Defragmenter {
     pending: FastMap<FragmentKey, Pending>,
+    /// Datagrams made whole within the timeout, at most `max_pending` of them.
+    completed: FastMap<FragmentKey, Completed>,
     max_pending: usize,
     timeout: Duration,
     pub stats: DefragStats,
@@ -68,6 +104,7 @@ impl Defragmenter {
     pub fn new(max_pending: usize, timeout: Duration) -> Self {
         Defragmenter {
             pending: FastMap::default(),
+            completed: FastMap::default(),
             max_pending: max_pending.max(1),
             timeout,
             stats: DefragStats::default(),
@@ -88,8 +125,37 @@ impl Defragmenter {
         data: &[u8],
         wire_len: u32,
         ts: Timestamp,
-    ) -> Option<Reassembled> {
+    ) -> Pushed {
         self.expire(ts);
+        if let Some(done) = self.completed.get(&key) {
+            let hash = self.completed.hasher().hash_one(data);
+            if done.pieces.contains(&(offset, data.len(), hash)) {
+                return Pushed::LateCopy {
+                    key,
+                    ports: done.ports,
+                    later: offset > 0,
+                    wire_len,
+                    ts,
+                };
+            }
+            // Not a piece of it: a new datagram with the same id.
+            self.completed.remove(&key);
+        }
+        match self.push_pending(key, offset, more, data, wire_len, ts) {
+            Some(whole) => Pushed::Whole(whole),
+            None => Pushed::Held,
+        }
+    }
+
+    fn push_pending(
+        &mut self,
+        key: FragmentKey,
+        offset: usize,
+        more: bool,
+        data: &[u8],
+        wire_len: u32,
+        ts: Timestamp,
+    ) -> Option<Reassembled> {
         if !self.pending.contains_key(&key) && self.pending.len() >= self.max_pending {
             self.drop_oldest();
         }
@@ -155,6 +221,7 @@ impl Defragmenter {
             }
         }
         self.stats.reassembled += 1;
+        self.remember(key, &done.pieces, &payload, ts);
         Some(Reassembled {
             key,
             payload,
@@ -164,12 +231,42 @@ impl Defragmenter {
         })
     }
 
+    /// Keeps a whole datagram's piece places and hashes (not its bytes) for the timeout.
+    fn remember(
+        &mut self,
+        key: FragmentKey,
+        pieces: &[(usize, Vec<u8>)],
+        payload: &[u8],
+        at: Timestamp,
+    ) {
+        if self.completed.len() >= self.max_pending {
+            if let Some(oldest) = self
+                .completed
+                .iter()
+                .min_by_key(|(_, c)| c.at)
+                .map(|(k, _)| *k)
+            {
+                self.completed.remove(&oldest);
+            }
+        }
+        let hasher = self.completed.hasher();
+        let pieces = pieces
+            .iter()
+            .map(|(offset, data)| (*offset, data.len(), hasher.hash_one(data.as_slice())))
+            .collect();
+        let ports = transport_of(key.protocol, payload)
+            .map(|(source, destination, ..)| (source, destination));
+        self.completed.insert(key, Completed { pieces, ports, at });
+    }
+
     fn expire(&mut self, now: Timestamp) {
         let timeout = self.timeout;
         let before = self.pending.len();
         self.pending
             .retain(|_, p| now.saturating_since(p.last_seen) <= timeout);
         self.stats.incomplete += (before - self.pending.len()) as u64;
+        self.completed
+            .retain(|_, c| now.saturating_since(c.at) <= timeout);
     }
 
     fn drop_oldest(&mut self) {
@@ -189,6 +286,13 @@ impl Defragmenter {
 mod tests {
     use super::*;
 
+    fn whole(pushed: Pushed) -> Option<Reassembled> {
+        match pushed {
+            Pushed::Whole(whole) => Some(whole),
+            _ => None,
+        }
+    }
+
     fn key(id: u32) -> FragmentKey {
         FragmentKey {
             src: "10.0.0.1".parse().unwrap(),
@@ -207,20 +311,36 @@ mod tests {
         let piece = 1_480;
         let total = 60_000;
         let mut done = None;
+        let mut late = Vec::new();
         for offset in (0..total).step_by(piece) {
             let len = piece.min(total - offset);
             let more = offset + len < total;
             for _ in 0..2 {
-                if let Some(whole) = d.push(key(9), offset, more, &vec![7; len], 1_514, t) {
-                    done = Some(whole);
+                match d.push(key(9), offset, more, &vec![7; len], 1_514, t) {
+                    Pushed::Whole(whole) => done = Some(whole),
+                    Pushed::LateCopy {
+                        later, wire_len, ..
+                    } => late.push((later, wire_len)),
+                    Pushed::Held => {}
                 }
             }
         }
         let done = done.expect("reassembled");
         assert_eq!(done.payload, vec![7; total]);
         // 41 fragments, 40 of them after the first, each seen twice; the last copy of the last
-        // fragment comes after the datagram was whole and starts a new pending entry.
+        // fragment comes after the datagram was whole: it is handed back for its flow, and
+        // nothing is left pending to expire as an incomplete datagram.
         assert_eq!((done.later_packets, done.later_bytes), (79, 79 * 1_514));
+        assert_eq!(late, vec![(true, 1_514)]);
+        assert_eq!(d.pending(), 0);
+        d.push(
+            key(1),
+            8,
+            true,
+            &[0; 8],
+            50,
+            Timestamp::from_secs_nanos(100, 0),
+        );
         assert_eq!(d.stats.incomplete, 0);
         assert_eq!(d.stats.reassembled, 1);
     }
@@ -229,12 +349,12 @@ mod tests {
     fn out_of_order_overlapping_and_bounded() {
         let mut d = Defragmenter::default();
         let t = Timestamp(0);
-        assert!(d.push(key(1), 16, false, &[3; 8], 50, t).is_none());
+        assert!(whole(d.push(key(1), 16, false, &[3; 8], 50, t)).is_none());
         assert!(
-            d.push(key(1), 8, true, &[2; 16], 50, t).is_none(),
+            whole(d.push(key(1), 8, true, &[2; 16], 50, t)).is_none(),
             "overlap is fine"
         );
-        let done = d.push(key(1), 0, true, &[1; 8], 50, t).unwrap();
+        let done = whole(d.push(key(1), 0, true, &[1; 8], 50, t)).unwrap();
         assert_eq!(done.payload.len(), 24);
         assert_eq!(&done.payload[..8], &[1; 8]);
         assert_eq!(done.payload[23], 3);
@@ -256,7 +376,7 @@ mod tests {
         assert_eq!(d.pending(), 1);
         assert_eq!(d.stats.incomplete, 5);
         // A datagram claiming more than 64 KiB is refused.
-        assert!(d.push(key(20), 65_530, false, &[0; 16], 50, t).is_none());
+        assert!(whole(d.push(key(20), 65_530, false, &[0; 16], 50, t)).is_none());
     }
 
     #[test]
@@ -266,11 +386,58 @@ mod tests {
         let big = vec![0u8; 30_000];
         // 30,000 bytes at offsets 0, 8 and 16, each overlapping the last: the third would pass
         // 64 KiB. (Exact duplicates are not held at all.)
-        assert!(d.push(key(1), 0, true, &big, 50, t).is_none());
-        assert!(d.push(key(1), 8, true, &big, 50, t).is_none());
+        assert!(whole(d.push(key(1), 0, true, &big, 50, t)).is_none());
+        assert!(whole(d.push(key(1), 8, true, &big, 50, t)).is_none());
         assert_eq!(d.stats.incomplete, 0);
-        assert!(d.push(key(1), 16, true, &big, 50, t).is_none());
+        assert!(whole(d.push(key(1), 16, true, &big, 50, t)).is_none());
         assert_eq!(d.stats.incomplete, 1);
         assert_eq!(d.pending(), 0);
+    }
+
+    /// A datagram made whole, then a copy of its first and last fragments (a mirror port's
+    /// duplicates), then a new datagram reusing its id: the copies come back as late copies
+    /// with the datagram's UDP ports, the new datagram is reassembled on its own.
+    #[test]
+    fn late_copies_are_told_from_a_new_datagram_with_the_same_id() {
+        let mut d = Defragmenter::default();
+        let t = Timestamp(0);
+        let mut udp = vec![0, 53, 0xc3, 0x50, 0, 24, 0, 0];
+        udp.extend_from_slice(&[1; 16]);
+        assert_eq!(whole(d.push(key(5), 16, false, &udp[16..], 60, t)), None);
+        let first = whole(d.push(key(5), 0, true, &udp[..16], 60, t)).expect("whole");
+        assert_eq!(first.payload, udp);
+        for (offset, more) in [(16, false), (0, true)] {
+            assert_eq!(
+                d.push(
+                    key(5),
+                    offset,
+                    more,
+                    &udp[offset..(offset + 16).min(udp.len())],
+                    60,
+                    t
+                ),
+                Pushed::LateCopy {
+                    key: key(5),
+                    ports: Some((53, 50_000)),
+                    later: offset > 0,
+                    wire_len: 60,
+                    ts: t,
+                }
+            );
+        }
+        // The same id, other bytes: a new datagram, held until whole.
+        let mut other = udp.clone();
+        other[20] = 9;
+        assert_eq!(whole(d.push(key(5), 16, false, &other[16..], 60, t)), None);
+        let second = whole(d.push(key(5), 0, true, &other[..16], 60, t)).expect("whole");
+        assert_eq!(second.payload, other);
+        assert_eq!(d.stats.reassembled, 2);
+        // Past the timeout the datagram is forgotten: a copy then starts a pending entry.
+        let later = Timestamp::from_secs_nanos(31, 0);
+        assert_eq!(
+            whole(d.push(key(5), 16, false, &other[16..], 60, later)),
+            None
+        );
+        assert_eq!(d.pending(), 1);
     }
 }

@@ -213,7 +213,8 @@ pub struct RunSummary {
     pub fragments_placed: u64,
     /// Datagrams reassembled from fragments.
     pub fragments_reassembled: u64,
-    /// Fragmented datagrams dropped incomplete (timeout, limits).
+    /// Fragmented datagrams never made whole (timeout, limits, or pieces still missing when
+    /// the captures ended).
     pub fragments_incomplete: u64,
     /// Packets too short to reach their transport header because of snaplen.
     pub undecodable_truncated: u64,
