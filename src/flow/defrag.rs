@@ -115,8 +115,8 @@ impl Defragmenter {
         self.pending.len()
     }
 
-    /// Adds one fragment (`offset` in bytes). `later` is true for every fragment but the first;
-    /// `wire_len` is what it adds to the flow's byte count.
+    /// Adds one fragment (`offset` in bytes, `more` its more-fragments flag); `wire_len` is what
+    /// it adds to the flow's byte count.
     pub fn push(
         &mut self,
         key: FragmentKey,
@@ -147,6 +147,8 @@ impl Defragmenter {
         }
     }
 
+    /// A fragment of no datagram made whole within the timeout: held with its datagram's other
+    /// pieces, which it may complete.
     fn push_pending(
         &mut self,
         key: FragmentKey,
