@@ -171,6 +171,45 @@ fn every_fragment_seen_twice_counts_twice_and_leaves_nothing_incomplete() {
     }
 }
 
+/// Two responses in datagrams with the same IP id, one second apart (the id is 16 bits and
+/// wraps): the second, another DNS message, is a new datagram, not a copy of the first, and is
+/// reassembled and counted on its own. (A new datagram whose first piece to arrive is
+/// byte-for-byte a piece of the old one within the copy window is taken for a copy: see
+/// `src/flow/defrag.rs`.)
+#[test]
+fn a_new_datagram_reusing_the_id_is_not_taken_for_a_copy() {
+    let (query, frags) = query_and_fragmented_response();
+    let mut file = pcap_header();
+    record(&mut file, 1_700_000_000, &query);
+    for i in [0usize, 1, 2] {
+        record(&mut file, 1_700_000_001, &frags[i]);
+    }
+    // The same id and places; other bytes in every piece: the DNS id in the first (after the
+    // IP and UDP headers), the last answer's address byte in the others.
+    let mut other: Vec<Vec<u8>> = frags.clone();
+    other[0][28] ^= 0xff;
+    for frag in &mut other[1..] {
+        let last = frag.len() - 1;
+        frag[last] ^= 0xff;
+    }
+    for frag in &other {
+        record(&mut file, 1_700_000_002, frag);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("reused-id.pcap");
+    std::fs::write(&path, &file).unwrap();
+    let analysis = common::analyze_one(&path);
+    assert_eq!(analysis.flows.len(), 1, "{:#?}", analysis.flows);
+    let flow = &analysis.flows[0];
+    assert_eq!((flow.packets_c2s, flow.packets_s2c), (1, 6));
+    let bytes: usize = frags.iter().chain(&other).map(Vec::len).sum();
+    assert_eq!(flow.bytes_s2c, bytes as u64);
+    assert_eq!(analysis.summary.fragments, 4);
+    assert_eq!(analysis.summary.fragments_placed, 4);
+    assert_eq!(analysis.summary.fragments_reassembled, 2);
+    assert_eq!(analysis.summary.fragments_incomplete, 0);
+}
+
 /// Pieces missing when the capture ends: the datagram counts as incomplete.
 #[test]
 fn a_datagram_missing_a_piece_at_the_end_is_incomplete() {

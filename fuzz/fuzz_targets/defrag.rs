@@ -16,8 +16,9 @@ fuzz_target!(|data: &[u8]| {
     let mut ts = 0i64;
     // Per datagram: fragments pushed, and the ends its last fragments gave.
     let mut pushed: HashMap<FragmentKey, (u64, Vec<usize>)> = HashMap::new();
-    // Datagrams made whole so far.
-    let mut whole_ones: HashMap<FragmentKey, usize> = HashMap::new();
+    // Per datagram: the pieces (offset, flag, bytes) pushed up to the last time it was whole.
+    let mut seen: HashMap<FragmentKey, Vec<(usize, bool, Vec<u8>)>> = HashMap::new();
+    let mut whole_pieces: HashMap<FragmentKey, Vec<(usize, bool, Vec<u8>)>> = HashMap::new();
     // Each fragment: [datagram, offset/8 (2 bytes), flags, length, time step], then its bytes.
     while rest.len() >= 6 {
         let (head, body) = rest.split_at(6);
@@ -36,6 +37,7 @@ fuzz_target!(|data: &[u8]| {
         ts += i64::from(head[5]) - 16;
         let wire_len = u32::try_from(piece.len() + 34).unwrap_or(u32::MAX);
         pushed.entry(key).or_default().0 += 1;
+        seen.entry(key).or_default().push((offset, more, piece.to_vec()));
         if !more {
             pushed.entry(key).or_default().1.push(offset + piece.len());
         }
@@ -57,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
                     whole.payload.len()
                 );
                 assert!(whole.later_packets < *pieces);
-                *whole_ones.entry(key).or_default() += 1;
+                whole_pieces.insert(key, seen.get(&key).cloned().unwrap_or_default());
             }
             Pushed::LateCopy {
                 key: copied,
@@ -66,7 +68,9 @@ fuzz_target!(|data: &[u8]| {
                 ..
             } => {
                 assert_eq!(copied, key);
-                assert!(whole_ones.contains_key(&key), "a copy of a datagram never whole");
+                // A copy of a piece pushed (place, flag and bytes) before its datagram was whole.
+                let pieces = whole_pieces.get(&key).expect("a copy of a datagram never whole");
+                assert!(pieces.contains(&(offset, more, piece.to_vec())));
                 assert_eq!((later, copy_len), (offset > 0, wire_len));
             }
             Pushed::Held => {}

@@ -6,7 +6,7 @@ use crate::catalog::Catalog;
 use crate::dissect::{DissectShared, FlowDissect, FlowPacket};
 use crate::flow::defrag::{Defragmenter, FragmentKey, Pushed, Reassembled};
 use crate::flow::table::PacketMeta;
-use crate::flow::{Endpoint, FlowEntry, FlowTable, Side};
+use crate::flow::{Endpoint, FlowTable};
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::{Precision, Timestamp};
 use crate::wire::l2l4::{transport_of, unreachable_original, FragmentInfo};
@@ -24,16 +24,31 @@ fn fragment_key(f: &FragmentInfo<'_>) -> FragmentKey {
     }
 }
 
-/// Credits a whole datagram's later fragments to its flow and dissects its payload.
+/// Credits a whole datagram's later fragments to its flow (found by the ports in the datagram,
+/// which a first fragment too short for them could not give) and dissects its payload.
 fn place_whole(
-    entry: &mut FlowEntry<FlowDissect>,
-    side: Side,
+    table: &mut FlowTable<FlowDissect>,
     whole: &Reassembled,
     now: Timestamp,
     summary: &mut RunSummary,
     shared: &mut DissectShared,
 ) {
-    let Some((_, _, tcp, payload)) = transport_of(whole.key.protocol, &whole.payload) else {
+    let key = whole.key;
+    let Some((sport, dport, tcp, payload)) = transport_of(key.protocol, &whole.payload) else {
+        return;
+    };
+    let transport = Transport::from_ip_number(key.protocol);
+    let (src, dst) = (
+        Endpoint {
+            ip: key.src,
+            port: sport,
+        },
+        Endpoint {
+            ip: key.dst,
+            port: dport,
+        },
+    );
+    let Some((entry, side)) = table.find_mut(src, dst, transport) else {
         return;
     };
     summary.fragments_placed += whole.later_packets;
@@ -46,7 +61,7 @@ fn place_whole(
     let server_port = entry.record.server.port;
     entry.state.on_packet(
         FlowPacket {
-            transport: Transport::from_ip_number(whole.key.protocol),
+            transport,
             side,
             tcp,
             payload,
@@ -237,7 +252,7 @@ impl<'a> Engine<'a> {
                     if let Pushed::Whole(whole) =
                         defrag.push(key, 0, true, first.data, wire_len, packet.ts)
                     {
-                        place_whole(entry, side, &whole, packet.ts, summary, &mut fin.shared);
+                        place_whole(table, &whole, packet.ts, summary, &mut fin.shared);
                     }
                     return;
                 }
@@ -265,42 +280,34 @@ impl<'a> Engine<'a> {
                     wire_len,
                     packet.ts,
                 );
-                let (whole, ports) = match &pushed {
-                    Pushed::Held => return,
-                    Pushed::Whole(whole) => match transport_of(key.protocol, &whole.payload) {
-                        Some((sport, dport, ..)) => (Some(whole), (sport, dport)),
-                        None => return,
-                    },
+                match pushed {
+                    Pushed::Held => {}
+                    Pushed::Whole(whole) => {
+                        place_whole(table, &whole, packet.ts, summary, &mut fin.shared)
+                    }
                     // The first fragment's copy was counted by the flow table.
                     Pushed::LateCopy {
-                        ports: Some(ports),
+                        ports: Some((sport, dport)),
                         later: true,
                         ..
-                    } => (None, *ports),
-                    Pushed::LateCopy { .. } => return,
-                };
-                let (src, dst) = (
-                    Endpoint {
-                        ip: key.src,
-                        port: ports.0,
-                    },
-                    Endpoint {
-                        ip: key.dst,
-                        port: ports.1,
-                    },
-                );
-                let transport = Transport::from_ip_number(key.protocol);
-                let Some((entry, side)) = table.find_mut(src, dst, transport) else {
-                    return;
-                };
-                match whole {
-                    Some(whole) => {
-                        place_whole(entry, side, whole, packet.ts, summary, &mut fin.shared)
+                    } => {
+                        let (src, dst) = (
+                            Endpoint {
+                                ip: key.src,
+                                port: sport,
+                            },
+                            Endpoint {
+                                ip: key.dst,
+                                port: dport,
+                            },
+                        );
+                        let transport = Transport::from_ip_number(key.protocol);
+                        if let Some((entry, side)) = table.find_mut(src, dst, transport) {
+                            summary.fragments_placed += 1;
+                            entry.record.credit(side, 1, u64::from(wire_len), packet.ts);
+                        }
                     }
-                    None => {
-                        summary.fragments_placed += 1;
-                        entry.record.credit(side, 1, u64::from(wire_len), packet.ts);
-                    }
+                    Pushed::LateCopy { .. } => {}
                 }
             }
             Ok(Decoded::NotIp) => summary.non_ip_packets += 1,

@@ -2,9 +2,12 @@
 //! flow at once (it carries the ports); the later ones are held here until the datagram is
 //! whole, then credited to the same flow and the whole payload handed to the dissectors.
 //! Datagrams left incomplete past the timeout, or pushed out when the table is full, are counted.
-//! A datagram made whole is remembered for the timeout, so a copy of one of its fragments that
+//! A datagram made whole is remembered for a short while, so a copy of one of its fragments that
 //! comes after it (a mirror port duplicates every packet) is credited to its flow instead of
-//! starting a datagram that can never be whole.
+//! starting a datagram that can never be whole. A new datagram reusing the id within that
+//! while whose first piece to arrive is byte-for-byte a piece of the old one is taken for a copy
+//! (and then never made whole): with 16-bit IPv4 ids that needs tens of thousands of datagrams
+//! between the same two hosts in two seconds, where a mirror port's copies are common.
 
 use std::hash::BuildHasher;
 use std::net::IpAddr;
@@ -17,6 +20,10 @@ use crate::wire::l2l4::transport_of;
 const MAX_DATAGRAM: usize = 65_535;
 /// Fragments per datagram (an attacker's tiny fragments must not grow a list without end).
 const MAX_PIECES: usize = 64;
+/// How long a datagram made whole is remembered for late copies of its fragments: a mirror
+/// port's copy follows within milliseconds, and a short window makes a new datagram reusing the
+/// id (16 bits in IPv4) unlikely to meet the old one.
+const COPY_WINDOW: Duration = Duration::from_secs(2);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct FragmentKey {
@@ -28,7 +35,8 @@ pub struct FragmentKey {
 
 #[derive(Debug, Default)]
 struct Pending {
-    pieces: Vec<(usize, Vec<u8>)>,
+    /// Offset, more-fragments flag, bytes.
+    pieces: Vec<(usize, bool, Vec<u8>)>,
     /// Bytes in `pieces`, overlaps counted twice.
     held: usize,
     total: Option<usize>,
@@ -69,11 +77,11 @@ pub enum Pushed {
     },
 }
 
-/// A datagram made whole: where each piece was and a hash of its bytes, so a late copy of a
-/// piece is told from a new datagram reusing the same id (the IPv4 id is 16 bits).
+/// A datagram made whole: where each piece was, whether it was the last, and a hash of its
+/// bytes, so a late copy of a piece is told from a new datagram reusing the same id.
 #[derive(Debug)]
 struct Completed {
-    pieces: Vec<(usize, usize, u64)>,
+    pieces: Vec<(usize, usize, bool, u64)>,
     ports: Option<(u16, u16)>,
     at: Timestamp,
 }
@@ -87,7 +95,8 @@ pub struct DefragStats {
 
 pub struct Defragmenter {
     pending: FastMap<FragmentKey, Pending>,
-    /// Datagrams made whole within the timeout, at most `max_pending` of them.
+    /// Datagrams made whole within `COPY_WINDOW` (older ones are ignored, and dropped when the
+    /// map is full), at most `max_pending` of them.
     completed: FastMap<FragmentKey, Completed>,
     max_pending: usize,
     timeout: Duration,
@@ -129,7 +138,9 @@ impl Defragmenter {
         self.expire(ts);
         if let Some(done) = self.completed.get(&key) {
             let hash = self.completed.hasher().hash_one(data);
-            if done.pieces.contains(&(offset, data.len(), hash)) {
+            if ts.saturating_since(done.at) <= COPY_WINDOW
+                && done.pieces.contains(&(offset, data.len(), more, hash))
+            {
                 return Pushed::LateCopy {
                     key,
                     ports: done.ports,
@@ -174,7 +185,7 @@ impl Defragmenter {
         if entry
             .pieces
             .iter()
-            .any(|(o, d)| *o == offset && d.len() == data.len())
+            .any(|(o, _, d)| *o == offset && d.len() == data.len())
         {
             if offset > 0 {
                 entry.later_packets += 1;
@@ -198,12 +209,12 @@ impl Defragmenter {
             entry.total = Some(end);
         }
         entry.held = held;
-        entry.pieces.push((offset, data.to_vec()));
+        entry.pieces.push((offset, more, data.to_vec()));
         let total = entry.total?;
         // Whole when the pieces, sorted, cover [0, total) without a gap.
-        entry.pieces.sort_by_key(|(o, _)| *o);
+        entry.pieces.sort_by_key(|(o, ..)| *o);
         let mut covered = 0usize;
-        for (o, d) in &entry.pieces {
+        for (o, _, d) in &entry.pieces {
             if *o > covered {
                 return None;
             }
@@ -214,7 +225,7 @@ impl Defragmenter {
         }
         let done = self.pending.remove(&key)?;
         let mut payload = vec![0u8; total];
-        for (o, d) in &done.pieces {
+        for (o, _, d) in &done.pieces {
             let end = (o + d.len()).min(total);
             if let (Some(dst), Some(src)) =
                 (payload.get_mut(*o..end), d.get(..end.saturating_sub(*o)))
@@ -237,10 +248,15 @@ impl Defragmenter {
     fn remember(
         &mut self,
         key: FragmentKey,
-        pieces: &[(usize, Vec<u8>)],
+        pieces: &[(usize, bool, Vec<u8>)],
         payload: &[u8],
         at: Timestamp,
     ) {
+        // Checked when full only, so a fragment costs no scan of this map.
+        if self.completed.len() >= self.max_pending {
+            self.completed
+                .retain(|_, c| at.saturating_since(c.at) <= COPY_WINDOW);
+        }
         if self.completed.len() >= self.max_pending {
             if let Some(oldest) = self
                 .completed
@@ -254,7 +270,9 @@ impl Defragmenter {
         let hasher = self.completed.hasher();
         let pieces = pieces
             .iter()
-            .map(|(offset, data)| (*offset, data.len(), hasher.hash_one(data.as_slice())))
+            .map(|(offset, more, data)| {
+                (*offset, data.len(), *more, hasher.hash_one(data.as_slice()))
+            })
             .collect();
         let ports = transport_of(key.protocol, payload)
             .map(|(source, destination, ..)| (source, destination));
@@ -267,8 +285,6 @@ impl Defragmenter {
         self.pending
             .retain(|_, p| now.saturating_since(p.last_seen) <= timeout);
         self.stats.incomplete += (before - self.pending.len()) as u64;
-        self.completed
-            .retain(|_, c| now.saturating_since(c.at) <= timeout);
     }
 
     fn drop_oldest(&mut self) {
@@ -434,7 +450,7 @@ mod tests {
         let second = whole(d.push(key(5), 0, true, &other[..16], 60, t)).expect("whole");
         assert_eq!(second.payload, other);
         assert_eq!(d.stats.reassembled, 2);
-        // Past the timeout the datagram is forgotten: a copy then starts a pending entry.
+        // Past the copy window the datagram is forgotten: a copy then starts a pending entry.
         let later = Timestamp::from_secs_nanos(31, 0);
         assert_eq!(
             whole(d.push(key(5), 16, false, &other[16..], 60, later)),

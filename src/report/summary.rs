@@ -209,12 +209,14 @@ pub struct RunSummary {
     pub non_ip_packets: u64,
     /// Non-first IP fragments seen.
     pub fragments: u64,
-    /// Of those, fragments credited to their flow once the datagram was reassembled.
+    /// Of those, fragments credited to their flow: once their datagram was reassembled, or as
+    /// a copy arriving after it was (a mirror port's duplicate).
     pub fragments_placed: u64,
     /// Datagrams reassembled from fragments.
     pub fragments_reassembled: u64,
     /// Fragmented datagrams never made whole (timeout, limits, or pieces still missing when
-    /// the captures ended).
+    /// the captures ended). A datagram dropped for its limits counts again if more of its
+    /// pieces come and are never made whole.
     pub fragments_incomplete: u64,
     /// Packets too short to reach their transport header because of snaplen.
     pub undecodable_truncated: u64,
