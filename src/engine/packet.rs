@@ -6,7 +6,7 @@ use crate::catalog::Catalog;
 use crate::dissect::{DissectShared, FlowDissect, FlowPacket};
 use crate::flow::defrag::{Defragmenter, FragmentKey, Pushed, Reassembled};
 use crate::flow::table::PacketMeta;
-use crate::flow::{Endpoint, FlowTable};
+use crate::flow::{Endpoint, FlowEntry, FlowTable, Side};
 use crate::report::{CaptureSummary, FlowRow, RunSummary, Warning};
 use crate::time::{Precision, Timestamp};
 use crate::wire::l2l4::{transport_of, unreachable_original, FragmentInfo};
@@ -24,6 +24,23 @@ fn fragment_key(f: &FragmentInfo<'_>) -> FragmentKey {
     }
 }
 
+/// The flow of a fragmented datagram, by its addresses, protocol and transport ports.
+fn datagram_flow(
+    table: &mut FlowTable<FlowDissect>,
+    key: FragmentKey,
+    (sport, dport): (u16, u16),
+) -> Option<(&mut FlowEntry<FlowDissect>, Side)> {
+    let src = Endpoint {
+        ip: key.src,
+        port: sport,
+    };
+    let dst = Endpoint {
+        ip: key.dst,
+        port: dport,
+    };
+    table.find_mut(src, dst, Transport::from_ip_number(key.protocol))
+}
+
 /// Credits a whole datagram's later fragments to its flow (found by the ports in the datagram,
 /// which a first fragment too short for them could not give) and dissects its payload.
 fn place_whole(
@@ -38,17 +55,7 @@ fn place_whole(
         return;
     };
     let transport = Transport::from_ip_number(key.protocol);
-    let (src, dst) = (
-        Endpoint {
-            ip: key.src,
-            port: sport,
-        },
-        Endpoint {
-            ip: key.dst,
-            port: dport,
-        },
-    );
-    let Some((entry, side)) = table.find_mut(src, dst, transport) else {
+    let Some((entry, side)) = datagram_flow(table, key, (sport, dport)) else {
         return;
     };
     summary.fragments_placed += whole.later_packets;
@@ -287,22 +294,11 @@ impl<'a> Engine<'a> {
                     }
                     // The first fragment's copy was counted by the flow table.
                     Pushed::LateCopy {
-                        ports: Some((sport, dport)),
+                        ports: Some(ports),
                         later: true,
                         ..
                     } => {
-                        let (src, dst) = (
-                            Endpoint {
-                                ip: key.src,
-                                port: sport,
-                            },
-                            Endpoint {
-                                ip: key.dst,
-                                port: dport,
-                            },
-                        );
-                        let transport = Transport::from_ip_number(key.protocol);
-                        if let Some((entry, side)) = table.find_mut(src, dst, transport) {
+                        if let Some((entry, side)) = datagram_flow(table, key, ports) {
                             summary.fragments_placed += 1;
                             entry.record.credit(side, 1, u64::from(wire_len), packet.ts);
                         }
