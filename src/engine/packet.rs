@@ -292,12 +292,9 @@ impl<'a> Engine<'a> {
                     Pushed::Whole(whole) => {
                         place_whole(table, &whole, packet.ts, summary, &mut fin.shared)
                     }
-                    // The first fragment's copy was counted by the flow table.
-                    Pushed::LateCopy {
-                        ports: Some(ports),
-                        later: true,
-                        ..
-                    } => {
+                    // A later fragment's copy (the first fragment's was counted by the flow
+                    // table).
+                    Pushed::LateCopy { ports: Some(ports) } => {
                         if let Some((entry, side)) = datagram_flow(table, key, ports) {
                             summary.fragments_placed += 1;
                             entry.record.credit(side, 1, u64::from(wire_len), packet.ts);

@@ -68,12 +68,8 @@ pub enum Pushed {
     /// later fragment (`offset > 0`) still counts for its flow, found by the datagram's ports.
     /// The first fragment's copy was counted by the flow table already.
     LateCopy {
-        key: FragmentKey,
         /// The datagram's transport ports (source, destination), when it is TCP or UDP.
         ports: Option<(u16, u16)>,
-        later: bool,
-        wire_len: u32,
-        ts: Timestamp,
     },
 }
 
@@ -137,17 +133,11 @@ impl Defragmenter {
     ) -> Pushed {
         self.expire(ts);
         if let Some(done) = self.completed.get(&key) {
-            let hash = self.completed.hasher().hash_one(data);
-            if ts.saturating_since(done.at) <= COPY_WINDOW
-                && done.pieces.contains(&(offset, data.len(), more, hash))
-            {
-                return Pushed::LateCopy {
-                    key,
-                    ports: done.ports,
-                    later: offset > 0,
-                    wire_len,
-                    ts,
-                };
+            if ts.saturating_since(done.at) <= COPY_WINDOW {
+                let hash = self.completed.hasher().hash_one(data);
+                if done.pieces.contains(&(offset, data.len(), more, hash)) {
+                    return Pushed::LateCopy { ports: done.ports };
+                }
             }
             // Not a piece of it: a new datagram with the same id.
             self.completed.remove(&key);
@@ -336,9 +326,7 @@ mod tests {
             for _ in 0..2 {
                 match d.push(key(9), offset, more, &vec![7; len], 1_514, t) {
                     Pushed::Whole(whole) => done = Some(whole),
-                    Pushed::LateCopy {
-                        later, wire_len, ..
-                    } => late.push((later, wire_len)),
+                    Pushed::LateCopy { ports } => late.push((offset, ports)),
                     Pushed::Held => {}
                 }
             }
@@ -349,7 +337,8 @@ mod tests {
         // fragment comes after the datagram was whole: it is handed back for its flow, and
         // nothing is left pending to expire as an incomplete datagram.
         assert_eq!((done.later_packets, done.later_bytes), (79, 79 * 1_514));
-        assert_eq!(late, vec![(true, 1_514)]);
+        // The last fragment's copy, with the ports its UDP header (bytes of 7) gives.
+        assert_eq!(late, vec![(59_200, Some((0x0707, 0x0707)))]);
         assert_eq!(d.pending(), 0);
         d.push(
             key(1),
@@ -435,11 +424,7 @@ mod tests {
                     t
                 ),
                 Pushed::LateCopy {
-                    key: key(5),
-                    ports: Some((53, 50_000)),
-                    later: offset > 0,
-                    wire_len: 60,
-                    ts: t,
+                    ports: Some((53, 50_000))
                 }
             );
         }
@@ -450,8 +435,9 @@ mod tests {
         let second = whole(d.push(key(5), 0, true, &other[..16], 60, t)).expect("whole");
         assert_eq!(second.payload, other);
         assert_eq!(d.stats.reassembled, 2);
-        // Past the copy window the datagram is forgotten: a copy then starts a pending entry.
-        let later = Timestamp::from_secs_nanos(31, 0);
+        // Past the 2 s copy window (inside the 30 s timeout) the datagram is forgotten: a copy
+        // then starts a pending entry.
+        let later = Timestamp::from_secs_nanos(3, 0);
         assert_eq!(
             whole(d.push(key(5), 16, false, &other[16..], 60, later)),
             None
